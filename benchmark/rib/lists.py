@@ -1,0 +1,40 @@
+"""What ``rib ls`` prints: the zoo, datasets, defenses and architectures as tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rib.data import DATASETS
+from rib.defenses import DEFENSES
+from rib.table import format_table
+from rib.zoo import ARCHS, ModelCard, list_cards
+
+
+def cards_table(cards: Sequence[ModelCard]) -> str:
+    """One row per model: id, dataset, defense, threat model, clean accuracy, training time, weights hash."""
+    rows = []
+    for c in cards:
+        acc = c.provenance.get("test_accuracy")
+        threat = "-" if c.trained_norm == "none" else f"{c.trained_norm} {c.trained_eps:g}"
+        rows.append([c.id, c.dataset, c.defense, c.arch, threat,
+                     f"{100 * acc:.1f}%" if isinstance(acc, (int, float)) else "?",
+                     f"{c.provenance.get('wall_time_s', '?')}s", c.weights_sha256[:12]])
+    return format_table(["model", "dataset", "defense", "arch", "trained against", "clean acc", "train time",
+                         "sha256"], rows)
+
+
+def render(what: str, dataset: str | None = None, models_dir: str | None = None) -> str:
+    """The table for ``rib ls WHAT``."""
+    if what == "models":
+        cards = list_cards(dataset, models_dir)
+        return cards_table(cards) if cards else "no models found (train some with `rib train --all`)"
+    if what == "datasets":
+        rows = [[n, "x".join(map(str, d.shape)), d.num_classes, "yes" if d.offline else "download", d.description]
+                for n in DATASETS.names() for d in [DATASETS.get(n)]]
+        return format_table(["dataset", "shape", "classes", "offline", "description"], rows)
+    if what == "defenses":
+        rows = [[n, ", ".join(DEFENSES.aliases_of(n)), DEFENSES.get(n).paper] for n in DEFENSES.names()]
+        return format_table(["defense", "aliases", "paper"], rows)
+    rows = [[n, ", ".join(ARCHS.aliases_of(n)), (ARCHS.get(n).__doc__ or "").strip().splitlines()[0]]
+            for n in ARCHS.names()]
+    return format_table(["architecture", "aliases", "description"], rows)

@@ -1,0 +1,186 @@
+"""Train zoo models from their recipes: calibration of regularizer weights, training, cards and weights on disk."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+import tomllib
+import torch
+
+from rib.data import DATASETS, VAL_PER_CLASS, load_dataset
+from rib.defenses import TrainContext, create_defense
+from rib.defenses.loop import TrainConfig, fit
+from rib.errors import ConfigError, RibError
+from rib.evaluation import accuracy
+from rib.runtime import provenance, resolve_device
+from rib.zoo.cards import ModelCard, write_card
+from rib.zoo.factory import build_model, zoo_dir
+from rib.zoo.recipes import Recipe, get_recipe, recipes, training_order
+from rib.zoo.weights import save_weights
+
+CALIBRATION_RULE = "largest value whose validation accuracy is at least standard training's minus max_drop"
+
+
+def _train_once(recipe: Recipe, params: dict[str, Any], cfg: TrainConfig, split: str, device: torch.device,
+                search_dirs: list[Path], progress: bool, desc: str):  # type: ignore[no-untyped-def]
+    torch.manual_seed(cfg.seed)
+    model = build_model(recipe.arch, recipe.dataset, recipe.arch_kwargs)
+    defense = create_defense(recipe.defense, recipe.dataset, params)
+    x, y = load_dataset(recipe.dataset, split)
+    ctx = TrainContext(recipe.dataset, device, torch.Generator(device=device).manual_seed(cfg.seed + 1),
+                       model_dirs=search_dirs, progress=progress)
+    log = fit(model, defense, x, y, cfg, ctx, desc=desc)
+    return model, defense, log
+
+
+def calibration_path(folder: Path, dataset: str, model_id: str) -> Path:
+    """Where a calibration record lives: ``<folder>/<dataset>/calibration/<id>.toml``."""
+    return folder / dataset / "calibration" / f"{model_id}.toml"
+
+
+def calibrate(model_id: str, dataset: str = "mnist-5k", *, out_dir: Path = Path("trained"), device: str = "auto",
+              progress: bool = True) -> dict[str, Any]:
+    """Sweep a recipe's regularizer weight on the fit/val split and pick the largest value within ``max_drop``.
+
+    The reference is ``standard`` training with the same architecture, optimizer and epochs. The record is
+    written to ``calibration_path(out_dir, ...)`` and returned.
+    """
+    recipe = get_recipe(model_id, dataset)
+    spec = recipe.calibration
+    if not spec:
+        raise ConfigError(f"{dataset}/{recipe.id} has no calibration sweep in its recipe")
+    dev = resolve_device(device)
+    cfg = TrainConfig(**{**recipe.training, "epochs": int(spec["epochs"])})
+    search = [Path(out_dir), zoo_dir()]
+    reference = replace(recipe, defense="standard")
+    ref_model, _, _ = _train_once(reference, {}, cfg, "fit", dev, search, progress, f"{recipe.id} calib: standard")
+    x_val, y_val = load_dataset(dataset, "val")
+    ref_acc = accuracy(ref_model, x_val, y_val)
+    accs: list[float] = []
+    for value in spec["values"]:
+        params = {**recipe.params, spec["param"]: value}
+        model, _, _ = _train_once(recipe, params, cfg, "fit", dev, search, progress,
+                                  f"{recipe.id} calib: {spec['param']}={value}")
+        accs.append(round(accuracy(model, x_val, y_val), 4))
+    ok = [v for v, a in zip(spec["values"], accs, strict=True) if a >= ref_acc - spec["max_drop"]]
+    chosen = max(ok) if ok else min(spec["values"])
+    record = {
+        "model": recipe.id,
+        "dataset": dataset,
+        "param": spec["param"],
+        "values": list(spec["values"]),
+        "val_accuracy": accs,
+        "reference": "standard",
+        "reference_val_accuracy": round(ref_acc, 4),
+        "max_drop": spec["max_drop"],
+        "rule": CALIBRATION_RULE if ok else "no value within max_drop: the smallest value of the sweep",
+        "chosen": chosen,
+        "epochs": cfg.epochs,
+        "split": f"fit/val of the train split ({VAL_PER_CLASS} validation images per class)",
+        "seed": cfg.seed,
+        **provenance(dev),
+    }
+    path = calibration_path(Path(out_dir), dataset, recipe.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(tomli_w.dumps(record), encoding="utf-8")
+    tmp.replace(path)
+    return record
+
+
+def find_calibration(model_id: str, dataset: str, out_dir: Path) -> dict[str, Any] | None:
+    """A calibration record for the model, from ``out_dir`` first, then the committed zoo."""
+    for folder in (Path(out_dir), zoo_dir()):
+        path = calibration_path(folder, dataset, model_id)
+        if path.is_file():
+            try:
+                return tomllib.loads(path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    return None
+
+
+def train_model(
+    model_id: str,
+    dataset: str = "mnist-5k",
+    *,
+    out_dir: Path = Path("trained"),
+    epochs: int | None = None,
+    seed: int | None = None,
+    device: str = "auto",
+    force: bool = False,
+    recalibrate: bool = False,
+    progress: bool = True,
+) -> ModelCard:
+    """Train one zoo model from its recipe and write ``<out_dir>/<dataset>/<id>.toml`` and its safetensors.
+
+    An existing card is never overwritten without ``force``. A recipe with a calibration sweep uses the
+    recorded calibration (``out_dir`` first, then the committed zoo) or runs the sweep once.
+    """
+    dataset = DATASETS.canonical(dataset)
+    recipe = get_recipe(model_id, dataset)
+    out = Path(out_dir) / dataset
+    card_path = out / f"{recipe.id}.toml"
+    if card_path.exists() and not force:
+        raise RibError(f"{card_path} exists; pass --force to overwrite it, or choose another --out")
+    dev = resolve_device(device)
+    params = dict(recipe.params)
+    calibration = None
+    if recipe.calibration:
+        calibration = None if recalibrate else find_calibration(recipe.id, dataset, Path(out_dir))
+        if calibration is None:
+            calibration = calibrate(recipe.id, dataset, out_dir=Path(out_dir), device=device, progress=progress)
+        params[calibration["param"]] = calibration["chosen"]
+    overrides = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
+    cfg = TrainConfig(**{**recipe.training, **overrides})
+    search = [Path(out_dir), zoo_dir()]
+    model, defense, log = _train_once(recipe, params, cfg, "train", dev, search, progress, f"train {recipe.id}")
+    x_tr, y_tr = load_dataset(dataset, "train")
+    x_te, y_te = load_dataset(dataset, "test")
+    norm, eps = defense.threat_model()
+    out.mkdir(parents=True, exist_ok=True)
+    weights_file = f"{recipe.id}.safetensors"
+    sha = save_weights(model.weights_state(), out / weights_file)
+    training = {**cfg.to_dict(), "train_split": "train", "checkpoint": "last epoch",
+                "deviations": list(recipe.deviations)}
+    if overrides:
+        training["overrides"] = overrides
+    extra = {k: v for k, v in defense.extra_provenance.items() if k != "teacher_threat_model"}
+    card = ModelCard(
+        id=recipe.id, dataset=dataset, arch=recipe.arch, arch_kwargs=dict(recipe.arch_kwargs),
+        defense=recipe.defense, defense_params=defense.params, trained_norm=norm, trained_eps=eps,
+        mean=list(model.mean.flatten().tolist()), std=list(model.std.flatten().tolist()),
+        description=recipe.description, paper=recipe.paper, training=training,
+        weights_file=weights_file, weights_sha256=sha,
+        provenance={
+            **provenance(dev),
+            "seed": cfg.seed,
+            "epochs": cfg.epochs,
+            "wall_time_s": log["wall_time_s"],
+            "train_accuracy": round(accuracy(model, x_tr, y_tr), 4),
+            "test_accuracy": round(accuracy(model, x_te, y_te), 4),
+            "n_train": len(y_tr),
+            "n_test": len(y_te),
+            "last_epoch_logs": {k: round(v, 5) for k, v in log["last_epoch"].items()},
+            **extra,
+        },
+        calibration=calibration,
+    )
+    write_card(card, card_path)
+    return card
+
+
+def training_plan(dataset: str, models: str | None = None) -> list[str]:
+    """Recipe ids to train: comma-separated ``models`` (aliases resolved) or, when None, every recipe of
+    ``dataset``; in dependency order when training them all (IR's teacher before IR)."""
+    if models is None:
+        return training_order(recipes(dataset).names(), dataset)
+    return [get_recipe(m.strip(), dataset).id for m in models.split(",") if m.strip()]
+
+
+def train_all(dataset: str = "mnist-5k", **kwargs: Any) -> list[ModelCard]:
+    """Train every recipe of ``dataset`` in dependency order (IR's teacher before IR)."""
+    return [train_model(mid, dataset, **kwargs) for mid in training_plan(dataset)]

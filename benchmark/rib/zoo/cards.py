@@ -1,0 +1,184 @@
+"""Model cards: the TOML record of one model (data contract, defense, weights hash, provenance, claims)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+import tomllib
+
+from rib.errors import ConfigError
+
+# (section.key, accepted types, required) — the schema every card is checked against, all errors at once.
+_NUM = (int, float)
+CARD_SCHEMA: list[tuple[str, tuple[type, ...], bool]] = [
+    ("id", (str,), True),
+    ("dataset", (str,), True),
+    ("description", (str,), False),
+    ("paper", (str,), False),
+    ("arch.name", (str,), True),
+    ("arch.kwargs", (dict,), False),
+    ("normalization.mean", (list,), True),
+    ("normalization.std", (list,), True),
+    ("defense.name", (str,), True),
+    ("defense.params", (dict,), False),
+    ("threat_model.norm", (str,), False),
+    ("threat_model.eps", _NUM, False),
+    ("training", (dict,), False),
+    ("weights.file", (str,), True),
+    ("weights.sha256", (str,), True),
+    ("provenance", (dict,), False),
+    ("calibration", (dict,), False),
+    ("claims", (list,), False),
+]
+
+
+def _lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def card_errors(data: dict[str, Any]) -> list[str]:
+    """Every schema error of a parsed card (empty when it is valid)."""
+    errors: list[str] = []
+    for dotted, types, required in CARD_SCHEMA:
+        present, value = _lookup(data, dotted)
+        if not present:
+            if required:
+                errors.append(f"missing field {dotted}")
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            names = " or ".join(t.__name__ for t in types)
+            errors.append(f"field {dotted} must be {names}, got {type(value).__name__}")
+    for key in ("normalization.mean", "normalization.std"):
+        present, value = _lookup(data, key)
+        if present and isinstance(value, list) and not all(
+            isinstance(v, _NUM) and not isinstance(v, bool) for v in value
+        ):
+            errors.append(f"field {key} must hold numbers")
+    present, sha = _lookup(data, "weights.sha256")
+    if present and isinstance(sha, str) and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
+        errors.append("field weights.sha256 must be 64 lowercase hex digits")
+    present, wfile = _lookup(data, "weights.file")
+    if present and isinstance(wfile, str) and (Path(wfile).name != wfile or not wfile.endswith(".safetensors")):
+        errors.append("field weights.file must be a bare file name ending in .safetensors")
+    return errors
+
+
+@dataclass
+class ModelCard:
+    """One model of the zoo (or a submission): everything needed to rebuild, verify and cite it."""
+
+    id: str
+    dataset: str
+    arch: str
+    defense: str
+    mean: list[float]
+    std: list[float]
+    weights_file: str
+    weights_sha256: str
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    defense_params: dict[str, Any] = field(default_factory=dict)
+    trained_norm: str = "none"
+    trained_eps: float = 0.0
+    description: str = ""
+    paper: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def weights_path(self) -> Path:
+        """Where the weights sit: beside the card."""
+        if self.path is None:
+            raise ConfigError(f"card {self.id!r} has no location, so its weights cannot be found")
+        return self.path.parent / self.weights_file
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as TOML-ready nested dicts (empty optional sections left out)."""
+        out: dict[str, Any] = {"id": self.id, "dataset": self.dataset}
+        if self.description:
+            out["description"] = self.description
+        if self.paper:
+            out["paper"] = self.paper
+        out["arch"] = {"name": self.arch, "kwargs": self.arch_kwargs}
+        out["normalization"] = {"mean": list(self.mean), "std": list(self.std)}
+        out["defense"] = {"name": self.defense, "params": self.defense_params}
+        out["threat_model"] = {"norm": self.trained_norm, "eps": float(self.trained_eps)}
+        if self.training:
+            out["training"] = self.training
+        out["weights"] = {"file": self.weights_file, "sha256": self.weights_sha256}
+        if self.provenance:
+            out["provenance"] = self.provenance
+        if self.calibration:
+            out["calibration"] = self.calibration
+        if self.claims:
+            out["claims"] = self.claims
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> ModelCard:
+        """Build a card from parsed TOML, raising one ``ConfigError`` that lists every schema error."""
+        errors = card_errors(data)
+        if errors:
+            where = f"{path}: " if path else ""
+            raise ConfigError(f"{where}invalid model card: {'; '.join(errors)}")
+        tm = data.get("threat_model", {})
+        return cls(
+            id=data["id"],
+            dataset=data["dataset"],
+            description=data.get("description", ""),
+            paper=data.get("paper", ""),
+            arch=data["arch"]["name"],
+            arch_kwargs=dict(data["arch"].get("kwargs", {})),
+            mean=[float(v) for v in data["normalization"]["mean"]],
+            std=[float(v) for v in data["normalization"]["std"]],
+            defense=data["defense"]["name"],
+            defense_params=dict(data["defense"].get("params", {})),
+            trained_norm=str(tm.get("norm", "none")),
+            trained_eps=float(tm.get("eps", 0.0)),
+            training=dict(data.get("training", {})),
+            weights_file=data["weights"]["file"],
+            weights_sha256=data["weights"]["sha256"],
+            provenance=dict(data.get("provenance", {})),
+            calibration=data.get("calibration"),
+            claims=list(data.get("claims", [])),
+            path=path,
+        )
+
+
+def read_card(path: Path) -> ModelCard:
+    """Parse and validate a card file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"model card {path} does not exist") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    return ModelCard.from_dict(data, path)
+
+
+def write_card(card: ModelCard, path: Path) -> None:
+    """Write ``card`` to ``path`` atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(tomli_w.dumps(_drop_none(card.to_dict())), encoding="utf-8")
+    tmp.replace(path)
+    card.path = path
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value

@@ -1,0 +1,121 @@
+"""``create_model``: the one door to every rib model — find the card, build the architecture, load verified weights."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from rib.data import DATASETS
+from rib.errors import ConfigError, UnknownNameError
+from rib.registry import Registry
+from rib.zoo.archs import ARCHS
+from rib.zoo.cards import ModelCard, read_card
+from rib.zoo.robust_model import RobustModel
+from rib.zoo.weights import load_into, read_weights
+
+ModelDirs = Path | str | Sequence[Path | str] | None
+
+
+def zoo_dir() -> Path:
+    """The committed zoo: ``$RIB_MODELS_DIR``, else the repository's ``models/``, else ``./models``."""
+    env = os.environ.get("RIB_MODELS_DIR")
+    if env:
+        return Path(env).expanduser()
+    repo_models = Path(__file__).resolve().parents[3] / "models"
+    return repo_models if repo_models.is_dir() else Path.cwd() / "models"
+
+
+def model_dirs(models_dir: ModelDirs = None) -> list[Path]:
+    """Folders searched for cards, in order: the given ones, then the committed zoo."""
+    if models_dir is None:
+        given: list[Path] = []
+    elif isinstance(models_dir, (str, Path)):
+        given = [Path(models_dir)]
+    else:
+        given = [Path(d) for d in models_dir]
+    zoo = zoo_dir()
+    return [*given, *([zoo] if zoo not in given else [])]
+
+
+def list_cards(dataset: str | None = None, models_dir: ModelDirs = None) -> list[ModelCard]:
+    """Every card found (the first folder wins when two hold the same dataset/id), sorted by dataset and id."""
+    found: dict[tuple[str, str], ModelCard] = {}
+    datasets = [DATASETS.canonical(dataset)] if dataset else DATASETS.names()
+    for folder in model_dirs(models_dir):
+        for ds in datasets:
+            for path in sorted((folder / ds).glob("*.toml")):
+                card = read_card(path)
+                found.setdefault((card.dataset, card.id), card)
+    return [found[k] for k in sorted(found)]
+
+
+def find_card(model_id: str, dataset: str = "mnist-5k", models_dir: ModelDirs = None) -> ModelCard:
+    """The card of ``model_id`` (an id, a defense alias, or a path to a .toml card) on ``dataset``."""
+    if model_id.endswith(".toml"):
+        return read_card(Path(model_id))
+    dataset = DATASETS.canonical(dataset)
+    dirs = model_dirs(models_dir)
+    for candidate in _candidate_ids(model_id):
+        for folder in dirs:
+            path = folder / dataset / f"{candidate}.toml"
+            if path.is_file():
+                card = read_card(path)
+                if card.dataset != dataset:
+                    raise ConfigError(f"{path}: card says dataset {card.dataset!r}, but it lies under {dataset}/")
+                return card
+    known: Registry[None] = Registry(f"{dataset} model")
+    for card in list_cards(dataset, models_dir):
+        known.register(card.id, None)
+    try:
+        known.get(model_id)
+    except UnknownNameError as exc:
+        searched = ", ".join(str(d) for d in dirs)
+        raise UnknownNameError(f"{exc} — searched {searched}") from None
+    raise AssertionError("unreachable")
+
+
+def _candidate_ids(model_id: str) -> list[str]:
+    from rib.defenses import DEFENSES
+
+    out = [model_id]
+    if model_id in DEFENSES:
+        canonical = DEFENSES.canonical(model_id)
+        if canonical != model_id:
+            out.append(canonical)
+    return out
+
+
+def build_model(arch: str, dataset: str, arch_kwargs: dict | None = None,
+                mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> RobustModel:
+    """A freshly initialized ``RobustModel`` of a registered architecture for ``dataset``'s input shape."""
+    info = DATASETS.get(dataset)
+    factory = ARCHS.get(arch)
+    try:
+        net = factory(in_channels=info.shape[0], num_classes=info.num_classes, **(arch_kwargs or {}))
+    except TypeError as exc:
+        raise ConfigError(f"architecture {arch!r} does not take these arguments: {exc}") from exc
+    return RobustModel(net, mean if mean is not None else info.mean, std if std is not None else info.std)
+
+
+def model_from_card(card: ModelCard, device: torch.device | str = "cpu") -> RobustModel:
+    """Build the card's architecture and load its weights after checking their sha256."""
+    model = build_model(card.arch, card.dataset, card.arch_kwargs, card.mean, card.std)
+    info = DATASETS.get(card.dataset)
+    if len(card.mean) != info.shape[0]:
+        raise ConfigError(f"card {card.id!r}: {len(card.mean)} normalization channels, {card.dataset} has {info.shape[0]}")
+    state = read_weights(card.weights_path, card.weights_sha256)
+    load_into(model.net, state, f"weights of {card.id!r}")
+    model.card = card  # type: ignore[assignment]
+    return model.to(device).eval()
+
+
+def create_model(model_id: str, dataset: str = "mnist-5k", *, models_dir: ModelDirs = None,
+                 device: torch.device | str = "cpu") -> RobustModel:
+    """The zoo model ``model_id`` on ``dataset``: an eval-mode ``nn.Module`` taking [0, 1] inputs, returning logits.
+
+    Weights are verified against the card's sha256; ``model.card`` holds the card.
+    """
+    return model_from_card(find_card(model_id, dataset, models_dir), device)

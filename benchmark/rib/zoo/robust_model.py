@@ -1,0 +1,44 @@
+"""``RobustModel``: every model in rib takes inputs in [0, 1], normalizes inside and returns logits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from rib.errors import ConfigError
+
+
+class RobustModel(nn.Module):
+    """Wraps an architecture with its normalization; ``cam`` is available when the architecture has one."""
+
+    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        if len(mean) != len(std) or any(s <= 0 for s in std):
+            raise ConfigError(f"normalization needs one positive std per mean, got mean={mean} std={std}")
+        self.net = net
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Map [0, 1] inputs to the network's normalized space."""
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))
+
+    @property
+    def supports_cam(self) -> bool:
+        """Whether the architecture ends in a CAM head (conv map → GAP → bias-free linear)."""
+        return callable(getattr(self.net, "cam", None))
+
+    def cam(self, x: torch.Tensor) -> torch.Tensor:
+        """Class activation maps ``[N, classes, h, w]`` of [0, 1] inputs."""
+        if not self.supports_cam:
+            raise ConfigError(f"architecture {type(self.net).__name__} has no CAM head")
+        return self.net.cam(self.normalize(x))  # type: ignore[operator]
+
+    def weights_state(self) -> dict[str, torch.Tensor]:
+        """The trainable state to save: the network's tensors (normalization lives in the card)."""
+        return {k: v.detach().contiguous().cpu() for k, v in self.net.state_dict().items()}

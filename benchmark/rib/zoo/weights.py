@@ -1,0 +1,74 @@
+"""Weights as safetensors, always checked against the sha256 in their card before anything is read."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from rib.errors import WeightsError
+
+MAX_WEIGHTS_BYTES = 2 * 1024**3
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_weights(state: dict[str, torch.Tensor], path: Path) -> str:
+    """Write ``state`` as safetensors atomically; returns the file's sha256."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+    tmp.replace(path)
+    return sha256_file(path)
+
+
+def read_weights(path: Path, expected_sha256: str | None) -> dict[str, torch.Tensor]:
+    """Read a safetensors file after checking its size and sha256; every failure is one ``WeightsError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} is missing")
+    if path.stat().st_size > MAX_WEIGHTS_BYTES:
+        raise WeightsError(f"weights file {path} is larger than {MAX_WEIGHTS_BYTES} bytes")
+    if path.suffix != ".safetensors":
+        raise WeightsError(f"weights file {path} is not a .safetensors file")
+    if expected_sha256 is not None:
+        actual = sha256_file(path)
+        if actual != expected_sha256.lower():
+            raise WeightsError(
+                f"sha256 of {path.name} is {actual[:12]}…, its card says {expected_sha256[:12]}…: refusing to load"
+            )
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"weights file {path} is not a readable safetensors file ({exc})") from exc
+
+
+def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``net`` exactly: same keys, same shapes, finite values."""
+    own = net.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise WeightsError(
+            f"{source} does not fit the architecture: missing {missing[:3]}{'…' if len(missing) > 3 else ''}, "
+            f"unexpected {unexpected[:3]}{'…' if len(unexpected) > 3 else ''}"
+        )
+    for key, tensor in state.items():
+        if tensor.shape != own[key].shape:
+            raise WeightsError(
+                f"{source}: {key} has shape {tuple(tensor.shape)}, the architecture expects {tuple(own[key].shape)}"
+            )
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise WeightsError(f"{source}: {key} holds NaN or infinite values")
+    net.load_state_dict(state, strict=True)
