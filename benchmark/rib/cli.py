@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rib.errors import RibError
 
-LISTABLE = ("models", "datasets", "defenses", "archs")
+LISTABLE = ("models", "attacks", "datasets", "defenses", "archs")
 
 
 def _ls(args: argparse.Namespace) -> int:
@@ -38,6 +38,35 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from rib import runner
+    from rib.grid import parse_eps
+    from rib.run_table import results_table
+    from rib.store import ResultStore
+
+    if args.grid:
+        cells = runner.plan_grid(args.grid, args.dataset, models=args.model, models_dir=args.models_dir)
+    elif args.model and args.attack:
+        eps = parse_eps(args.eps) if args.eps else None
+        cells = runner.plan_run(args.model, args.attack, args.dataset, eps=eps, n=args.n, seed=args.seed,
+                                batch_size=args.batch_size, models_dir=args.models_dir)
+    else:
+        raise RibError("rib run needs --model and --attack, or --grid NAME")
+    store = ResultStore(args.results)
+    done = 0
+
+    def report(outcome: runner.CellOutcome) -> None:
+        nonlocal done
+        done += 1
+        state = "stored earlier" if outcome.skipped else "done"
+        print(f"[{done}/{len(cells)}] {outcome.cell.describe()}: {state}", file=sys.stderr, flush=True)
+
+    outcomes = runner.run_cells(cells, store, device=args.device, force=args.force, models_dir=args.models_dir,
+                                progress=not args.quiet, on_cell=report)
+    print(results_table([r for o in outcomes for r in o.rows]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="rib", description="Robustness-Interpretability Benchmark")
@@ -48,6 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--dataset", default=None, help="only this dataset (models)")
     ls.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
     ls.set_defaults(func=_ls)
+
+    run = sub.add_parser("run", help="attack models; results go to the Parquet store")
+    run.add_argument("--model", help="model ids, comma-separated, wildcards allowed ('adv-*')")
+    run.add_argument("--attack", help="attack names, comma-separated, wildcards allowed ('pgd-*')")
+    run.add_argument("--grid", help="run a grid: 'default' or a path to a grid .toml")
+    run.add_argument("--dataset", default="mnist-5k")
+    run.add_argument("--eps", help="comma-separated eps (fractions allowed: 8/255); default: the grid's per norm")
+    run.add_argument("--n", type=int, default=1000, help="test images (a fixed stratified subset)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--batch-size", type=int, default=500)
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    run.add_argument("--results", default="results", help="the result store (default ./results)")
+    run.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
+    run.add_argument("--force", action="store_true", help="recompute cells already in the store")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=_run)
 
     tr = sub.add_parser("train", help="train zoo models from their recipes")
     tr.add_argument("--model", help="model id(s), comma-separated (see `rib ls models`)")

@@ -7,7 +7,9 @@ from torch import nn
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500, device: torch.device | None = None) -> torch.Tensor:
+def predict(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 500, device: torch.device | None = None
+) -> torch.Tensor:
     """Predicted labels for ``x``, computed in batches on ``device`` (default: the model's device)."""
     device = device or next(model.parameters()).device
     was_training = model.training

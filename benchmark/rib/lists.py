@@ -28,8 +28,17 @@ def render(what: str, dataset: str | None = None, models_dir: str | None = None)
     if what == "models":
         cards = list_cards(dataset, models_dir)
         return cards_table(cards) if cards else "no models found (train some with `rib train --all`)"
+    if what == "attacks":
+        from rib.attacks import ATTACKS
+
+        rows = []
+        for n in ATTACKS.names():
+            cls = ATTACKS.get(n)
+            params = ", ".join(f"{k}={v}" for k, v in cls.default_params().items())
+            rows.append([n, cls.norm_name, cls.kind, "minimum-norm" if cls.minimum_norm else "fixed eps", params])
+        return format_table(["attack", "norm", "threat", "kind", "defaults"], rows)
     if what == "datasets":
-        rows = [[n, "x".join(map(str, d.shape)), d.num_classes, "yes" if d.offline else "download", d.description]
+        rows = [[n, "x".join(map(str, d.shape)), str(d.num_classes), "yes" if d.offline else "download", d.description]
                 for n in DATASETS.names() for d in [DATASETS.get(n)]]
         return format_table(["dataset", "shape", "classes", "offline", "description"], rows)
     if what == "defenses":

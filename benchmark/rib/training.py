@@ -11,7 +11,7 @@ import tomllib
 import torch
 
 from rib.data import DATASETS, VAL_PER_CLASS, load_dataset
-from rib.defenses import TrainContext, create_defense
+from rib.defenses import Defense, TrainContext, create_defense
 from rib.defenses.loop import TrainConfig, fit
 from rib.errors import ConfigError, RibError
 from rib.evaluation import accuracy
@@ -19,13 +19,14 @@ from rib.runtime import provenance, resolve_device
 from rib.zoo.cards import ModelCard, write_card
 from rib.zoo.factory import build_model, zoo_dir
 from rib.zoo.recipes import Recipe, get_recipe, recipes, training_order
+from rib.zoo.robust_model import RobustModel
 from rib.zoo.weights import save_weights
 
 CALIBRATION_RULE = "largest value whose validation accuracy is at least standard training's minus max_drop"
 
 
 def _train_once(recipe: Recipe, params: dict[str, Any], cfg: TrainConfig, split: str, device: torch.device,
-                search_dirs: list[Path], progress: bool, desc: str):  # type: ignore[no-untyped-def]
+                search_dirs: list[Path], progress: bool, desc: str) -> tuple[RobustModel, Defense, dict[str, Any]]:
     torch.manual_seed(cfg.seed)
     model = build_model(recipe.arch, recipe.dataset, recipe.arch_kwargs)
     defense = create_defense(recipe.defense, recipe.dataset, params)
@@ -152,7 +153,7 @@ def train_model(
     card = ModelCard(
         id=recipe.id, dataset=dataset, arch=recipe.arch, arch_kwargs=dict(recipe.arch_kwargs),
         defense=recipe.defense, defense_params=defense.params, trained_norm=norm, trained_eps=eps,
-        mean=list(model.mean.flatten().tolist()), std=list(model.std.flatten().tolist()),
+        mean=list(DATASETS.get(dataset).mean), std=list(DATASETS.get(dataset).std),
         description=recipe.description, paper=recipe.paper, training=training,
         weights_file=weights_file, weights_sha256=sha,
         provenance={

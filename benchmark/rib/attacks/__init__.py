@@ -1,6 +1,9 @@
-"""Attacks: norms as strategies, the shared PGD loop (the attack grid builds on these)."""
+"""Attacks: norms as strategies, rib's own FGSM/PGD, adapters to pyautoattack and foolbox, transfer attacks."""
 
+from rib.attacks import autoattack, foolbox_attacks, gradient, transfer  # noqa: F401  (registration)
+from rib.attacks.base import ATTACKS, Attack, AttackResult, FixedEpsAttack, create_attack
 from rib.attacks.norms import NORMS, L2Norm, LinfNorm, Norm
 from rib.attacks.pgd import ce_loss, default_step_size, pgd_perturb
 
-__all__ = ["NORMS", "L2Norm", "LinfNorm", "Norm", "ce_loss", "default_step_size", "pgd_perturb"]
+__all__ = ["ATTACKS", "NORMS", "Attack", "AttackResult", "FixedEpsAttack", "L2Norm", "LinfNorm", "Norm", "ce_loss",
+           "create_attack", "default_step_size", "pgd_perturb"]

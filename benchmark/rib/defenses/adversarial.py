@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -15,7 +18,7 @@ def ramped_eps(eps: float, progress: float, ramp: float) -> float:
     return eps if ramp <= 0 else eps * min(1.0, progress / ramp)
 
 
-def attack_in_eval(model: RobustModel, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def attack_in_eval(model: RobustModel, fn: Callable[..., torch.Tensor], *args: Any, **kwargs: Any) -> torch.Tensor:
     """Run an attack with the model in eval mode (batch-norm statistics untouched), then restore its mode."""
     was_training = model.training
     model.eval()

@@ -55,7 +55,9 @@ class Defense(ABC):
         """The (norm, eps) the model is trained against; ``("none", 0.0)`` for non-adversarial objectives."""
         return "none", 0.0
 
-    def prepare(self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, ctx: TrainContext) -> dict[str, torch.Tensor]:
+    def prepare(
+        self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, ctx: TrainContext
+    ) -> dict[str, torch.Tensor]:
         """Per-example auxiliary tensors indexed like the training set (IR's target maps); none by default."""
         return {}
 

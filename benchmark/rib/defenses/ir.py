@@ -57,12 +57,15 @@ class InterpretationRegularization(Defense):
             return teacher[0], float(teacher[1])
         return "l2", 1.5 if self.dataset.startswith("mnist") else 0.5
 
-    def prepare(self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, ctx: TrainContext) -> dict[str, torch.Tensor]:
+    def prepare(
+        self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, ctx: TrainContext
+    ) -> dict[str, torch.Tensor]:
         from rib.zoo.factory import create_model
 
         p = self.params
         teacher = create_model(p["teacher"], ctx.dataset, models_dir=ctx.model_dirs, device=ctx.device)
-        card = teacher.card  # type: ignore[attr-defined]
+        card = teacher.card
+        assert card is not None  # create_model always attaches the card
         recipe = {k: p[k] for k in ("samples", "sigma", "sparsify_std", "target_seed")}
         data_digest = hashlib.sha256(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()
         key = hashlib.sha256(

@@ -105,10 +105,12 @@ def model_from_card(card: ModelCard, device: torch.device | str = "cpu") -> Robu
     model = build_model(card.arch, card.dataset, card.arch_kwargs, card.mean, card.std)
     info = DATASETS.get(card.dataset)
     if len(card.mean) != info.shape[0]:
-        raise ConfigError(f"card {card.id!r}: {len(card.mean)} normalization channels, {card.dataset} has {info.shape[0]}")
+        raise ConfigError(
+            f"card {card.id!r}: {len(card.mean)} normalization channels, {card.dataset} has {info.shape[0]}"
+        )
     state = read_weights(card.weights_path, card.weights_sha256)
     load_into(model.net, state, f"weights of {card.id!r}")
-    model.card = card  # type: ignore[assignment]
+    model.card = card
     return model.to(device).eval()
 
 

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from rib.errors import ConfigError
 
+if TYPE_CHECKING:
+    from rib.zoo.cards import ModelCard
+
 
 class RobustModel(nn.Module):
     """Wraps an architecture with its normalization; ``cam`` is available when the architecture has one."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    card: ModelCard | None
 
     def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         if len(mean) != len(std) or any(s <= 0 for s in std):
             raise ConfigError(f"normalization needs one positive std per mean, got mean={mean} std={std}")
         self.net = net
+        self.card = None
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
 

@@ -1,0 +1,155 @@
+"""The ``Attack`` interface and its result; fixed-eps attacks share work across an eps sweep.
+
+Every attack returns, per example: whether the clean input is classified correctly, whether it stays robust at
+each eps, the smallest adversarial distance found, and an adversarial input that lies inside the largest eps ball.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from rib.attacks.norms import NORMS, Norm
+from rib.errors import ConfigError
+from rib.evaluation import predict
+from rib.registry import Registry
+
+
+@dataclass
+class AttackResult:
+    """Per-example outcomes of one attack over an ascending eps list."""
+
+    eps: list[float]
+    clean_correct: torch.Tensor  # [N] bool
+    robust: torch.Tensor  # [N, E] bool: correct and not fooled at eps[e]
+    distance: torch.Tensor  # [N] float: smallest adversarial distance found (0 if misclassified, inf if none)
+    x_adv: torch.Tensor  # [N, ...]: adversarial at the smallest eps that fooled, else the last try at max eps
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def robust_accuracy(self) -> list[float]:
+        """Share of all examples still correctly classified at each eps."""
+        return self.robust.float().mean(dim=0).tolist()
+
+    def clean_accuracy(self) -> float:
+        return float(self.clean_correct.float().mean())
+
+
+class Attack(ABC):
+    """An attack under one norm. Subclasses implement ``run``; ``__call__`` validates inputs."""
+
+    name: ClassVar[str] = ""
+    norm_name: ClassVar[str] = "linf"
+    kind: ClassVar[str] = "white-box"  # white-box | black-box | transfer
+    minimum_norm: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        defaults = self.default_params()
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            raise ConfigError(f"attack {self.name!r} has no parameter {', '.join(unknown)} "
+                              f"(known: {', '.join(sorted(defaults)) or 'none'})")
+        self.params: dict[str, Any] = {**defaults, **params}
+
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        return {}
+
+    @property
+    def norm(self) -> Norm:
+        return NORMS.get(self.norm_name)
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilons: Sequence[float], *,
+                 seed: int = 0, batch_size: int = 500, progress: bool = False) -> AttackResult:
+        """Attack ``model`` on (x, y) at every eps; inputs in [0, 1], eps sorted ascending."""
+        eps = [float(e) for e in epsilons]
+        if not eps or any(e < 0 or not math.isfinite(e) for e in eps):
+            raise ConfigError(f"{self.name}: eps must be a non-empty list of finite values ≥ 0, got {list(epsilons)}")
+        if sorted(eps) != eps or len(set(eps)) != len(eps):
+            raise ConfigError(f"{self.name}: eps must be strictly ascending, got {eps}")
+        if x.dim() != 4 or y.dim() != 1 or len(x) != len(y):
+            raise ConfigError(f"{self.name}: expected x [N,C,H,W] and y [N], got {tuple(x.shape)} and {tuple(y.shape)}")
+        if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+            raise ConfigError(f"{self.name}: inputs must be finite and in [0, 1]")
+        model.eval()
+        return self.run(model, x, y, eps, seed=seed, batch_size=batch_size, progress=progress)
+
+    @abstractmethod
+    def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: list[float], *, seed: int,
+            batch_size: int, progress: bool) -> AttackResult:
+        """Attack validated inputs."""
+
+
+BatchAttack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float, torch.Generator], torch.Tensor]
+
+
+class FixedEpsAttack(Attack):
+    """An attack that searches inside one eps ball at a time.
+
+    The sweep shares work: an example fooled at a smaller eps stays fooled at every larger eps (the same
+    perturbation is admissible), so each larger eps attacks only the survivors.
+    """
+
+    @abstractmethod
+    def attack_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
+                     generator: torch.Generator) -> torch.Tensor:
+        """Adversarial candidates for one batch of correctly classified examples, inside the eps ball."""
+
+    def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: list[float], *, seed: int,
+            batch_size: int, progress: bool) -> AttackResult:
+        device = next(model.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(seed)
+        clean_correct = predict(model, x, batch_size) == y
+        n = len(y)
+        robust = torch.zeros(n, len(eps), dtype=torch.bool)
+        distance = torch.where(clean_correct, torch.tensor(math.inf), torch.tensor(0.0))
+        x_adv = x.clone()
+        alive = clean_correct.clone()
+        total = sum(1 for _ in eps)
+        with tqdm(total=total, desc=self.name, disable=not progress, leave=False, unit="eps") as bar:
+            for e, epsilon in enumerate(eps):
+                idx = alive.nonzero().flatten()
+                for start in range(0, len(idx), batch_size):
+                    chunk = idx[start:start + batch_size]
+                    xb, yb = x[chunk].to(device), y[chunk].to(device)
+                    adv = self.attack_batch(model, xb, yb, epsilon, generator)
+                    adv = self._admissible(xb, adv, epsilon)
+                    with torch.no_grad():
+                        fooled = (model(adv).argmax(1) != yb).cpu()
+                    x_adv[chunk] = adv.detach().cpu()
+                    hit = chunk[fooled]
+                    alive[hit] = False
+                    distance[hit] = self.norm.distance(adv[fooled].cpu(), x[hit])
+                robust[:, e] = alive
+                bar.update(1)
+        return AttackResult(eps, clean_correct, robust, distance, x_adv)
+
+    def _admissible(self, x: torch.Tensor, adv: torch.Tensor, eps: float) -> torch.Tensor:
+        """Project onto the eps ball and [0, 1]: adapters' outputs are never trusted to be admissible."""
+        eps_t = torch.full((len(x),), eps, device=x.device, dtype=x.dtype)
+        delta = self.norm.project((adv - x).detach(), eps_t)
+        return (x + delta).clamp(0, 1)
+
+
+ATTACKS: Registry[type[Attack]] = Registry("attack")
+
+
+def register(name: str, aliases: tuple[str, ...] = ()) -> Callable[[type[Attack]], type[Attack]]:
+    """Class decorator: register an attack class under its CLI name."""
+
+    def wrap(cls: type[Attack]) -> type[Attack]:
+        cls.name = name
+        return ATTACKS.register(name, cls, aliases)
+
+    return wrap
+
+
+def create_attack(name: str, **params: Any) -> Attack:
+    """Instantiate a registered attack with its defaults overridden by ``params``."""
+    return ATTACKS.get(name)(**params)

@@ -1,0 +1,101 @@
+"""rib's own gradient attacks: FGSM and PGD (random start, restarts, per-example early stopping)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rib.attacks.base import FixedEpsAttack, register
+from rib.attacks.pgd import default_step_size
+
+
+class _FGSM(FixedEpsAttack):
+    """One step of size eps along the normalized gradient of cross-entropy, no random start."""
+
+    def attack_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
+                     generator: torch.Generator) -> torch.Tensor:
+        x = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x)
+        return (x + eps * self.norm.normalize_grad(grad)).detach()
+
+
+@register("fgsm-linf", aliases=("fgsm",))
+class FGSMLinf(_FGSM):
+    norm_name = "linf"
+
+
+@register("fgsm-l2")
+class FGSML2(_FGSM):
+    norm_name = "l2"
+
+
+def pgd_early_stop(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm_eps: tuple[Any, float], steps: int, step_size: float,
+    restarts: int, generator: torch.Generator,
+) -> torch.Tensor:
+    """PGD on cross-entropy; an example leaves the batch as soon as it is misclassified, keeping that input.
+
+    Each restart starts from a new random point and attacks only the examples every earlier restart failed on,
+    so an example counts as robust only if it survives every restart.
+    """
+    norm, eps = norm_eps
+    best = x.detach().clone()
+    fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    for _ in range(restarts):
+        todo = (~fooled).nonzero().flatten()
+        if len(todo) == 0:
+            break
+        xs, ys = x[todo].detach(), y[todo]
+        eps_t = torch.full((len(todo),), eps, device=x.device, dtype=x.dtype)
+        delta = norm.random_init(xs, eps_t, generator)
+        delta = (xs + delta).clamp(0, 1) - xs
+        active = torch.arange(len(todo), device=x.device)
+        for step in range(steps + 1):
+            xi = (xs[active] + delta[active]).requires_grad_(step < steps)
+            with torch.set_grad_enabled(step < steps):
+                logits = model(xi)
+            wrong = logits.argmax(1) != ys[active]
+            if wrong.any():
+                hit = todo[active[wrong]]
+                best[hit] = xi[wrong].detach()
+                fooled[hit] = True
+            if step == steps:
+                break
+            keep = ~wrong
+            if not keep.any():
+                break
+            loss = F.cross_entropy(logits, ys[active], reduction="none")[keep].sum()
+            (grad,) = torch.autograd.grad(loss, xi)
+            active = active[keep]
+            with torch.no_grad():
+                d = delta[active] + step_size * norm.normalize_grad(grad[keep])
+                d = norm.project(d, eps_t[: len(active)])
+                delta[active] = (xs[active] + d).clamp(0, 1) - xs[active]
+        survivors = todo[~fooled[todo]]
+        best[survivors] = (x[survivors] + delta[(~fooled[todo]).nonzero().flatten()]).detach()
+    return best
+
+
+class _PGD(FixedEpsAttack):
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        return {"steps": 40, "rel_step_size": 2.5, "restarts": 1}
+
+    def attack_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
+                     generator: torch.Generator) -> torch.Tensor:
+        steps = int(self.params["steps"])
+        step = self.params["rel_step_size"] * eps / max(steps, 1) if steps else default_step_size(eps, 1)
+        return pgd_early_stop(model, x, y, (self.norm, eps), steps, step, int(self.params["restarts"]), generator)
+
+
+@register("pgd-linf", aliases=("pgd",))
+class PGDLinf(_PGD):
+    norm_name = "linf"
+
+
+@register("pgd-l2")
+class PGDL2(_PGD):
+    norm_name = "l2"

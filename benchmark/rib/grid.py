@@ -1,0 +1,126 @@
+"""Cells and grids: expand a run request or a grid file into units of work with stable content hashes."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from rib.data import DATASETS
+from rib.errors import ConfigError
+
+EVAL_VERSION = 1  # bump when a change to attack code changes numbers: every cell id changes with it
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (model, dataset, attack, eps list, n, seed) unit of work."""
+
+    model: str
+    dataset: str
+    attack: str
+    eps: tuple[float, ...]
+    n: int
+    seed: int = 0
+    batch_size: int = 500
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
+    weights_sha256: str = ""
+
+    @property
+    def cell_id(self) -> str:
+        """A content hash of everything that determines the cell's numbers (batch size included: it orders RNG)."""
+        payload = {**asdict(self), "eps": [float(e) for e in self.eps], "eval_version": EVAL_VERSION}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def describe(self) -> str:
+        return f"{self.model} × {self.attack} @ {', '.join(f'{e:g}' for e in self.eps)} (n={self.n})"
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """One dataset's part of a grid file."""
+
+    dataset: str
+    models: str
+    n: int
+    seed: int
+    batch_size: int
+    eps: dict[str, list[float]]
+    headline: dict[str, float]
+    attacks: list[dict[str, Any]]
+
+
+@functools.cache
+def _grid_file(name_or_path: str) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if path.suffix == ".toml":
+        if not path.is_file():
+            raise ConfigError(f"grid file {path} does not exist")
+        text = path.read_text(encoding="utf-8")
+    else:
+        source = resources.files("rib").joinpath("grids", f"{name_or_path}.toml")
+        if not source.is_file():
+            known = sorted(p.name[:-5] for p in resources.files("rib").joinpath("grids").iterdir()
+                           if p.name.endswith(".toml"))
+            raise ConfigError(f"unknown grid {name_or_path!r} (known: {', '.join(known)}, or a path to a .toml file)")
+        text = source.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"grid {name_or_path}: not valid TOML ({exc})") from exc
+
+
+def grid_spec(grid: str, dataset: str) -> GridSpec:
+    """The part of grid ``grid`` (a shipped name such as ``default``, or a .toml path) for ``dataset``."""
+    dataset = DATASETS.canonical(dataset)
+    data = _grid_file(grid).get("datasets", {})
+    if dataset not in data:
+        raise ConfigError(f"grid {grid!r} has no section for dataset {dataset!r} (it has: {', '.join(data)})")
+    d = data[dataset]
+    try:
+        return GridSpec(dataset, str(d.get("models", "*")), int(d["n"]), int(d.get("seed", 0)),
+                        int(d.get("batch_size", 500)), {k: [float(e) for e in v] for k, v in d["eps"].items()},
+                        {k: float(v) for k, v in d.get("headline", {}).items()}, list(d.get("attacks", [])))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"grid {grid!r}, dataset {dataset}: malformed ({exc})") from exc
+
+
+def plan_grid_names(grid: str, dataset: str) -> list[str]:
+    """Every attack name a grid runs on ``dataset``, in file order."""
+    names: list[str] = []
+    for group in grid_spec(grid, dataset).attacks:
+        names.extend(n for n in group.get("names", []) if n not in names)
+    return names
+
+
+def default_eps(dataset: str, norm: str) -> list[float]:
+    """The standardized eps list of ``norm`` on ``dataset`` (from the default grid)."""
+    spec = grid_spec("default", dataset)
+    if norm not in spec.eps:
+        raise ConfigError(f"the default grid has no {norm} eps for {dataset}")
+    return spec.eps[norm]
+
+
+def parse_eps(text: str) -> list[float]:
+    """``"0.1,0.2,8/255"`` → sorted floats; fractions allowed."""
+    out: list[float] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            num, _, den = part.partition("/")
+            value = float(num) / float(den) if den else float(num)
+        except (ValueError, ZeroDivisionError) as exc:
+            raise ConfigError(f"--eps: {part!r} is not a number") from exc
+        if value < 0 or value != value or value == float("inf"):
+            raise ConfigError(f"--eps: {part!r} must be finite and ≥ 0")
+        out.append(value)
+    if not out:
+        raise ConfigError("--eps needs at least one value")
+    return sorted(set(out))

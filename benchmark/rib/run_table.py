@@ -1,0 +1,44 @@
+"""The table ``rib run`` prints: clean and robust accuracy with 95% Wilson intervals, one table per norm."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rib.table import format_table
+
+
+def _pct(row: dict[str, Any], with_ci: bool = True) -> str:
+    text = f"{100 * row['value']:.1f}%"
+    if with_ci and row["ci_low"] == row["ci_low"]:  # not NaN
+        text += f" [{100 * row['ci_low']:.1f}, {100 * row['ci_high']:.1f}]"
+    return text
+
+
+def results_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Tables of clean and robust accuracy per (model, attack), one per attacked norm, plus raised flags."""
+    cells: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault(r["cell_id"], []).append(r)
+    out: list[str] = []
+    for norm in ("linf", "l2"):
+        group = [rs for rs in cells.values() if rs[0]["norm"] == norm]
+        if not group:
+            continue
+        eps = sorted({r["eps"] for rs in group for r in rs if r["metric"] == "robust_accuracy"})
+        headers = ["model", "trained", "attack", "n", "clean", *[f"{norm} {e:g}" for e in eps], "median dist"]
+        body = []
+        for rs in sorted(group, key=lambda rs: (rs[0]["model"], rs[0]["attack"])):
+            by = {(r["metric"], r["eps"]): r for r in rs}
+            first = rs[0]
+            trained = "-" if first["trained_norm"] == "none" else f"{first['trained_norm']} {first['trained_eps']:g}"
+            median = by.get(("median_distance", 0.0))
+            body.append([first["model"], trained, first["attack"], first["n"], _pct(by[("clean_accuracy", 0.0)], False),
+                         *[_pct(by[("robust_accuracy", e)]) if ("robust_accuracy", e) in by else "" for e in eps],
+                         f"{median['value']:.3f}" if median else ""])
+        out.append(format_table(headers, body))
+    raised = sorted({f"{r['model']} × {r['attack']}: {r['metric'][5:]}" for r in rows
+                     if r["metric"].startswith("flag:") and r["value"] > 0})
+    if raised:
+        out.append("sanity flags raised (possible gradient masking or a weak attack):\n  " + "\n  ".join(raised))
+    return "\n\n".join(out)

@@ -1,0 +1,191 @@
+"""Run cells: plan them from a request or a grid, attack, turn outcomes into rows, store them atomically."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from rib.attacks import ATTACKS, AttackResult, create_attack
+from rib.attacks.sanity import sanity_flags
+from rib.data import load_dataset
+from rib.errors import ConfigError
+from rib.grid import Cell, default_eps, grid_spec
+from rib.registry import Registry
+from rib.runtime import provenance, resolve_device
+from rib.stats import stratified_indices, wilson_interval
+from rib.store import SUMMARY_SCHEMA, ResultStore
+from rib.zoo import ModelCard, find_card, list_cards
+from rib.zoo.factory import ModelDirs, model_from_card
+
+
+def zoo_registry(dataset: str, models_dir: ModelDirs = None) -> Registry[ModelCard]:
+    """The models available on ``dataset`` as a registry (for comma lists, wildcards and did-you-mean)."""
+    reg: Registry[ModelCard] = Registry(f"{dataset} model")
+    for card in list_cards(dataset, models_dir):
+        reg.register(card.id, card)
+    return reg
+
+
+def resolve_models(spec: str, dataset: str, models_dir: ModelDirs = None) -> list[ModelCard]:
+    """Cards for a comma-separated list of model ids, defense aliases and wildcards."""
+    reg = zoo_registry(dataset, models_dir)
+    cards: list[ModelCard] = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        if any(ch in part for ch in "*?[") or part in reg:
+            cards.extend(reg.get(m) for m in reg.resolve(part))
+        else:
+            cards.append(find_card(part, dataset, models_dir))  # aliases and did-you-mean
+    unique = {c.id: c for c in cards}
+    return list(unique.values())
+
+
+def plan_run(models: str, attacks: str, dataset: str = "mnist-5k", *, eps: Sequence[float] | None = None,
+             n: int = 1000, seed: int = 0, batch_size: int = 500, models_dir: ModelDirs = None) -> list[Cell]:
+    """Cells for ``rib run --model … --attack …``: every model × every attack, eps from the default grid."""
+    if n < 1 or batch_size < 1:
+        raise ConfigError(f"--n and --batch-size must be ≥ 1, got {n} and {batch_size}")
+    cards = resolve_models(models, dataset, models_dir)
+    names = ATTACKS.resolve(attacks)
+    cells = []
+    for card in cards:
+        for name in names:
+            norm = ATTACKS.get(name).norm_name
+            cell_eps = tuple(eps) if eps else tuple(default_eps(dataset, norm))
+            cells.append(Cell(card.id, card.dataset, name, cell_eps, n, seed, batch_size, {},
+                              card.weights_sha256))
+    return cells
+
+
+def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None,
+              models_dir: ModelDirs = None) -> list[Cell]:
+    """Cells of grid ``grid`` for ``dataset`` (optionally only some models)."""
+    spec = grid_spec(grid, dataset)
+    cards = resolve_models(models or spec.models, spec.dataset, models_dir)
+    cells = []
+    for group in spec.attacks:
+        names = [ATTACKS.canonical(nm) for nm in group.get("names", [])]
+        for card in cards:
+            for name in names:
+                norm = ATTACKS.get(name).norm_name
+                eps_spec = group.get("eps")
+                if eps_spec == "headline":
+                    cell_eps: tuple[float, ...] = (spec.headline[norm],)
+                elif isinstance(eps_spec, list):
+                    cell_eps = tuple(float(e) for e in eps_spec)
+                else:
+                    cell_eps = tuple(spec.eps[norm])
+                cells.append(Cell(card.id, spec.dataset, name, cell_eps, int(group.get("n", spec.n)),
+                                  spec.seed, int(group.get("batch_size", spec.batch_size)),
+                                  dict(group.get("params", {})), card.weights_sha256))
+    return cells
+
+
+@dataclass
+class CellOutcome:
+    cell: Cell
+    rows: list[dict[str, Any]]
+    skipped: bool
+
+
+def _rows(cell: Cell, card: ModelCard, result: AttackResult, flags: dict[str, bool], duration: float,
+          device: torch.device, run_id: str) -> list[dict[str, Any]]:
+    attack = ATTACKS.get(cell.attack)
+    base = {"run_id": run_id, "cell_id": cell.cell_id, "model": card.id, "dataset": cell.dataset,
+            "defense": card.defense, "trained_norm": card.trained_norm, "trained_eps": float(card.trained_eps),
+            "attack": cell.attack, "norm": attack.norm_name, "seed": cell.seed,
+            "params": json.dumps({"attack_params": cell.params, "batch_size": cell.batch_size}, sort_keys=True),
+            "weights_sha256": card.weights_sha256, "duration_s": round(duration, 3)}
+    prov = provenance(device)
+    base.update({k: prov[k] for k in ("rib_version", "git_sha", "torch_version", "device")})
+    base["created_at"] = prov["created_at"]
+    n = len(result.clean_correct)
+
+    def row(metric: str, eps: float, value: float, count: int, ci: tuple[float, float] | None = None) -> dict:
+        lo, hi = ci if ci else (math.nan, math.nan)
+        return {**base, "metric": metric, "eps": float(eps), "value": float(value), "n": count,
+                "ci_low": lo, "ci_high": hi}
+
+    correct = int(result.clean_correct.sum())
+    rows = [row("clean_accuracy", 0.0, correct / n, n, wilson_interval(correct, n))]
+    for e, eps in enumerate(result.eps):
+        k = int(result.robust[:, e].sum())
+        rows.append(row("robust_accuracy", eps, k / n, n, wilson_interval(k, n)))
+    if attack.minimum_norm:
+        d = result.distance[result.clean_correct]
+        finite = d[torch.isfinite(d)]
+        median = float(d.median()) if len(d) else math.nan
+        rows.append(row("median_distance", 0.0, median, len(d)))
+        rows.append(row("attack_found_rate", 0.0, len(finite) / max(len(d), 1), len(d)))
+    for name, raised in flags.items():
+        rows.append(row(f"flag:{name}", 0.0, float(raised), n))
+    return [{k: r[k] for k in SUMMARY_SCHEMA.names} for r in rows]  # exactly as they are stored
+
+
+def _examples(cell: Cell, indices: torch.Tensor, result: AttackResult) -> dict[str, list[Any]]:
+    cols: dict[str, list[Any]] = {k: [] for k in ("cell_id", "index", "eps", "clean_correct", "robust", "distance")}
+    for e, eps in enumerate(result.eps):
+        cols["cell_id"] += [cell.cell_id] * len(indices)
+        cols["index"] += indices.tolist()
+        cols["eps"] += [float(eps)] * len(indices)
+        cols["clean_correct"] += result.clean_correct.tolist()
+        cols["robust"] += result.robust[:, e].tolist()
+        cols["distance"] += [float(d) for d in result.distance.tolist()]
+    return cols
+
+
+def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = None, progress: bool = False,
+                  run_id: str = "", model_cache: dict[str, Any] | None = None) -> tuple[list[dict], dict]:
+    """Attack one cell and return (summary rows, per-example columns)."""
+    cache = model_cache if model_cache is not None else {}
+    card = find_card(cell.model, cell.dataset, models_dir)
+    if card.weights_sha256 != cell.weights_sha256:
+        raise ConfigError(f"{cell.model}: weights changed since the cell was planned")
+    key = f"{card.dataset}/{card.id}/{card.weights_sha256}"
+    if key not in cache:
+        cache[key] = model_from_card(card, device)
+    model = cache[key]
+    x, y = load_dataset(cell.dataset, "test")
+    idx = stratified_indices(y, cell.n)
+    x, y = x[idx], y[idx]
+    attack = create_attack(cell.attack, **cell.params)
+    if hasattr(attack, "bind"):  # transfer attacks load their surrogate
+        attack.bind(dataset=cell.dataset, models_dir=models_dir, device=device, cache=cache)
+    start = time.perf_counter()
+    result = attack(model, x, y, cell.eps, seed=cell.seed, batch_size=cell.batch_size, progress=progress)
+    flags = sanity_flags(attack, model, x, y, result, seed=cell.seed)
+    duration = time.perf_counter() - start
+    return _rows(cell, card, result, flags, duration, device, run_id), _examples(cell, idx, result)
+
+
+def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto", force: bool = False,
+              models_dir: ModelDirs = None, progress: bool = False,
+              on_cell: Callable[[CellOutcome], None] | None = None) -> list[CellOutcome]:
+    """Run every cell not already in ``store`` (all of them with ``force``), storing each as it finishes."""
+    dev = resolve_device(device)
+    run_id = uuid.uuid4().hex[:12]
+    cache: dict[str, Any] = {}
+    outcomes = []
+    for cell in cells:
+        if not force and store.has(cell.dataset, cell.model, cell.attack, cell.cell_id):
+            outcome = CellOutcome(cell, store.rows_of(cell), True)
+        else:
+            rows, examples = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress,
+                                           run_id=run_id, model_cache=cache)
+            store.write(rows, examples)
+            outcome = CellOutcome(cell, rows, False)
+        outcomes.append(outcome)
+        if on_cell:
+            on_cell(outcome)
+    return outcomes
+
+
+def with_eps(cells: Sequence[Cell], eps: Sequence[float]) -> list[Cell]:
+    """The same cells at another eps list."""
+    return [replace(c, eps=tuple(eps)) for c in cells]

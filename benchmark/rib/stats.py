@@ -1,0 +1,35 @@
+"""Confidence intervals and stratified subsets."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (well-behaved at 0 and 1, unlike the normal approximation)."""
+    if n <= 0:
+        return math.nan, math.nan
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends, free of rounding
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+def stratified_indices(y: torch.Tensor, n: int) -> torch.Tensor:
+    """The first ``n`` indices of a class-interleaved order (one of each class in turn), deterministic.
+
+    Any prefix is as close to stratified as possible, so ``--n 100`` takes 10 images per class on mnist-5k.
+    """
+    if n >= len(y):
+        return torch.arange(len(y))
+    rank = torch.empty_like(y)
+    for c in torch.unique(y):
+        idx = (y == c).nonzero().flatten()
+        rank[idx] = torch.arange(len(idx))
+    order = sorted(range(len(y)), key=lambda i: (int(rank[i]), int(y[i]), i))
+    return torch.tensor(sorted(order[:n]))

@@ -1,0 +1,121 @@
+"""``ResultStore``: one Parquet file per finished cell, written atomically, so runs resume and never corrupt.
+
+Layout: ``<root>/<dataset>/<model>/<attack>-<cell_id>.parquet`` holds the summary rows (long format, one
+measured number per row); ``…examples.parquet`` beside it holds per-example outcomes. The examples file is
+written first and the summary last: a summary on disk means the cell is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from rib.errors import RibError
+
+SUMMARY_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("cell_id", pa.string()), ("created_at", pa.string()),
+    ("model", pa.string()), ("dataset", pa.string()), ("defense", pa.string()),
+    ("trained_norm", pa.string()), ("trained_eps", pa.float64()),
+    ("attack", pa.string()), ("norm", pa.string()), ("eps", pa.float64()),
+    ("metric", pa.string()), ("value", pa.float64()), ("n", pa.int64()),
+    ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("seed", pa.int64()), ("params", pa.string()),
+    ("weights_sha256", pa.string()), ("rib_version", pa.string()), ("git_sha", pa.string()),
+    ("torch_version", pa.string()), ("device", pa.string()), ("duration_s", pa.float64()),
+])
+
+EXAMPLES_SCHEMA = pa.schema([
+    ("cell_id", pa.string()), ("index", pa.int64()), ("eps", pa.float64()),
+    ("clean_correct", pa.bool_()), ("robust", pa.bool_()), ("distance", pa.float64()),
+])
+
+
+def _atomic_write(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class ResultStore:
+    """The append-only result store under ``root``."""
+
+    def __init__(self, root: Path | str = "results") -> None:
+        self.root = Path(root)
+
+    def summary_path(self, dataset: str, model: str, attack: str, cell_id: str) -> Path:
+        return self.root / dataset / model / f"{attack}-{cell_id[:20]}.parquet"
+
+    def has(self, dataset: str, model: str, attack: str, cell_id: str) -> bool:
+        """Whether the cell finished (its summary file exists)."""
+        return self.summary_path(dataset, model, attack, cell_id).is_file()
+
+    def write(self, rows: list[dict[str, Any]], examples: dict[str, list[Any]]) -> Path:
+        """Store one finished cell: per-example outcomes first, then the summary rows (the completion marker)."""
+        if not rows:
+            raise RibError("a cell produced no rows")
+        first = rows[0]
+        path = self.summary_path(first["dataset"], first["model"], first["attack"], first["cell_id"])
+        try:
+            summary = pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)
+            per_example = pa.Table.from_pydict(examples, schema=EXAMPLES_SCHEMA)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:
+            raise RibError(f"results do not fit the store's schema: {exc}") from exc
+        examples_path = path.with_name(path.stem + ".examples.parquet")
+        for stale in (path, examples_path):  # temp files a killed writer of this cell left behind
+            for tmp in stale.parent.glob(f".{stale.name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+        _atomic_write(per_example, examples_path)
+        _atomic_write(summary, path)
+        return path
+
+    def rows_of(self, cell: Any) -> list[dict[str, Any]]:
+        """The stored summary rows of a finished cell."""
+        path = self.summary_path(cell.dataset, cell.model, cell.attack, cell.cell_id)
+        try:
+            return pq.read_table(path, schema=SUMMARY_SCHEMA).to_pylist()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise RibError(f"{path} is not a readable result file ({exc})") from exc
+
+    def summary_files(self) -> list[Path]:
+        return sorted(p for p in self.root.rglob("*.parquet") if not p.name.endswith(".examples.parquet"))
+
+    def scan(self) -> pa.Table:
+        """Every stored summary row as one table (empty, with the schema, when nothing is stored)."""
+        tables = []
+        for path in self.summary_files():
+            try:
+                tables.append(pq.read_table(path, schema=SUMMARY_SCHEMA))
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise RibError(f"{path} is not a readable result file ({exc})") from exc
+        return pa.concat_tables(tables) if tables else SUMMARY_SCHEMA.empty_table()
+
+    def examples(self, cell_id: str | None = None) -> pa.Table:
+        """Per-example outcomes, optionally of one cell."""
+        tables = [pq.read_table(p, schema=EXAMPLES_SCHEMA) for p in sorted(self.root.rglob("*.examples.parquet"))]
+        table = pa.concat_tables(tables) if tables else EXAMPLES_SCHEMA.empty_table()
+        if cell_id is not None:
+            table = table.filter(pc.equal(table["cell_id"], cell_id))
+        return table
+
+
+def load_results(path: Path | str = "results") -> Any:
+    """All summary rows of the store at ``path`` as a pandas DataFrame."""
+    return ResultStore(path).scan().to_pandas()

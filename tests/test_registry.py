@@ -1,0 +1,55 @@
+import pytest
+from rib.errors import UnknownNameError
+from rib.registry import Registry
+
+
+@pytest.fixture
+def reg() -> Registry[int]:
+    r: Registry[int] = Registry("attack")
+    r.register("pgd-linf", 1, aliases=("pgd",))
+    r.register("pgd-l2", 2)
+    r.register("fgsm-linf", 3)
+    return r
+
+
+def test_get_by_name_and_alias(reg: Registry[int]) -> None:
+    assert reg.get("pgd-linf") == 1
+    assert reg.get("pgd") == 1
+    assert reg.canonical("pgd") == "pgd-linf"
+    assert "pgd" in reg and "nope" not in reg
+    assert len(reg) == 3
+
+
+def test_miss_suggests_close_names(reg: Registry[int]) -> None:
+    with pytest.raises(UnknownNameError) as info:
+        reg.get("pgd-lin")
+    message = str(info.value)
+    assert "unknown attack 'pgd-lin'" in message
+    assert "did you mean 'pgd-linf'" in message
+    assert "\n" not in message
+    assert info.value.exit_code == 2
+
+
+def test_wildcards_and_comma_lists(reg: Registry[int]) -> None:
+    assert reg.names("pgd-*") == ["pgd-l2", "pgd-linf"]
+    assert reg.resolve("fgsm-linf, pgd-*,pgd") == ["fgsm-linf", "pgd-l2", "pgd-linf"]
+    with pytest.raises(UnknownNameError, match="no attack matches 'cw-\\*'"):
+        reg.resolve("cw-*")
+
+
+def test_names_cannot_be_taken_twice(reg: Registry[int]) -> None:
+    with pytest.raises(ValueError):
+        reg.register("pgd", 9)
+    with pytest.raises(ValueError):
+        reg.register("pgd-l2", 9)
+
+
+def test_decorator_registers() -> None:
+    r: Registry[type] = Registry("thing")
+
+    @r.decorator("a", aliases=("b",))
+    class A:
+        pass
+
+    assert r.get("b") is A
+    assert r.aliases_of("a") == ["b"]

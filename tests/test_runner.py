@@ -1,0 +1,142 @@
+"""Planning and running cells; the kill-and-resume guarantee of the result store."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from rib.errors import ConfigError, UnknownNameError
+from rib.grid import Cell, parse_eps, plan_grid_names
+from rib.runner import plan_grid, plan_run, run_cells
+from rib.store import ResultStore, load_results
+
+from tests.conftest import make_card, trained_tiny_state
+
+GRID = """
+[datasets.mnist-5k]
+models = "m-*"
+n = 40
+seed = 0
+batch_size = 20
+headline = {{ linf = 0.3, l2 = 2.0 }}
+eps = {{ linf = [0.05, 0.1, 0.2], l2 = [0.5, 1.0] }}
+
+[[datasets.mnist-5k.attacks]]
+names = ["pgd-linf", "pgd-l2", "fgsm-linf"]
+params = {{ }}
+
+[[datasets.mnist-5k.attacks]]
+names = ["pgd-linf"]
+eps = "headline"
+n = 20
+{extra}
+"""
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("zoo")
+    for i, name in enumerate(("m-a", "m-b", "m-c")):
+        make_card(folder, name, state=trained_tiny_state(seed=i))
+    return folder
+
+
+def test_plan_run_resolves_names_wildcards_and_default_eps(zoo: Path) -> None:
+    cells = plan_run("m-*", "pgd-*", models_dir=zoo, n=10)
+    assert {(c.model, c.attack) for c in cells} >= {("m-a", "pgd-linf"), ("m-c", "pgd-l2")}
+    linf = next(c for c in cells if c.attack == "pgd-linf")
+    assert linf.eps == (0.1, 0.2, 0.3, 0.4)
+    assert next(c for c in cells if c.attack == "pgd-l2").eps == (1.0, 1.5, 2.0, 2.5, 3.5)
+    with pytest.raises(UnknownNameError, match="did you mean 'pgd-linf'"):
+        plan_run("m-a", "pgd-lnf", models_dir=zoo)
+    with pytest.raises(UnknownNameError, match="did you mean 'm-a'"):
+        plan_run("m-aa", "pgd-linf", models_dir=zoo)
+
+
+def test_cell_ids_are_stable_and_content_addressed() -> None:
+    a = Cell("m", "mnist-5k", "pgd-linf", (0.1, 0.2), 100, 0, 500, {}, "0" * 64)
+    assert a.cell_id == Cell("m", "mnist-5k", "pgd-linf", (0.1, 0.2), 100, 0, 500, {}, "0" * 64).cell_id
+    assert a.cell_id != Cell("m", "mnist-5k", "pgd-linf", (0.1, 0.2), 100, 1, 500, {}, "0" * 64).cell_id
+    assert a.cell_id != Cell("m", "mnist-5k", "pgd-linf", (0.1, 0.2), 100, 0, 500, {}, "1" * 64).cell_id
+
+
+def test_parse_eps() -> None:
+    assert parse_eps("0.3, 0.1,8/255") == [8 / 255, 0.1, 0.3]
+    for bad in ("a", "-1", "1/0", ""):
+        with pytest.raises(ConfigError):
+            parse_eps(bad)
+
+
+def test_default_grid_covers_every_attack_and_both_norms() -> None:
+    from rib.attacks import ATTACKS
+
+    assert set(plan_grid_names("default", "mnist-5k")) == set(ATTACKS.names())
+
+
+def test_grid_cells_and_resume(zoo: Path, tmp_path: Path) -> None:
+    grid = tmp_path / "g.toml"
+    grid.write_text(GRID.format(extra=""))
+    cells = plan_grid(str(grid), models_dir=zoo)
+    assert len(cells) == 3 * 4
+    headline = [c for c in cells if c.n == 20]
+    assert headline and all(c.eps == (0.3,) for c in headline)
+    store = ResultStore(tmp_path / "results")
+    first = run_cells(cells[:2], store, device="cpu", models_dir=zoo)
+    assert not any(o.skipped for o in first)
+    again = run_cells(cells[:3], store, device="cpu", models_dir=zoo)
+    assert [o.skipped for o in again] == [True, True, False]
+    pd.testing.assert_frame_equal(pd.DataFrame(again[0].rows), pd.DataFrame(first[0].rows))
+    df = load_results(tmp_path / "results")
+    assert set(df["metric"]) >= {"clean_accuracy", "robust_accuracy"}
+    assert df["cell_id"].nunique() == 3
+    robust = df[df.metric == "robust_accuracy"]
+    assert ((robust.ci_low <= robust.value) & (robust.value <= robust.ci_high)).all()
+
+
+def _rib(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "rib.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _comparable(path: Path) -> pd.DataFrame:
+    df = load_results(path).drop(columns=["run_id", "created_at", "duration_s"])
+    return df.sort_values(["cell_id", "metric", "eps"]).reset_index(drop=True)
+
+
+def test_killed_run_resumes_to_the_same_results(zoo: Path, tmp_path: Path) -> None:
+    grid = tmp_path / "g.toml"
+    grid.write_text(GRID.format(extra=""))
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    common = ["run", "--grid", str(grid), "--models-dir", str(zoo), "--quiet", "--device", "cpu"]
+    proc = _rib(*common, "--results", str(killed))
+    deadline = time.time() + 300
+    while time.time() < deadline and len(ResultStore(killed).summary_files()) < 3:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(ResultStore(killed).summary_files())
+    assert 3 <= done_before < 12, "the kill must land mid-run"
+    for path in ResultStore(killed).summary_files():  # everything on disk is complete and readable
+        assert ResultStore(killed).rows_of(_stored_cell(path))
+    resumed = subprocess.run([sys.executable, "-m", "rib.cli", *common, "--results", str(killed)],
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.count("stored earlier") == done_before
+    full = subprocess.run([sys.executable, "-m", "rib.cli", *common, "--results", str(clean)],
+                          capture_output=True, text=True, timeout=600)
+    assert full.returncode == 0, full.stderr
+    pd.testing.assert_frame_equal(_comparable(killed), _comparable(clean))
+    assert not list(killed.rglob("*.tmp"))
+
+
+def _stored_cell(path: Path) -> SimpleNamespace:
+    """The identifying fields of the cell a summary file belongs to."""
+    import pyarrow.parquet as pq
+
+    row = pq.read_table(path).to_pylist()[0]
+    return SimpleNamespace(model=row["model"], dataset=row["dataset"], attack=row["attack"], cell_id=row["cell_id"])
