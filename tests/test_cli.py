@@ -69,3 +69,41 @@ def test_broken_card_in_models_dir_is_one_line(tmp_path: Path, content: str) -> 
     out = rib("ls", "models", "--models-dir", str(tmp_path))
     assert out.returncode == 2
     assert out.stderr.startswith("rib: error:") and out.stderr.strip().count("\n") == 0
+
+
+def test_run_prints_the_table_and_writes_parquet(tmp_path: Path) -> None:
+    from rib.store import load_results
+
+    from tests.conftest import make_card, trained_tiny_state
+
+    zoo = tmp_path / "zoo"
+    make_card(zoo, "tiny-std", state=trained_tiny_state())
+    out = rib("run", "--model", "tiny-std", "--attack", "pgd-linf,fgsm-l2", "--n", "30", "--eps", "0.05,0.1",
+              "--models-dir", str(zoo), "--results", str(tmp_path / "res"), "--quiet", "--device", "cpu")
+    assert out.returncode == 0, out.stderr
+    assert "[1/2]" in out.stderr and "[2/2]" in out.stderr
+    lines = out.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("model"))
+    assert "linf 0.05" in header and "linf 0.1" in header and "clean" in header
+    assert any(line.startswith("tiny-std") and "pgd-linf" in line and "[" in line for line in lines)
+    df = load_results(tmp_path / "res")
+    assert set(df["attack"]) == {"pgd-linf", "fgsm-l2"}
+    robust = df[(df.metric == "robust_accuracy") & (df.attack == "pgd-linf")].sort_values("eps")
+    assert robust["eps"].tolist() == [0.05, 0.1] and (robust["n"] == 30).all()
+    again = rib("run", "--model", "tiny-std", "--attack", "pgd-linf,fgsm-l2", "--n", "30", "--eps", "0.05,0.1",
+                "--models-dir", str(zoo), "--results", str(tmp_path / "res"), "--quiet")
+    assert again.returncode == 0 and again.stderr.count("stored earlier") == 2
+    assert [ln for ln in again.stdout.splitlines() if "pgd-linf" in ln] == \
+        [ln for ln in lines if "pgd-linf" in ln]
+
+
+def test_run_rejects_bad_requests(tmp_path: Path) -> None:
+    out = rib("run", "--model", "adv-linf", "--attack", "pgd-lnf", "--results", str(tmp_path))
+    assert out.returncode == 2 and "did you mean 'pgd-linf'" in out.stderr
+    out = rib("run", "--model", "adv-linf", "--attack", "pgd-linf", "--eps", "abc", "--results", str(tmp_path))
+    assert out.returncode == 2 and "not a number" in out.stderr
+    out = rib("run", "--model", "adv-linf", "--attack", "pgd-linf", "--n", "0", "--results", str(tmp_path))
+    assert out.returncode == 2 and "--n" in out.stderr
+    out = rib("run", "--grid", "nope", "--results", str(tmp_path))
+    assert out.returncode == 2 and "unknown grid 'nope'" in out.stderr
+    assert not list(tmp_path.rglob("*.parquet"))

@@ -15,6 +15,10 @@ def _pct(row: dict[str, Any], with_ci: bool = True) -> str:
     return text
 
 
+def _at(row: dict[str, Any]) -> str:
+    return f" ({row['norm']} {row['eps']:g})" if row["attack"] == "sanity-checks" else ""
+
+
 def results_table(rows: Sequence[dict[str, Any]]) -> str:
     """Tables of clean and robust accuracy per (model, attack), one per attacked norm, plus raised flags."""
     cells: dict[str, list[dict[str, Any]]] = {}
@@ -22,7 +26,7 @@ def results_table(rows: Sequence[dict[str, Any]]) -> str:
         cells.setdefault(r["cell_id"], []).append(r)
     out: list[str] = []
     for norm in ("linf", "l2"):
-        group = [rs for rs in cells.values() if rs[0]["norm"] == norm]
+        group = [rs for rs in cells.values() if rs[0]["norm"] == norm and rs[0]["attack"] != "sanity-checks"]
         if not group:
             continue
         eps = sorted({r["eps"] for rs in group for r in rs if r["metric"] == "robust_accuracy"})
@@ -37,7 +41,7 @@ def results_table(rows: Sequence[dict[str, Any]]) -> str:
                          *[_pct(by[("robust_accuracy", e)]) if ("robust_accuracy", e) in by else "" for e in eps],
                          f"{median['value']:.3f}" if median else ""])
         out.append(format_table(headers, body))
-    raised = sorted({f"{r['model']} × {r['attack']}: {r['metric'][5:]}" for r in rows
+    raised = sorted({f"{r['model']} × {r['attack']}{_at(r)}: {r['metric'][5:]}" for r in rows
                      if r["metric"].startswith("flag:") and r["value"] > 0})
     if raised:
         out.append("sanity flags raised (possible gradient masking or a weak attack):\n  " + "\n  ".join(raised))

@@ -183,6 +183,13 @@ def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto"
         outcomes.append(outcome)
         if on_cell:
             on_cell(outcome)
+    from rib.checks import store_black_box_checks
+
+    for dataset, model in sorted({(c.dataset, c.model) for c in cells}):
+        if any(ATTACKS.get(c.attack).kind == "black-box" for c in cells if c.model == model):
+            rows = store_black_box_checks(store, dataset, model, find_card(model, dataset, models_dir))
+            if rows:
+                outcomes.append(CellOutcome(replace(cells[0], model=model, attack="sanity-checks"), rows, False))
     return outcomes
 
 
