@@ -22,7 +22,7 @@ from rib.runtime import provenance, resolve_device
 from rib.stats import stratified_indices, wilson_interval
 from rib.store import SUMMARY_SCHEMA, ResultStore
 from rib.zoo import ModelCard, find_card, list_cards
-from rib.zoo.factory import ModelDirs, model_from_card
+from rib.zoo.factory import ModelDirs, cached_model
 
 
 def zoo_registry(dataset: str, models_dir: ModelDirs = None) -> Registry[ModelCard]:
@@ -147,10 +147,7 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
     card = find_card(cell.model, cell.dataset, models_dir)
     if card.weights_sha256 != cell.weights_sha256:
         raise ConfigError(f"{cell.model}: weights changed since the cell was planned")
-    key = f"{card.dataset}/{card.id}/{card.weights_sha256}"
-    if key not in cache:
-        cache[key] = model_from_card(card, device)
-    model = cache[key]
+    model = cached_model(card, device, cache)
     x, y = load_dataset(cell.dataset, "test")
     idx = stratified_indices(y, cell.n)
     x, y = x[idx], y[idx]

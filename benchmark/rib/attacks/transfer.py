@@ -37,13 +37,10 @@ class _TransferPGD(Attack):
 
     def bind(self, *, dataset: str, models_dir: Any, device: torch.device, cache: dict[str, Any]) -> None:
         """Load the surrogate model (shared through ``cache`` with the runner's other cells)."""
-        from rib.zoo.factory import find_card, model_from_card
+        from rib.zoo.factory import cached_model, find_card
 
         card = find_card(self.params["surrogate"], dataset, models_dir)
-        key = f"{card.dataset}/{card.id}/{card.weights_sha256}"
-        if key not in cache:
-            cache[key] = model_from_card(card, device)
-        self.surrogate, self.surrogate_sha = cache[key], card.weights_sha256
+        self.surrogate, self.surrogate_sha = cached_model(card, device, cache), card.weights_sha256
 
     def craft(self, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int, batch_size: int) -> torch.Tensor:
         """Full-length PGD (no early stopping) against the surrogate, for every example."""

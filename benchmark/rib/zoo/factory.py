@@ -114,6 +114,14 @@ def model_from_card(card: ModelCard, device: torch.device | str = "cpu") -> Robu
     return model.to(device).eval()
 
 
+def cached_model(card: ModelCard, device: torch.device | str, cache: dict[str, RobustModel]) -> RobustModel:
+    """``model_from_card`` through ``cache``, keyed by dataset, id and weights hash (one load per run)."""
+    key = f"{card.dataset}/{card.id}/{card.weights_sha256}"
+    if key not in cache:
+        cache[key] = model_from_card(card, device)
+    return cache[key]
+
+
 def create_model(model_id: str, dataset: str = "mnist-5k", *, models_dir: ModelDirs = None,
                  device: torch.device | str = "cpu") -> RobustModel:
     """The zoo model ``model_id`` on ``dataset``: an eval-mode ``nn.Module`` taking [0, 1] inputs, returning logits.
