@@ -12,6 +12,11 @@ from rib.errors import RibError
 LISTABLE = ("models", "attacks", "datasets", "defenses", "archs")
 
 
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars only on a terminal, and never with --quiet."""
+    return not args.quiet and sys.stderr.isatty()
+
+
 def _ls(args: argparse.Namespace) -> int:
     from rib import lists
 
@@ -23,7 +28,7 @@ def _train(args: argparse.Namespace) -> int:
     from rib import training
 
     common = dict(out_dir=Path(args.out), epochs=args.epochs, seed=args.seed, device=args.device,
-                  force=args.force, recalibrate=args.recalibrate, progress=not args.quiet)
+                  force=args.force, recalibrate=args.recalibrate, progress=_progress(args))
     from rib.lists import cards_table
 
     if args.all == bool(args.model):
@@ -62,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"[{done}/{len(cells)}] {outcome.cell.describe()}: {state}", file=sys.stderr, flush=True)
 
     outcomes = runner.run_cells(cells, store, device=args.device, force=args.force, models_dir=args.models_dir,
-                                progress=not args.quiet, on_cell=report)
+                                progress=_progress(args), on_cell=report)
     print(results_table([r for o in outcomes for r in o.rows]))
     return 0
 
