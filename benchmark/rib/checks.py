@@ -29,7 +29,7 @@ def black_box_gaps(store: ResultStore, dataset: str, model: str) -> list[dict[st
              if r["attack"] in ATTACKS}
     if not cells:
         return []
-    examples = store.examples()
+    examples = store.examples(dataset=dataset, model=model)
     examples = examples.filter(pc.is_in(examples["cell_id"], pc.cast(list(cells), "string")))
     # (norm, eps) -> kind -> index -> robust flags of each attack
     outcome: dict[tuple[str, float], dict[str, dict[int, list[bool]]]] = defaultdict(lambda: defaultdict(dict))

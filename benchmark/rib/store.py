@@ -107,9 +107,10 @@ class ResultStore:
                 raise RibError(f"{path} is not a readable result file ({exc})") from exc
         return pa.concat_tables(tables) if tables else SUMMARY_SCHEMA.empty_table()
 
-    def examples(self, cell_id: str | None = None) -> pa.Table:
-        """Per-example outcomes, optionally of one cell."""
-        tables = [pq.read_table(p, schema=EXAMPLES_SCHEMA) for p in sorted(self.root.rglob("*.examples.parquet"))]
+    def examples(self, cell_id: str | None = None, *, dataset: str | None = None, model: str | None = None) -> pa.Table:
+        """Per-example outcomes, optionally of one cell, or only those stored under one dataset (and model)."""
+        folder = self.root / dataset / model if dataset and model else self.root / dataset if dataset else self.root
+        tables = [pq.read_table(p, schema=EXAMPLES_SCHEMA) for p in sorted(folder.rglob("*.examples.parquet"))]
         table = pa.concat_tables(tables) if tables else EXAMPLES_SCHEMA.empty_table()
         if cell_id is not None:
             table = table.filter(pc.equal(table["cell_id"], cell_id))

@@ -128,3 +128,9 @@ def test_model_card_requires_location() -> None:
                      weights_file="x.safetensors", weights_sha256="0" * 64)
     with pytest.raises(ConfigError, match="no location"):
         _ = card.weights_path
+
+
+def test_card_found_by_id_when_its_file_is_named_otherwise(tmp_path: Path) -> None:
+    make_card(tmp_path, "real-id")
+    (tmp_path / "mnist-5k" / "real-id.toml").rename(tmp_path / "mnist-5k" / "renamed.toml")
+    assert find_card("real-id", models_dir=tmp_path).id == "real-id"

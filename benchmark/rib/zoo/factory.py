@@ -66,15 +66,14 @@ def find_card(model_id: str, dataset: str = "mnist-5k", models_dir: ModelDirs = 
                 if card.dataset != dataset:
                     raise ConfigError(f"{path}: card says dataset {card.dataset!r}, but it lies under {dataset}/")
                 return card
-    known: Registry[None] = Registry(f"{dataset} model")
+    known: Registry[ModelCard] = Registry(f"{dataset} model")
     for card in list_cards(dataset, models_dir):
-        known.register(card.id, None)
+        known.register(card.id, card)
     try:
-        known.get(model_id)
+        return known.get(model_id)  # a card whose file name differs from its id
     except UnknownNameError as exc:
         searched = ", ".join(str(d) for d in dirs)
         raise UnknownNameError(f"{exc} — searched {searched}") from None
-    raise AssertionError("unreachable")
 
 
 def _candidate_ids(model_id: str) -> list[str]:
