@@ -189,7 +189,3 @@ def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto"
                 outcomes.append(CellOutcome(replace(cells[0], model=model, attack="sanity-checks"), rows, False))
     return outcomes
 
-
-def with_eps(cells: Sequence[Cell], eps: Sequence[float]) -> list[Cell]:
-    """The same cells at another eps list."""
-    return [replace(c, eps=tuple(eps)) for c in cells]

@@ -86,9 +86,6 @@ class Attack(ABC):
         """Attack validated inputs."""
 
 
-BatchAttack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float, torch.Generator], torch.Tensor]
-
-
 class FixedEpsAttack(Attack):
     """An attack that searches inside one eps ball at a time.
 
@@ -111,8 +108,7 @@ class FixedEpsAttack(Attack):
         distance = torch.where(clean_correct, torch.tensor(math.inf), torch.tensor(0.0))
         x_adv = x.clone()
         alive = clean_correct.clone()
-        total = sum(1 for _ in eps)
-        with tqdm(total=total, desc=self.name, disable=not progress, leave=False, unit="eps") as bar:
+        with tqdm(total=len(eps), desc=self.name, disable=not progress, leave=False, unit="eps") as bar:
             for e, epsilon in enumerate(eps):
                 idx = alive.nonzero().flatten()
                 for start in range(0, len(idx), batch_size):

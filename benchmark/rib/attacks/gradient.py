@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from rib.attacks.base import FixedEpsAttack, register
-from rib.attacks.pgd import default_step_size
 
 
 class _FGSM(FixedEpsAttack):
@@ -87,7 +86,7 @@ class _PGD(FixedEpsAttack):
     def attack_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                      generator: torch.Generator) -> torch.Tensor:
         steps = int(self.params["steps"])
-        step = self.params["rel_step_size"] * eps / max(steps, 1) if steps else default_step_size(eps, 1)
+        step = self.params["rel_step_size"] * eps / max(steps, 1)
         return pgd_early_stop(model, x, y, (self.norm, eps), steps, step, int(self.params["restarts"]), generator)
 
 
