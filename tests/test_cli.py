@@ -107,3 +107,18 @@ def test_run_rejects_bad_requests(tmp_path: Path) -> None:
     out = rib("run", "--grid", "nope", "--results", str(tmp_path))
     assert out.returncode == 2 and "unknown grid 'nope'" in out.stderr
     assert not list(tmp_path.rglob("*.parquet"))
+
+
+def test_run_dry_run_lists_cells_and_their_state(tmp_path: Path) -> None:
+    from tests.conftest import make_card, trained_tiny_state
+
+    zoo = tmp_path / "zoo"
+    make_card(zoo, "tiny-std", state=trained_tiny_state())
+    common = ["run", "--model", "tiny-std", "--attack", "fgsm-*", "--n", "10", "--models-dir", str(zoo),
+              "--results", str(tmp_path / "res"), "--quiet"]
+    before = rib(*common, "--dry-run")
+    assert before.returncode == 0 and "2 cells, 0 stored, 2 to run" in before.stdout
+    assert not (tmp_path / "res").exists()
+    assert rib(*common, "--attack", "fgsm-l2").returncode == 0
+    after = rib(*common, "--dry-run")
+    assert "2 cells, 1 stored, 1 to run" in after.stdout

@@ -58,6 +58,16 @@ def _run(args: argparse.Namespace) -> int:
     else:
         raise RibError("rib run needs --model and --attack, or --grid NAME")
     store = ResultStore(args.results)
+    if args.dry_run:
+        from rib.table import format_table
+
+        rows = [[c.model, c.attack, " ".join(f"{e:g}" for e in c.eps), c.n, c.cell_id[:12],
+                 "stored" if store.has(c.dataset, c.model, c.attack, c.cell_id) and not args.force else "to run"]
+                for c in cells]
+        print(format_table(["model", "attack", "eps", "n", "cell", "state"], rows))
+        todo = sum(r[-1] == "to run" for r in rows)
+        print(f"{len(cells)} cells, {len(cells) - todo} stored, {todo} to run")
+        return 0
     done = 0
 
     def report(outcome: runner.CellOutcome) -> None:
@@ -96,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="the result store (default ./results)")
     run.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
     run.add_argument("--force", action="store_true", help="recompute cells already in the store")
+    run.add_argument("--dry-run", action="store_true", help="list the planned cells and which are stored; run nothing")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_run)
 
