@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from rib.attacks.base import FixedEpsAttack, register
+from rib.attacks.norms import Norm
+from rib.attacks.pgd import projected_step, random_delta
 
 
 class _FGSM(FixedEpsAttack):
@@ -32,7 +34,7 @@ class FGSML2(_FGSM):
 
 
 def pgd_early_stop(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm_eps: tuple[Any, float], steps: int, step_size: float,
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Norm, eps: float, steps: int, step_size: float,
     restarts: int, generator: torch.Generator,
 ) -> torch.Tensor:
     """PGD on cross-entropy; an example leaves the batch as soon as it is misclassified, keeping that input.
@@ -40,7 +42,6 @@ def pgd_early_stop(
     Each restart starts from a new random point and attacks only the examples every earlier restart failed on,
     so an example counts as robust only if it survives every restart.
     """
-    norm, eps = norm_eps
     best = x.detach().clone()
     fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     for _ in range(restarts):
@@ -49,8 +50,7 @@ def pgd_early_stop(
             break
         xs, ys = x[todo].detach(), y[todo]
         eps_t = torch.full((len(todo),), eps, device=x.device, dtype=x.dtype)
-        delta = norm.random_init(xs, eps_t, generator)
-        delta = (xs + delta).clamp(0, 1) - xs
+        delta = random_delta(norm, xs, eps_t, generator)
         active = torch.arange(len(todo), device=x.device)
         for step in range(steps + 1):
             xi = (xs[active] + delta[active]).requires_grad_(step < steps)
@@ -69,10 +69,8 @@ def pgd_early_stop(
             loss = F.cross_entropy(logits, ys[active], reduction="none")[keep].sum()
             (grad,) = torch.autograd.grad(loss, xi)
             active = active[keep]
-            with torch.no_grad():
-                d = delta[active] + step_size * norm.normalize_grad(grad[keep])
-                d = norm.project(d, eps_t[: len(active)])
-                delta[active] = (xs[active] + d).clamp(0, 1) - xs[active]
+            delta[active] = projected_step(norm, xs[active], delta[active], grad[keep], step_size,
+                                           eps_t[: len(active)])
         survivors = todo[~fooled[todo]]
         best[survivors] = (x[survivors] + delta[(~fooled[todo]).nonzero().flatten()]).detach()
     return best
@@ -87,7 +85,7 @@ class _PGD(FixedEpsAttack):
                      generator: torch.Generator) -> torch.Tensor:
         steps = int(self.params["steps"])
         step = self.params["rel_step_size"] * eps / max(steps, 1)
-        return pgd_early_stop(model, x, y, (self.norm, eps), steps, step, int(self.params["restarts"]), generator)
+        return pgd_early_stop(model, x, y, self.norm, eps, steps, step, int(self.params["restarts"]), generator)
 
 
 @register("pgd-linf", aliases=("pgd",))

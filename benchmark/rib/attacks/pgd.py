@@ -24,6 +24,20 @@ def default_step_size(eps: float, steps: int) -> float:
     return 2.5 * eps / max(steps, 1)
 
 
+def random_delta(norm: Norm, x: torch.Tensor, eps: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """A random perturbation inside the eps ball that keeps ``x + delta`` in [0, 1]."""
+    delta = norm.random_init(x, eps, generator)
+    return (x + delta).clamp(0, 1) - x
+
+
+@torch.no_grad()
+def projected_step(norm: Norm, x: torch.Tensor, delta: torch.Tensor, grad: torch.Tensor,
+                   step_size: float | torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """One ascent step along the normalized gradient, projected onto the eps ball and [0, 1]."""
+    delta = norm.project(delta + step_size * norm.normalize_grad(grad), eps)
+    return (x + delta).clamp(0, 1) - x
+
+
 def pgd_perturb(
     model: nn.Module,
     x: torch.Tensor,
@@ -49,14 +63,10 @@ def pgd_perturb(
     step_t = torch.as_tensor(step_size, dtype=x.dtype, device=x.device).expand(n).clone()
     step_view = step_t.view(-1, *([1] * (x.dim() - 1)))
     x = x.detach()
-    delta = norm.random_init(x, eps_t, generator) if random_start else torch.zeros_like(x)
-    delta = (x + delta).clamp(0, 1) - x
+    delta = random_delta(norm, x, eps_t, generator) if random_start else torch.zeros_like(x)
     for _ in range(steps):
         delta.requires_grad_(True)
         loss = loss_fn(model, x + delta, y)
         (grad,) = torch.autograd.grad(loss.sum(), delta)
-        with torch.no_grad():
-            delta = delta + step_view * norm.normalize_grad(grad)
-            delta = norm.project(delta, eps_t)
-            delta = (x + delta).clamp(0, 1) - x
+        delta = projected_step(norm, x, delta.detach(), grad, step_view, eps_t)
     return (x + delta).detach()
