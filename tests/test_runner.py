@@ -140,3 +140,21 @@ def _stored_cell(path: Path) -> SimpleNamespace:
 
     row = pq.read_table(path).to_pylist()[0]
     return SimpleNamespace(model=row["model"], dataset=row["dataset"], attack=row["attack"], cell_id=row["cell_id"])
+
+
+def test_transfer_cells_depend_on_the_surrogate_weights(tmp_path: Path) -> None:
+    zoo = tmp_path / "models"
+    make_card(zoo, "m-a", seed=0)
+    make_card(zoo, "standard", seed=1)
+    plain = plan_run("m-a", "pgd-linf", models_dir=zoo)[0]
+    assert plain.depends_on == ()
+    before = plan_run("m-a", "transfer-pgd-linf", models_dir=zoo)[0]
+    assert [role for role, _ in before.depends_on] == ["surrogate"]
+    make_card(zoo, "standard", seed=2)  # the surrogate is retrained: its transfer cells must be recomputed
+    after = plan_run("m-a", "transfer-pgd-linf", models_dir=zoo)[0]
+    assert after.cell_id != before.cell_id
+    assert plan_run("m-a", "pgd-linf", models_dir=zoo)[0].cell_id == plain.cell_id
+    store = ResultStore(tmp_path / "results")
+    with pytest.raises(ConfigError, match="depends on changed"):
+        run_cells([before], store, models_dir=zoo)
+    assert not list((tmp_path / "results").rglob("*.parquet"))

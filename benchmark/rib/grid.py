@@ -31,11 +31,16 @@ class Cell:
     batch_size: int = 500
     params: dict[str, Any] = field(default_factory=dict, hash=False)
     weights_sha256: str = ""
+    depends_on: tuple[tuple[str, str], ...] = ()  # (role, weights sha256) of other models, e.g. a surrogate
 
     @property
     def cell_id(self) -> str:
         """A content hash of everything that determines the cell's numbers (batch size included: it orders RNG)."""
         payload = {**asdict(self), "eps": [float(e) for e in self.eps], "eval_version": EVAL_VERSION}
+        if not self.depends_on:
+            del payload["depends_on"]  # ids of cells without dependencies stay what they were
+        else:
+            payload["depends_on"] = [list(d) for d in self.depends_on]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def describe(self) -> str:

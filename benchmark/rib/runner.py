@@ -58,9 +58,22 @@ def plan_run(models: str, attacks: str, dataset: str = "mnist-5k", *, eps: Seque
         for name in names:
             norm = ATTACKS.get(name).norm_name
             cell_eps = tuple(eps) if eps else tuple(default_eps(dataset, norm))
-            cells.append(Cell(card.id, card.dataset, name, cell_eps, n, seed, batch_size, {},
-                              card.weights_sha256))
+            cells.append(_plan_cell(card, name, cell_eps, n, seed, batch_size, {}, models_dir))
     return cells
+
+
+def _dependencies(card: ModelCard, attack: str, params: dict[str, Any],
+                  models_dir: ModelDirs) -> tuple[tuple[str, str], ...]:
+    """(role, weights sha256) of every other model the attack uses, e.g. a transfer attack's surrogate."""
+    roles = create_attack(attack, **params).model_dependencies()
+    return tuple((role, find_card(name, card.dataset, models_dir).weights_sha256)
+                 for role, name in sorted(roles.items()))
+
+
+def _plan_cell(card: ModelCard, attack: str, eps: tuple[float, ...], n: int, seed: int, batch_size: int,
+               params: dict[str, Any], models_dir: ModelDirs) -> Cell:
+    return Cell(card.id, card.dataset, attack, eps, n, seed, batch_size, params, card.weights_sha256,
+                _dependencies(card, attack, params, models_dir))
 
 
 def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None,
@@ -81,9 +94,9 @@ def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None
                     cell_eps = tuple(float(e) for e in eps_spec)
                 else:
                     cell_eps = tuple(spec.eps[norm])
-                cells.append(Cell(card.id, spec.dataset, name, cell_eps, int(group.get("n", spec.n)),
-                                  spec.seed, int(group.get("batch_size", spec.batch_size)),
-                                  dict(group.get("params", {})), card.weights_sha256))
+                cells.append(_plan_cell(card, name, cell_eps, int(group.get("n", spec.n)), spec.seed,
+                                        int(group.get("batch_size", spec.batch_size)),
+                                        dict(group.get("params", {})), models_dir))
     return cells
 
 
@@ -152,6 +165,8 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
     idx = stratified_indices(y, cell.n)
     x, y = x[idx], y[idx]
     attack = create_attack(cell.attack, **cell.params)
+    if _dependencies(card, cell.attack, cell.params, models_dir) != cell.depends_on:
+        raise ConfigError(f"{cell.describe()}: a model it depends on changed since the cell was planned")
     if hasattr(attack, "bind"):  # transfer attacks load their surrogate
         attack.bind(dataset=cell.dataset, models_dir=models_dir, device=device, cache=cache)
     start = time.perf_counter()

@@ -61,6 +61,10 @@ class Attack(ABC):
     def default_params(cls) -> dict[str, Any]:
         return {}
 
+    def model_dependencies(self) -> dict[str, str]:
+        """Other zoo models whose weights this attack's numbers depend on: role → model name."""
+        return {}
+
     @property
     def norm(self) -> Norm:
         return NORMS.get(self.norm_name)

@@ -35,6 +35,9 @@ class _TransferPGD(Attack):
         self.surrogate: nn.Module | None = None
         self.surrogate_sha = ""
 
+    def model_dependencies(self) -> dict[str, str]:
+        return {"surrogate": str(self.params["surrogate"])}
+
     def bind(self, *, dataset: str, models_dir: Any, device: torch.device, cache: dict[str, Any]) -> None:
         """Load the surrogate model (shared through ``cache`` with the runner's other cells)."""
         from rib.zoo.factory import cached_model, find_card
