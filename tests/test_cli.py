@@ -122,3 +122,33 @@ def test_run_dry_run_lists_cells_and_their_state(tmp_path: Path) -> None:
     assert rib(*common, "--attack", "fgsm-l2").returncode == 0
     after = rib(*common, "--dry-run")
     assert "2 cells, 1 stored, 1 to run" in after.stdout
+
+
+def test_ls_metrics_and_unknown_metric() -> None:
+    out = rib("ls", "metrics")
+    assert out.returncode == 0 and "kendall-tau" in out.stdout and "alignment-normalized" in out.stdout
+    out = rib("run", "--model", "standard", "--attack", "pgd-linf", "--metrics", "gini-igg")
+    assert out.returncode == 2 and "did you mean 'gini-ig'" in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_explain_writes_the_same_png_twice(tmp_path: Path) -> None:
+    from tests.conftest import make_card, trained_tiny_state
+
+    zoo = tmp_path / "zoo"
+    make_card(zoo, "tiny-std", state=trained_tiny_state())
+    args = ["explain", "--model", "tiny-std", "--n", "2", "--models-dir", str(zoo), "--device", "cpu"]
+    first = rib(*args, "--out", str(tmp_path / "a"))
+    assert first.returncode == 0, first.stderr
+    png = tmp_path / "a" / "mnist-5k" / "tiny-std.png"
+    assert first.stdout.strip() == str(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert rib(*args, "--out", str(tmp_path / "b")).returncode == 0
+    assert (tmp_path / "b" / "mnist-5k" / "tiny-std.png").read_bytes() == png.read_bytes()
+    bad = rib("explain", "--model", "tiny-std", "--n", "0", "--models-dir", str(zoo))
+    assert bad.returncode == 1 and "--n" in bad.stderr
+
+
+def test_claims_on_an_empty_store_say_no_data(tmp_path: Path) -> None:
+    out = rib("claims", "--results", str(tmp_path / "none"), "--no-write")
+    assert out.returncode == 0 and "no data" in out.stdout and "0 of 0 claims" in out.stdout
+    assert not (tmp_path / "none").exists()

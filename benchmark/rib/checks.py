@@ -36,7 +36,7 @@ def black_box_gaps(store: ResultStore, dataset: str, model: str) -> list[dict[st
     for row in examples.to_pylist():
         cell = cells[row["cell_id"]]
         kind = ATTACKS.get(cell["attack"]).kind
-        if kind == "transfer" or not row["clean_correct"]:
+        if kind in ("transfer", "interpretation") or not row["clean_correct"]:
             continue
         outcome[(cell["norm"], row["eps"])][kind].setdefault(row["index"], []).append(row["robust"])
     gaps = []

@@ -6,10 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rib.errors import RibError
 
-LISTABLE = ("models", "attacks", "datasets", "defenses", "archs")
+LISTABLE = ("models", "attacks", "metrics", "datasets", "defenses", "archs")
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -53,15 +54,23 @@ def _run(args: argparse.Namespace) -> int:
         cells = runner.plan_grid(args.grid, args.dataset, models=args.model, models_dir=args.models_dir)
     elif args.model and args.attack:
         eps = parse_eps(args.eps) if args.eps else None
+        from rib.metric_cells import metric_names
+
+        metrics = metric_names(args.metrics) if args.metrics else []
         cells = runner.plan_run(args.model, args.attack, args.dataset, eps=eps, n=args.n, seed=args.seed,
-                                batch_size=args.batch_size, models_dir=args.models_dir)
+                                batch_size=args.batch_size, models_dir=args.models_dir, metrics=metrics)
     else:
         raise RibError("rib run needs --model and --attack, or --grid NAME")
+    if args.only:
+        from rib.metric_cells import is_metric_cell
+
+        cells = [c for c in cells if is_metric_cell(c) == (args.only == "metrics")]
     store = ResultStore(args.results)
     if args.dry_run:
         from rib.table import format_table
 
-        rows = [[c.model, c.attack, " ".join(f"{e:g}" for e in c.eps), c.n, c.cell_id[:12],
+        rows = [[c.model, c.attack + (" [metrics]" if "metrics" in c.params else ""),
+                 " ".join(f"{e:g}" for e in c.eps), c.n, c.cell_id[:12],
                  "stored" if store.has(c.dataset, c.model, c.attack, c.cell_id) and not args.force else "to run"]
                 for c in cells]
         print(format_table(["model", "attack", "eps", "n", "cell", "state"], rows))
@@ -79,6 +88,35 @@ def _run(args: argparse.Namespace) -> int:
     outcomes = runner.run_cells(cells, store, device=args.device, force=args.force, models_dir=args.models_dir,
                                 progress=_progress(args), on_cell=report)
     print(results_table([r for o in outcomes for r in o.rows]))
+    return 0
+
+
+def _claims(args: argparse.Namespace) -> int:
+    from rib import claims
+
+    rows = claims.evaluate_claims(args.results, args.dataset)
+    print(claims.claims_table(rows))
+    if not args.no_write:
+        path = claims.write_claims(rows, args.results, args.dataset)
+        print(f"written to {path}", file=sys.stderr)
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from rib.explain.pictures import explain_figure
+    from rib.runner import resolve_models
+    from rib.runtime import resolve_device
+    from rib.zoo.factory import cached_model
+
+    if args.n < 1 or args.n > 64:
+        raise RibError(f"--n must be between 1 and 64 images, got {args.n}")
+    device = resolve_device(args.device)
+    cache: dict[str, Any] = {}
+    for card in resolve_models(args.model, args.dataset, args.models_dir):
+        out = Path(args.out) / card.dataset / f"{card.id}.png"
+        explain_figure(cached_model(card, device, cache), card.id, card.dataset, out, n=args.n, norm=args.norm,
+                       seed=args.seed)
+        print(out)
     return 0
 
 
@@ -100,15 +138,36 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset", default="mnist-5k")
     run.add_argument("--eps", help="comma-separated eps (fractions allowed: 8/255); default: the grid's per norm")
     run.add_argument("--n", type=int, default=1000, help="test images (a fixed stratified subset)")
+    run.add_argument("--metrics", help="interpretability metrics, comma-separated (`rib ls metrics`), on clean "
+                     "inputs and on each attack's adversarial inputs at the headline eps")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--batch-size", type=int, default=500)
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
     run.add_argument("--results", default="results", help="the result store (default ./results)")
     run.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
     run.add_argument("--force", action="store_true", help="recompute cells already in the store")
+    run.add_argument("--only", choices=("attacks", "metrics"), help="run only the attack cells or only the metric "
+                     "cells of the plan")
     run.add_argument("--dry-run", action="store_true", help="list the planned cells and which are stored; run nothing")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_run)
+
+    cl = sub.add_parser("claims", help="the papers' claims, evaluated on the stored results")
+    cl.add_argument("--results", default="results", help="the result store (default ./results)")
+    cl.add_argument("--dataset", default="mnist-5k")
+    cl.add_argument("--no-write", action="store_true", help="print only; do not store claims.parquet")
+    cl.set_defaults(func=_claims)
+
+    ex = sub.add_parser("explain", help="a PNG of attributions (clean and adversarial) per model")
+    ex.add_argument("--model", required=True, help="model ids, comma-separated, wildcards allowed")
+    ex.add_argument("--dataset", default="mnist-5k")
+    ex.add_argument("--n", type=int, default=8, help="test images (rows), 1-64")
+    ex.add_argument("--norm", default="linf", choices=("linf", "l2"), help="the PGD attack's norm (headline eps)")
+    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--out", default="reports/explain", help="folder; writes OUT/<dataset>/<model>.png")
+    ex.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ex.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
+    ex.set_defaults(func=_explain)
 
     tr = sub.add_parser("train", help="train zoo models from their recipes")
     tr.add_argument("--model", help="model id(s), comma-separated (see `rib ls models`)")

@@ -44,6 +44,10 @@ class Cell:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def describe(self) -> str:
+        """``model × attack @ eps (n=…)``; metric cells name their metrics and their inputs."""
+        if "metrics" in self.params:
+            on = "clean inputs" if self.attack == "clean" else f"{self.attack} @ {self.eps[0]:g}"
+            return f"{self.model} × {', '.join(self.params['metrics'])} on {on} (n={self.n})"
         return f"{self.model} × {self.attack} @ {', '.join(f'{e:g}' for e in self.eps)} (n={self.n})"
 
 
@@ -59,6 +63,7 @@ class GridSpec:
     eps: dict[str, list[float]]
     headline: dict[str, float]
     attacks: list[dict[str, Any]]
+    metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
 @functools.cache
@@ -91,7 +96,8 @@ def grid_spec(grid: str, dataset: str) -> GridSpec:
     try:
         return GridSpec(dataset, str(d.get("models", "*")), int(d["n"]), int(d.get("seed", 0)),
                         int(d.get("batch_size", 500)), {k: [float(e) for e in v] for k, v in d["eps"].items()},
-                        {k: float(v) for k, v in d.get("headline", {}).items()}, list(d.get("attacks", [])))
+                        {k: float(v) for k, v in d.get("headline", {}).items()}, list(d.get("attacks", [])),
+                        list(d.get("metrics", [])))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"grid {grid!r}, dataset {dataset}: malformed ({exc})") from exc
 

@@ -1,4 +1,4 @@
-"""What ``rib ls`` prints: the zoo, datasets, defenses and architectures as tables."""
+"""What ``rib ls`` prints: the zoo, attacks, metrics, datasets, defenses and architectures as tables."""
 
 from __future__ import annotations
 
@@ -37,6 +37,15 @@ def render(what: str, dataset: str | None = None, models_dir: str | None = None)
             params = ", ".join(f"{k}={v}" for k, v in cls.default_params().items())
             rows.append([n, cls.norm_name, cls.kind, "minimum-norm" if cls.minimum_norm else "fixed eps", params])
         return format_table(["attack", "norm", "threat", "kind", "defaults"], rows)
+    if what == "metrics":
+        from rib.explain.metrics import METRICS
+
+        def direction(better: bool | None) -> str:
+            return "higher" if better else "lower" if better is False else "-"
+
+        rows = [[n, ", ".join(cls.outputs), "clean vs adversarial" if cls.pairwise else "any inputs",
+                 direction(cls.higher_is_better), cls.description] for n in METRICS.names() for cls in [METRICS.get(n)]]
+        return format_table(["metric", "outputs", "on", "better", "definition"], rows)
     if what == "datasets":
         rows = [[n, "x".join(map(str, d.shape)), str(d.num_classes), "yes" if d.offline else "download", d.description]
                 for n in DATASETS.names() for d in [DATASETS.get(n)]]

@@ -19,11 +19,32 @@ def _at(row: dict[str, Any]) -> str:
     return f" ({row['norm']} {row['eps']:g})" if row["attack"] == "sanity-checks" else ""
 
 
+ATTACK_METRICS = frozenset({"clean_accuracy", "robust_accuracy", "median_distance", "attack_found_rate"})
+
+
+def is_attack_row(row: dict[str, Any]) -> bool:
+    """Whether a stored row measures an attack (accuracy, distance, flag) rather than an interpretability metric."""
+    return row["metric"] in ATTACK_METRICS or row["metric"].startswith("flag:")
+
+
+def metrics_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Interpretability metrics: mean with its 95% interval per (model, source, metric)."""
+    body = []
+    for r in sorted((r for r in rows if not is_attack_row(r)), key=lambda r: (r["model"], r["attack"], r["metric"])):
+        source = "clean" if r["attack"] == "clean" else f"{r['attack']} @ {r['eps']:g}"
+        value = f"{r['value']:.4f}" if r["value"] == r["value"] else "n/a"
+        if r["ci_low"] == r["ci_low"]:
+            value += f" [{r['ci_low']:.4f}, {r['ci_high']:.4f}]"
+        body.append([r["model"], source, r["metric"], value, r["n"]])
+    return format_table(["model", "inputs", "metric", "mean [95% CI]", "n"], body) if body else ""
+
+
 def results_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Tables of clean and robust accuracy per (model, attack), one per attacked norm, plus raised flags."""
+    """Tables of clean and robust accuracy per (model, attack), one per attacked norm, raised flags, metrics."""
     cells: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        cells.setdefault(r["cell_id"], []).append(r)
+        if is_attack_row(r):
+            cells.setdefault(r["cell_id"], []).append(r)
     out: list[str] = []
     for norm in ("linf", "l2"):
         group = [rs for rs in cells.values() if rs[0]["norm"] == norm and rs[0]["attack"] != "sanity-checks"]
@@ -45,4 +66,7 @@ def results_table(rows: Sequence[dict[str, Any]]) -> str:
                      if r["metric"].startswith("flag:") and r["value"] > 0})
     if raised:
         out.append("sanity flags raised (possible gradient masking or a weak attack):\n  " + "\n  ".join(raised))
+    metrics = metrics_table(rows)
+    if metrics:
+        out.append(metrics)
     return "\n\n".join(out)

@@ -17,6 +17,16 @@ from rib.attacks.sanity import sanity_flags
 from rib.data import load_dataset
 from rib.errors import ConfigError
 from rib.grid import Cell, default_eps, grid_spec
+from rib.metric_cells import (
+    CLEAN,
+    evaluate_metrics,
+    is_metric_cell,
+    mean_interval,
+    metric_names,
+    metric_params,
+    source_norm,
+    value_columns,
+)
 from rib.registry import Registry
 from rib.runtime import provenance, resolve_device
 from rib.stats import stratified_indices, wilson_interval
@@ -47,8 +57,13 @@ def resolve_models(spec: str, dataset: str, models_dir: ModelDirs = None) -> lis
 
 
 def plan_run(models: str, attacks: str, dataset: str = "mnist-5k", *, eps: Sequence[float] | None = None,
-             n: int = 1000, seed: int = 0, batch_size: int = 500, models_dir: ModelDirs = None) -> list[Cell]:
-    """Cells for ``rib run --model … --attack …``: every model × every attack, eps from the default grid."""
+             n: int = 1000, seed: int = 0, batch_size: int = 500, models_dir: ModelDirs = None,
+             metrics: Sequence[str] = ()) -> list[Cell]:
+    """Cells for ``rib run --model … --attack …``: every model × every attack, eps from the default grid.
+
+    With ``metrics``, each model also gets a metric cell on clean inputs and one on each attack's adversarial
+    inputs at the headline eps of its norm.
+    """
     if n < 1 or batch_size < 1:
         raise ConfigError(f"--n and --batch-size must be ≥ 1, got {n} and {batch_size}")
     cards = resolve_models(models, dataset, models_dir)
@@ -59,12 +74,30 @@ def plan_run(models: str, attacks: str, dataset: str = "mnist-5k", *, eps: Seque
             norm = ATTACKS.get(name).norm_name
             cell_eps = tuple(eps) if eps else tuple(default_eps(dataset, norm))
             cells.append(_plan_cell(card, name, cell_eps, n, seed, batch_size, {}, models_dir))
+        if metrics:
+            for source in (CLEAN, *names):
+                cells.append(_plan_metric_cell(card, source, list(metrics), n, seed, batch_size, models_dir))
     return cells
+
+
+def _plan_metric_cell(card: ModelCard, source: str, metrics: list[str], n: int, seed: int, batch_size: int,
+                      models_dir: ModelDirs, eps: float | None = None) -> Cell:
+    if source != CLEAN:
+        source = ATTACKS.canonical(source)
+        if create_attack(source).model_dependencies():
+            raise ConfigError(f"{source} cannot be a metric source (it needs other models)")
+    norm = source_norm(source)
+    if eps is None:
+        eps = 0.0 if source == CLEAN else grid_spec("default", card.dataset).headline[norm]
+    cell_eps, params = metric_params(source, metrics, eps)
+    return _plan_cell(card, source, cell_eps, n, seed, batch_size, params, models_dir)
 
 
 def _dependencies(card: ModelCard, attack: str, params: dict[str, Any],
                   models_dir: ModelDirs) -> tuple[tuple[str, str], ...]:
     """(role, weights sha256) of every other model the attack uses, e.g. a transfer attack's surrogate."""
+    if "metrics" in params:
+        return ()  # metric sources are attacks without dependencies (checked when planned)
     roles = create_attack(attack, **params).model_dependencies()
     return tuple((role, find_card(name, card.dataset, models_dir).weights_sha256)
                  for role, name in sorted(roles.items()))
@@ -97,6 +130,16 @@ def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None
                 cells.append(_plan_cell(card, name, cell_eps, int(group.get("n", spec.n)), spec.seed,
                                         int(group.get("batch_size", spec.batch_size)),
                                         dict(group.get("params", {})), models_dir))
+    for group in spec.metrics:
+        names = metric_names(list(group.get("names", [])))
+        for card in cards:
+            for source in group.get("sources", [CLEAN]):
+                eps = group.get("eps")
+                if source != CLEAN and eps is None:
+                    eps = spec.headline[source_norm(source)]
+                cells.append(_plan_metric_cell(card, source, names, int(group.get("n", spec.n)), spec.seed,
+                                               int(group.get("batch_size", spec.batch_size)), models_dir,
+                                               None if eps is None else float(eps)))
     return cells
 
 
@@ -107,23 +150,35 @@ class CellOutcome:
     skipped: bool
 
 
-def _rows(cell: Cell, card: ModelCard, result: AttackResult, flags: dict[str, bool], duration: float,
-          device: torch.device, run_id: str) -> list[dict[str, Any]]:
-    attack = ATTACKS.get(cell.attack)
+def base_row(cell: Cell, card: ModelCard, norm: str, duration: float, device: torch.device,
+             run_id: str) -> dict[str, Any]:
+    """The columns every summary row of a cell shares: identity, settings and provenance."""
     base = {"run_id": run_id, "cell_id": cell.cell_id, "model": card.id, "dataset": cell.dataset,
             "defense": card.defense, "trained_norm": card.trained_norm, "trained_eps": float(card.trained_eps),
-            "attack": cell.attack, "norm": attack.norm_name, "seed": cell.seed,
+            "attack": cell.attack, "norm": norm, "seed": cell.seed,
             "params": json.dumps({"attack_params": cell.params, "batch_size": cell.batch_size}, sort_keys=True),
             "weights_sha256": card.weights_sha256, "duration_s": round(duration, 3)}
     prov = provenance(device)
-    base.update({k: prov[k] for k in ("rib_version", "git_sha", "torch_version", "device")})
-    base["created_at"] = prov["created_at"]
+    base.update({k: prov[k] for k in ("rib_version", "git_sha", "torch_version", "device", "created_at")})
+    return base
+
+
+def summary_row(base: dict[str, Any], metric: str, eps: float, value: float, count: int,
+                ci: tuple[float, float] | None = None) -> dict[str, Any]:
+    """One stored number, with exactly the store's columns."""
+    lo, hi = ci if ci else (math.nan, math.nan)
+    row = {**base, "metric": metric, "eps": float(eps), "value": float(value), "n": count, "ci_low": lo, "ci_high": hi}
+    return {k: row[k] for k in SUMMARY_SCHEMA.names}
+
+
+def _rows(cell: Cell, card: ModelCard, result: AttackResult, flags: dict[str, bool], duration: float,
+          device: torch.device, run_id: str) -> list[dict[str, Any]]:
+    attack = ATTACKS.get(cell.attack)
+    base = base_row(cell, card, attack.norm_name, duration, device, run_id)
     n = len(result.clean_correct)
 
     def row(metric: str, eps: float, value: float, count: int, ci: tuple[float, float] | None = None) -> dict:
-        lo, hi = ci if ci else (math.nan, math.nan)
-        return {**base, "metric": metric, "eps": float(eps), "value": float(value), "n": count,
-                "ci_low": lo, "ci_high": hi}
+        return summary_row(base, metric, eps, value, count, ci)
 
     correct = int(result.clean_correct.sum())
     rows = [row("clean_accuracy", 0.0, correct / n, n, wilson_interval(correct, n))]
@@ -138,7 +193,7 @@ def _rows(cell: Cell, card: ModelCard, result: AttackResult, flags: dict[str, bo
         rows.append(row("attack_found_rate", 0.0, len(finite) / max(len(d), 1), len(d)))
     for name, raised in flags.items():
         rows.append(row(f"flag:{name}", 0.0, float(raised), n))
-    return [{k: r[k] for k in SUMMARY_SCHEMA.names} for r in rows]  # exactly as they are stored
+    return rows
 
 
 def _examples(cell: Cell, indices: torch.Tensor, result: AttackResult) -> dict[str, list[Any]]:
@@ -164,6 +219,15 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
     x, y = load_dataset(cell.dataset, "test")
     idx = stratified_indices(y, cell.n)
     x, y = x[idx], y[idx]
+    if is_metric_cell(cell):
+        start = time.perf_counter()
+        values = evaluate_metrics(cell, model, x, y, progress=progress)
+        base = base_row(cell, card, source_norm(cell.attack), time.perf_counter() - start, device, run_id)
+        rows = []
+        for name, v in values.items():
+            mean, count, ci = mean_interval(v)
+            rows.append(summary_row(base, name, cell.eps[0], mean, count, ci))
+        return rows, value_columns(cell, idx, values)
     attack = create_attack(cell.attack, **cell.params)
     if _dependencies(card, cell.attack, cell.params, models_dir) != cell.depends_on:
         raise ConfigError(f"{cell.describe()}: a model it depends on changed since the cell was planned")
@@ -198,7 +262,8 @@ def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto"
     from rib.checks import store_black_box_checks
 
     for dataset, model in sorted({(c.dataset, c.model) for c in cells}):
-        if any(ATTACKS.get(c.attack).kind == "black-box" for c in cells if c.model == model):
+        if any(ATTACKS.get(c.attack).kind == "black-box" for c in cells
+               if c.model == model and not is_metric_cell(c)):
             rows = store_black_box_checks(store, dataset, model, find_card(model, dataset, models_dir))
             if rows:
                 outcomes.append(CellOutcome(replace(cells[0], model=model, attack="sanity-checks"), rows, False))

@@ -1,8 +1,10 @@
 """``ResultStore``: one Parquet file per finished cell, written atomically, so runs resume and never corrupt.
 
 Layout: ``<root>/<dataset>/<model>/<attack>-<cell_id>.parquet`` holds the summary rows (long format, one
-measured number per row); ``…examples.parquet`` beside it holds per-example outcomes. The examples file is
-written first and the summary last: a summary on disk means the cell is complete.
+measured number per row); beside it, ``….examples.parquet`` holds an attack cell's per-example outcomes and
+``….values.parquet`` a metric cell's per-example metric values. The per-example file is written first and the
+summary last: a summary on disk means the cell is complete. Files directly under ``<root>/<dataset>/`` (such as
+``claims.parquet``) are derived tables, not cells.
 """
 
 from __future__ import annotations
@@ -34,8 +36,14 @@ EXAMPLES_SCHEMA = pa.schema([
     ("clean_correct", pa.bool_()), ("robust", pa.bool_()), ("distance", pa.float64()),
 ])
 
+VALUES_SCHEMA = pa.schema([
+    ("cell_id", pa.string()), ("index", pa.int64()), ("metric", pa.string()), ("value", pa.float64()),
+])
+PER_EXAMPLE_SUFFIXES = {".examples.parquet": EXAMPLES_SCHEMA, ".values.parquet": VALUES_SCHEMA}
 
-def _atomic_write(table: pa.Table, path: Path) -> None:
+
+def write_table_atomic(table: pa.Table, path: Path) -> None:
+    """Write one Parquet file so that readers see the old file or the whole new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -73,17 +81,18 @@ class ResultStore:
             raise RibError("a cell produced no rows")
         first = rows[0]
         path = self.summary_path(first["dataset"], first["model"], first["attack"], first["cell_id"])
+        suffix = ".values.parquet" if "metric" in examples else ".examples.parquet"
         try:
             summary = pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)
-            per_example = pa.Table.from_pydict(examples, schema=EXAMPLES_SCHEMA)
+            per_example = pa.Table.from_pydict(examples, schema=PER_EXAMPLE_SUFFIXES[suffix])
         except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:
             raise RibError(f"results do not fit the store's schema: {exc}") from exc
-        examples_path = path.with_name(path.stem + ".examples.parquet")
+        examples_path = path.with_name(path.stem + suffix)
         for stale in (path, examples_path):  # temp files a killed writer of this cell left behind
             for tmp in stale.parent.glob(f".{stale.name}.*.tmp"):
                 tmp.unlink(missing_ok=True)
-        _atomic_write(per_example, examples_path)
-        _atomic_write(summary, path)
+        write_table_atomic(per_example, examples_path)
+        write_table_atomic(summary, path)
         return path
 
     def rows_of(self, cell: Any) -> list[dict[str, Any]]:
@@ -95,7 +104,9 @@ class ResultStore:
             raise RibError(f"{path} is not a readable result file ({exc})") from exc
 
     def summary_files(self) -> list[Path]:
-        return sorted(p for p in self.root.rglob("*.parquet") if not p.name.endswith(".examples.parquet"))
+        """The summary file of every finished cell (``<dataset>/<model>/*.parquet``, per-example files aside)."""
+        return sorted(p for p in self.root.glob("*/*/*.parquet")
+                      if not any(p.name.endswith(s) for s in PER_EXAMPLE_SUFFIXES))
 
     def scan(self) -> pa.Table:
         """Every stored summary row as one table (empty, with the schema, when nothing is stored)."""
@@ -109,9 +120,20 @@ class ResultStore:
 
     def examples(self, cell_id: str | None = None, *, dataset: str | None = None, model: str | None = None) -> pa.Table:
         """Per-example outcomes, optionally of one cell, or only those stored under one dataset (and model)."""
+        return self._per_example(".examples.parquet", cell_id, dataset, model)
+
+    def values(self, cell_id: str | None = None, *, dataset: str | None = None, model: str | None = None) -> pa.Table:
+        """Per-example metric values, optionally of one cell, or only those under one dataset (and model)."""
+        return self._per_example(".values.parquet", cell_id, dataset, model)
+
+    def _per_example(self, suffix: str, cell_id: str | None, dataset: str | None, model: str | None) -> pa.Table:
+        schema = PER_EXAMPLE_SUFFIXES[suffix]
         folder = self.root / dataset / model if dataset and model else self.root / dataset if dataset else self.root
-        tables = [pq.read_table(p, schema=EXAMPLES_SCHEMA) for p in sorted(folder.rglob("*.examples.parquet"))]
-        table = pa.concat_tables(tables) if tables else EXAMPLES_SCHEMA.empty_table()
+        try:
+            tables = [pq.read_table(p, schema=schema) for p in sorted(folder.rglob(f"*{suffix}"))]
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise RibError(f"a per-example file under {folder} is not readable ({exc})") from exc
+        table = pa.concat_tables(tables) if tables else schema.empty_table()
         if cell_id is not None:
             table = table.filter(pc.equal(table["cell_id"], cell_id))
         return table

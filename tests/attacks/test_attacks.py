@@ -17,7 +17,7 @@ FAST_PARAMS = {
     "transfer-pgd-l2": {"steps": 5, "surrogate": "tiny-std"},
     "cw-l2": {"steps": 20, "binary_search_steps": 2}, "deepfool-linf": {"steps": 10}, "deepfool-l2": {"steps": 10},
     "fmn-linf": {"steps": 10}, "fmn-l2": {"steps": 10}, "square-linf": {"n_queries": 50},
-    "square-l2": {"n_queries": 50},
+    "square-l2": {"n_queries": 50}, "topk-cam-linf": {"steps": 10},
 }
 EPS = {"linf": [0.05, 0.1, 0.3], "l2": [0.5, 1.0, 2.0]}
 
@@ -111,8 +111,9 @@ def test_attack_input_validation(zoo: Path, data: tuple) -> None:
 
 
 def test_every_attack_is_listed() -> None:
-    assert len(ATTACKS) == 17
+    assert len(ATTACKS) == 18
     assert {ATTACKS.get(n).norm_name for n in ATTACKS.names()} == {"linf", "l2"}
     assert issubclass(ATTACKS.get("pgd-linf"), FixedEpsAttack)
     assert ATTACKS.get("square-l2").kind == "black-box"
     assert ATTACKS.get("transfer-pgd-l2").kind == "transfer"
+    assert ATTACKS.get("topk-cam-linf").kind == "interpretation"

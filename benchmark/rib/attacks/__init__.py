@@ -1,6 +1,6 @@
 """Attacks: norms as strategies, rib's own FGSM/PGD, adapters to pyautoattack and foolbox, transfer attacks."""
 
-from rib.attacks import autoattack, foolbox_attacks, gradient, transfer  # noqa: F401  (registration)
+from rib.attacks import autoattack, foolbox_attacks, gradient, interpretation, transfer  # noqa: F401
 from rib.attacks.base import ATTACKS, Attack, AttackResult, FixedEpsAttack, create_attack
 from rib.attacks.norms import NORMS, L2Norm, LinfNorm, Norm
 from rib.attacks.pgd import ce_loss, default_step_size, pgd_perturb

@@ -28,6 +28,11 @@ class CAMNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x).mean(dim=(2, 3)))
 
+    @property
+    def feature_layer(self) -> nn.Module | None:
+        """The module whose output is the last feature map (Grad-CAM's layer), when it is one module."""
+        return None
+
     def cam(self, x: torch.Tensor) -> torch.Tensor:
         """Class activation maps ``[N, classes, h, w]``; their spatial mean equals the logits."""
         return torch.einsum("kc,nkhw->nchw", self.classifier.weight.t(), self.features(x))
@@ -43,11 +48,18 @@ class CamCNN(CAMNet):
         self.conv2 = nn.Conv2d(a, b, 5, padding=2)
         self.conv3 = nn.Conv2d(b, c, 3, padding=1)
         self.classifier = nn.Linear(c, num_classes, bias=False)
+        # one module per nonlinearity (no parameters): DeepLift needs them as modules, Grad-CAM hooks relu3
+        self.relu1, self.relu2, self.relu3 = nn.ReLU(), nn.ReLU(), nn.ReLU()
+        self.pool1, self.pool2 = nn.MaxPool2d(2), nn.MaxPool2d(2)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return F.relu(self.conv3(x))
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        return self.relu3(self.conv3(x))
+
+    @property
+    def feature_layer(self) -> nn.Module:
+        return self.relu3
 
 
 class TinyCNN(CAMNet):
@@ -58,9 +70,14 @@ class TinyCNN(CAMNet):
         self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1)
         self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1)
         self.classifier = nn.Linear(2 * width, num_classes, bias=False)
+        self.relu1, self.relu2, self.pool1 = nn.ReLU(), nn.ReLU(), nn.MaxPool2d(2)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.conv2(F.max_pool2d(F.relu(self.conv1(x)), 2)))
+        return self.relu2(self.conv2(self.pool1(self.relu1(self.conv1(x)))))
+
+    @property
+    def feature_layer(self) -> nn.Module:
+        return self.relu2
 
 
 class MnistCNN(nn.Module):

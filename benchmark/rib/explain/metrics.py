@@ -1,0 +1,292 @@
+"""Interpretability metrics (``rib ls metrics``): per-example values; aggregation happens in the runner.
+
+Formulas follow papers.md. A metric may yield several named outputs (``alignment`` gives the raw and the
+normalized alignment). Pairwise metrics compare the attributions of a clean input with those of its adversarial
+counterpart and only exist for adversarial sources. A value is NaN where the metric does not apply to an example
+(Kendall's tau on an example whose prediction the attack changed); aggregates skip NaN.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rib.errors import ConfigError
+from rib.evaluation import predict
+from rib.explain.attributions import attribute
+from rib.explain.cam import interpretation_discrepancy
+from rib.registry import Registry
+
+
+def gini(maps: torch.Tensor) -> torch.Tensor:
+    """Gini index per map (Chalasani et al.): v = sort(|a| + 1e-7); Σ (2i − n − 1) v_i / (n Σ v_i). 1 = sparse."""
+    v = (maps.flatten(1).abs().double() + 1e-7).sort(dim=1).values
+    n = v.shape[1]
+    i = torch.arange(1, n + 1, dtype=v.dtype)
+    return ((2 * i - n - 1) * v).sum(dim=1) / (n * v.sum(dim=1))
+
+
+def topk_intersection(a: torch.Tensor, b: torch.Tensor, k: int = 8) -> torch.Tensor:
+    """|TopK(a) ∩ TopK(b)| / k per pair of maps (top by value, as Boopathy et al.'s CAMs)."""
+    ta = a.flatten(1).topk(k, dim=1).indices
+    tb = b.flatten(1).topk(k, dim=1).indices
+    return (ta[:, :, None] == tb[:, None, :]).any(dim=2).double().sum(dim=1) / k
+
+
+def kendall_tau(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Kendall's tau-b between each pair of flattened maps (ties handled as scipy does)."""
+    from scipy.stats import kendalltau
+
+    out = []
+    with warnings.catch_warnings():  # a constant map gives NaN, which is what we want to store
+        warnings.simplefilter("ignore")
+        for u, v in zip(a.flatten(1).double().numpy(), b.flatten(1).double().numpy(), strict=True):
+            out.append(float(kendalltau(u, v).statistic))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@dataclass
+class MetricInputs:
+    """The inputs of a metric cell and a memo of attributions shared by its metrics."""
+
+    model: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    x_adv: torch.Tensor | None = None
+    batch_size: int = 256
+    seed: int = 0
+    _memo: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def inputs(self, which: str) -> torch.Tensor:
+        """``"clean"``, ``"adv"`` (the adversarial inputs) or ``"eval"`` (adv when there are any, else clean)."""
+        if which == "eval":
+            which = "clean" if self.x_adv is None else "adv"
+        if which == "adv":
+            if self.x_adv is None:
+                raise ConfigError("this metric compares clean and adversarial inputs: give it an attack source")
+            return self.x_adv
+        return self.x
+
+    def attribution(self, name: str, which: str = "eval") -> torch.Tensor:
+        """Attribution ``name`` of the true class on ``which`` inputs (computed once per cell)."""
+        key = (name, "clean" if which == "eval" and self.x_adv is None else which)
+        if key not in self._memo:
+            kw: dict[str, Any] = {"seed": self.seed} if name == "smoothgrad" else {}
+            self._memo[key] = attribute(name, self.model, self.inputs(which), self.y, batch_size=self.batch_size, **kw)
+        return self._memo[key]
+
+    def prediction(self, which: str = "eval") -> torch.Tensor:
+        key = ("prediction", which)
+        if key not in self._memo:
+            self._memo[key] = predict(self.model, self.inputs(which), self.batch_size)
+        return self._memo[key]
+
+
+class Metric:
+    """One interpretability metric: ``compute`` returns per-example values for each of its ``outputs``."""
+
+    name: ClassVar[str] = ""
+    outputs: ClassVar[tuple[str, ...]] = ()
+    higher_is_better: ClassVar[bool | None] = True  # None: neither (a property, not a score)
+    pairwise: ClassVar[bool] = False  # compares clean and adversarial inputs
+    needs_cam: ClassVar[bool] = False
+    description: ClassVar[str] = ""
+
+    def __init__(self, **params: Any) -> None:
+        defaults = self.default_params()
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            raise ConfigError(f"metric {self.name!r} has no parameter {', '.join(unknown)}")
+        self.params = {**defaults, **params}
+
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        return {}
+
+    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+METRICS: Registry[type[Metric]] = Registry("metric")
+
+
+def _register(cls: type[Metric]) -> type[Metric]:
+    METRICS.register(cls.name, cls)
+    return cls
+
+
+def _grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, of: str, batch_size: int) -> torch.Tensor:
+    from rib.explain.gradients import input_gradient
+
+    device = next(model.parameters()).device
+    return torch.cat([input_gradient(model, x[i:i + batch_size].to(device), y[i:i + batch_size].to(device), of=of)
+                      .detach().cpu() for i in range(0, len(x), batch_size)])
+
+
+@_register
+class Alignment(Metric):
+    name = "alignment"
+    outputs = ("alignment", "alignment-normalized")
+    description = "Etmann et al.: |<x, grad z_c>| / ||grad z_c||, c the predicted class; normalized: / ||x||"
+
+    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
+        x = inputs.inputs("eval")
+        g = _grad(inputs.model, x, inputs.prediction("eval"), "logit", inputs.batch_size).flatten(1).double()
+        xf = x.flatten(1).double()
+        raw = (xf * g).sum(1).abs() / g.norm(dim=1).clamp_min(1e-30)
+        return {"alignment": raw, "alignment-normalized": raw / xf.norm(dim=1).clamp_min(1e-30)}
+
+
+@_register
+class GiniSaliency(Metric):
+    name = "gini-saliency"
+    outputs = ("gini-saliency",)
+    description = "Gini index of the true-class saliency map (higher = sparser)"
+
+    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
+        return {self.name: gini(inputs.attribution("saliency"))}
+
+
+@_register
+class GiniIG(Metric):
+    name = "gini-ig"
+    outputs = ("gini-ig",)
+    description = "Gini index of Integrated Gradients (zero baseline, 100 steps; Chalasani et al.)"
+
+    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
+        return {self.name: gini(inputs.attribution("ig"))}
+
+
+@_register
+class GradNorm(Metric):
+    name = "grad-norm"
+    outputs = ("grad-norm",)
+    higher_is_better = False
+    description = "L2 norm of the input gradient of cross-entropy (Ross & Doshi-Velez)"
+
+    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
+        g = _grad(inputs.model, inputs.inputs("eval"), inputs.y, "ce", inputs.batch_size)
+        return {self.name: g.flatten(1).double().norm(dim=1)}
+
+
+@_register
+class SmoothGradCosine(Metric):
+    name = "smoothgrad-cosine"
+    outputs = ("smoothgrad-cosine",)
+    description = "cosine between the saliency map and its SmoothGrad (50 samples, sigma 0.15): 1 = not noisy"
+
+    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
+        a = inputs.attribution("saliency").flatten(1).double()
+        b = inputs.attribution("smoothgrad").flatten(1).double()
+        return {self.name: F.cosine_similarity(a, b, dim=1, eps=1e-30)}
+
+
+@_register
+class InterpretationDiscrepancy(Metric):
+    name = "interp-discrepancy"
+    outputs = ("interp-discrepancy",)
+    higher_is_better = False
+    pairwise = True
+    needs_cam = True
+    description = "Boopathy et al.'s D between the CAMs of the clean and the adversarial input"
+
+    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
+        model, bs = inputs.model, inputs.batch_size
+        device = next(model.parameters()).device
+        x, xa, y = inputs.inputs("clean"), inputs.inputs("adv"), inputs.y
+        with torch.no_grad():
+            d = torch.cat([interpretation_discrepancy(model, x[i:i + bs].to(device), xa[i:i + bs].to(device),  # type: ignore[arg-type]
+                                                      y[i:i + bs].to(device)).cpu() for i in range(0, len(x), bs)])
+        return {self.name: d.double()}
+
+
+class _CamStability(Metric):
+    pairwise = True
+    needs_cam = True
+
+    def _unchanged(self, inputs: MetricInputs) -> torch.Tensor:
+        """Examples classified correctly both before and after the attack (the others are not compared)."""
+        return (inputs.prediction("clean") == inputs.y) & (inputs.prediction("adv") == inputs.y)
+
+    def maps(self, inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        return inputs.attribution("cam", "clean"), inputs.attribution("cam", "adv")
+
+
+@_register
+class TopKIntersection(_CamStability):
+    name = "topk-intersection"
+    outputs = ("topk-intersection",)
+    description = "|TopK ∩ TopK| / k (k = 8) of the true-class CAM, clean vs adversarial, prediction unchanged"
+
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        return {"k": 8}
+
+    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
+        a, b = self.maps(inputs)
+        value = topk_intersection(a, b, int(self.params["k"]))
+        return {self.name: torch.where(self._unchanged(inputs), value, torch.nan)}
+
+
+@_register
+class KendallTau(_CamStability):
+    name = "kendall-tau"
+    outputs = ("kendall-tau",)
+    description = "Kendall's tau between the true-class CAMs, clean vs adversarial, prediction unchanged"
+
+    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
+        a, b = self.maps(inputs)
+        return {self.name: torch.where(self._unchanged(inputs), kendall_tau(a, b), torch.nan)}
+
+
+@_register
+class MaxSensitivity(Metric):
+    name = "max-sensitivity"
+    outputs = ("max-sensitivity-saliency", "max-sensitivity-ig")
+    higher_is_better = False
+    description = ("max over random inputs in an Linf ball (radius 0.02, 10 samples, clipped to [0, 1]) of "
+                   "||phi(x') - phi(x)|| / ||phi(x)||, phi = saliency and IG (Yeh et al. 2019; captum's "
+                   "sensitivity_max)")
+
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        return {"radius": 0.02, "samples": 10}
+
+    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
+        radius, samples = float(self.params["radius"]), int(self.params["samples"])
+        x = inputs.inputs("eval")
+        gen = torch.Generator().manual_seed(inputs.seed)
+        noisy = [(x + (torch.rand(x.shape, generator=gen) * 2 - 1) * radius).clamp(0, 1) for _ in range(samples)]
+        out: dict[str, torch.Tensor] = {}
+        for name in ("saliency", "ig"):
+            base = inputs.attribution(name).flatten(1).double()
+            worst = torch.zeros(len(x), dtype=torch.float64)
+            for xn in noisy:
+                moved = attribute(name, inputs.model, xn, inputs.y, batch_size=inputs.batch_size).flatten(1).double()
+                worst = torch.maximum(worst, (moved - base).norm(dim=1) / base.norm(dim=1).clamp_min(1e-30))
+            out[f"max-sensitivity-{name}"] = worst
+        return out
+
+
+def create_metric(name: str, **params: Any) -> Metric:
+    """Instantiate a registered metric with its defaults overridden by ``params``."""
+    return METRICS.get(name)(**params)
+
+
+def compute_metrics(names: list[str], inputs: MetricInputs) -> dict[str, torch.Tensor]:
+    """Every output of every named metric, per example (float64, NaN where a metric does not apply)."""
+    out: dict[str, torch.Tensor] = {}
+    for name in names:
+        metric = create_metric(name)
+        if metric.pairwise and inputs.x_adv is None:
+            raise ConfigError(f"metric {name!r} compares clean and adversarial inputs: it needs an attack source")
+        if metric.needs_cam and not getattr(inputs.model, "supports_cam", False):
+            out.update({o: torch.full((len(inputs.x),), torch.nan, dtype=torch.float64) for o in metric.outputs})
+            continue
+        out.update(metric.compute(inputs))
+    return out

@@ -1,0 +1,85 @@
+"""Metric cells: interpretability metrics on clean inputs, or on one attack's adversarial inputs at one eps.
+
+A metric cell is a ``Cell`` whose ``params`` hold ``{"metrics": [...]}`` and whose ``attack`` is the source of
+its inputs: ``clean`` (eps 0) or a registered attack run at one eps (its adversarial inputs; pairwise metrics
+compare them with the clean ones). Summary rows hold each output's mean over the examples it applies to, with a
+95% normal interval; per-example values go to the store's ``.values.parquet`` beside the summary.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from rib.attacks import ATTACKS, create_attack
+from rib.errors import ConfigError
+from rib.explain.metrics import METRICS, MetricInputs, compute_metrics
+from rib.grid import Cell
+
+CLEAN = "clean"
+
+
+def is_metric_cell(cell: Cell) -> bool:
+    """Whether ``cell`` measures interpretability metrics rather than robust accuracy."""
+    return "metrics" in cell.params
+
+
+def source_norm(source: str) -> str:
+    """The norm of a metric source: ``none`` for clean inputs, else the attack's."""
+    return "none" if source == CLEAN else ATTACKS.get(source).norm_name
+
+
+def metric_names(spec: str | list[str]) -> list[str]:
+    """Canonical metric names from ``"alignment,gini-*"`` or a list; unknown names raise with suggestions."""
+    parts = spec.split(",") if isinstance(spec, str) else spec
+    names: list[str] = []
+    for part in (p.strip() for p in parts if p.strip()):
+        names.extend(n for n in METRICS.resolve(part) if n not in names)
+    if not names:
+        raise ConfigError("--metrics needs at least one metric name (see `rib ls metrics`)")
+    return names
+
+
+def metric_params(source: str, names: list[str], eps: float) -> tuple[tuple[float, ...], dict[str, Any]]:
+    """(cell eps, cell params) of a metric cell; pairwise metrics are dropped for the clean source."""
+    if source == CLEAN:
+        kept = [n for n in names if not METRICS.get(n).pairwise]
+        return (0.0,), {"metrics": kept}
+    ATTACKS.canonical(source)
+    return (float(eps),), {"metrics": list(names)}
+
+
+def mean_interval(values: torch.Tensor) -> tuple[float, int, tuple[float, float]]:
+    """(mean, count, 95% normal interval) over the finite values."""
+    v = values[torch.isfinite(values)].double()
+    if len(v) == 0:
+        return math.nan, 0, (math.nan, math.nan)
+    mean = float(v.mean())
+    half = 1.959963984540054 * float(v.std()) / math.sqrt(len(v)) if len(v) > 1 else math.nan
+    return mean, len(v), (mean - half, mean + half)
+
+
+def evaluate_metrics(cell: Cell, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                     progress: bool = False) -> dict[str, torch.Tensor]:
+    """Per-example values of every output of the cell's metrics (the source attack runs first if any)."""
+    x_adv = None
+    if cell.attack != CLEAN:
+        attack = create_attack(cell.attack)
+        x_adv = attack(model, x, y, list(cell.eps), seed=cell.seed, batch_size=cell.batch_size,
+                       progress=progress).x_adv
+    inputs = MetricInputs(model, x, y, x_adv, batch_size=min(cell.batch_size, 256), seed=cell.seed)
+    return compute_metrics(list(cell.params["metrics"]), inputs)
+
+
+def value_columns(cell: Cell, indices: torch.Tensor, values: dict[str, torch.Tensor]) -> dict[str, list[Any]]:
+    """The per-example table of a metric cell (the store's VALUES_SCHEMA)."""
+    cols: dict[str, list[Any]] = {"cell_id": [], "index": [], "metric": [], "value": []}
+    for name, v in values.items():
+        cols["cell_id"] += [cell.cell_id] * len(indices)
+        cols["index"] += indices.tolist()
+        cols["metric"] += [name] * len(indices)
+        cols["value"] += [float(a) for a in v.tolist()]
+    return cols

@@ -1,0 +1,106 @@
+"""Metric cells: planned with `--metrics` or a grid's metric groups, stored with per-example values, resumable."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from rib.claims import claims_table, evaluate_claims, write_claims
+from rib.errors import ConfigError, UnknownNameError
+from rib.metric_cells import is_metric_cell, metric_names
+from rib.runner import plan_grid, plan_run, run_cells
+from rib.store import ResultStore, load_results
+
+from tests.conftest import make_card, trained_tiny_state
+
+GRID = """
+[datasets.mnist-5k]
+models = "tiny-*"
+n = 30
+seed = 0
+batch_size = 30
+headline = { linf = 0.02, l2 = 1.0 }
+eps = { linf = [0.02], l2 = [1.0] }
+
+[[datasets.mnist-5k.metrics]]
+sources = ["clean"]
+names = ["alignment", "grad-norm"]
+
+[[datasets.mnist-5k.metrics]]
+sources = ["pgd-linf"]
+names = ["gini-saliency", "kendall-tau"]
+n = 20
+"""
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("zoo")
+    make_card(folder, "tiny-std", state=trained_tiny_state())
+    return folder
+
+
+def test_metric_names_resolve_wildcards_and_reject_unknown_ones() -> None:
+    assert metric_names("gini-*,alignment") == ["gini-ig", "gini-saliency", "alignment"]
+    with pytest.raises(UnknownNameError, match="did you mean 'kendall-tau'"):
+        metric_names("kendal-tau")
+    with pytest.raises(ConfigError):
+        metric_names(" , ")
+
+
+def test_plan_run_adds_clean_and_adversarial_metric_cells(zoo: Path) -> None:
+    cells = plan_run("tiny-std", "pgd-linf,fgsm-l2", metrics=["alignment", "kendall-tau"], n=20, models_dir=zoo)
+    metric_cells = [c for c in cells if is_metric_cell(c)]
+    assert [(c.attack, c.eps) for c in metric_cells] == [("clean", (0.0,)), ("pgd-linf", (0.3,)), ("fgsm-l2", (2.0,))]
+    assert metric_cells[0].params["metrics"] == ["alignment"]  # pairwise metrics need adversarial inputs
+    assert metric_cells[1].params["metrics"] == ["alignment", "kendall-tau"]
+    with pytest.raises(ConfigError, match="cannot be a metric source"):
+        plan_run("tiny-std", "transfer-pgd-linf", metrics=["alignment"], models_dir=zoo)
+
+
+def test_metric_cells_store_means_and_per_example_values_and_resume(zoo: Path, tmp_path: Path) -> None:
+    grid = tmp_path / "g.toml"
+    grid.write_text(GRID)
+    cells = plan_grid(str(grid), models_dir=zoo)
+    assert [c.n for c in cells] == [30, 20]
+    store = ResultStore(tmp_path / "res")
+    first = run_cells(cells, store, models_dir=zoo)
+    df = load_results(tmp_path / "res")
+    assert set(df["metric"]) == {"alignment", "alignment-normalized", "grad-norm", "gini-saliency", "kendall-tau"}
+    assert set(df[df.attack == "clean"]["norm"]) == {"none"}
+    adv = df[df.attack == "pgd-linf"]
+    assert set(adv["eps"]) == {0.02} and set(adv["norm"]) == {"linf"}
+    values = store.values(dataset="mnist-5k").to_pandas()
+    assert len(values[values.metric == "grad-norm"]) == 30
+    for metric in ("grad-norm", "kendall-tau"):
+        stored = df[df.metric == metric].iloc[0]
+        v = torch.tensor(values[values.metric == metric]["value"].to_numpy())
+        finite = v[torch.isfinite(v)]
+        assert stored["n"] == len(finite)
+        assert stored["value"] == pytest.approx(float(finite.mean()))
+        assert stored["ci_low"] < stored["value"] < stored["ci_high"]
+    assert store.examples(dataset="mnist-5k").num_rows == 0  # metric cells have values, not attack outcomes
+    again = run_cells(cells, store, models_dir=zoo)
+    assert all(o.skipped for o in again)
+    assert [o.rows for o in again] == [o.rows for o in first]
+
+
+def test_claims_use_stored_numbers_and_say_when_data_is_missing(zoo: Path, tmp_path: Path) -> None:
+    make_card(zoo, "standard", state=trained_tiny_state())
+    make_card(zoo, "gradient-reg", state=trained_tiny_state(seed=1))
+    store = ResultStore(tmp_path / "res")
+    run_cells(plan_run("standard,gradient-reg", "fgsm-linf", n=40, models_dir=zoo), store, models_dir=zoo)
+    rows = evaluate_claims(tmp_path / "res")
+    by = {r["claim"]: r for r in rows}
+    df = load_results(tmp_path / "res")
+    for eps in (0.1, 0.2, 0.3):
+        claim = by[f"gradient-reg-fgsm-{eps:g}"]
+        acc = {m: df[(df.model == m) & (df.metric == "robust_accuracy") & (df.eps == eps)]["value"].item()
+               for m in ("gradient-reg", "standard")}
+        assert claim["left_value"] == acc["gradient-reg"] and claim["right_value"] == acc["standard"]
+        assert claim["verdict"] == ("holds" if acc["gradient-reg"] > acc["standard"] else "does not hold")
+        assert claim["left_n"] == 40
+    assert by["gini-adv-vs-standard"]["verdict"] == "no data"
+    assert "claims with data hold" in claims_table(rows)
+    path = write_claims(rows, tmp_path / "res", "mnist-5k")
+    assert path.is_file()
+    assert len(load_results(tmp_path / "res")) == len(df)  # the claims table is not read as a cell
