@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from rib.errors import ConfigError, UnknownNameError
+from rib.errors import ConfigError, RibError, UnknownNameError
 from rib.grid import Cell, parse_eps, plan_grid_names
 from rib.runner import plan_grid, plan_run, run_cells
 from rib.store import ResultStore, load_results
@@ -158,3 +158,24 @@ def test_transfer_cells_depend_on_the_surrogate_weights(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="depends on changed"):
         run_cells([before], store, models_dir=zoo)
     assert not list((tmp_path / "results").rglob("*.parquet"))
+
+
+def test_prune_removes_only_cells_the_grid_does_not_plan(tmp_path: Path) -> None:
+    from rib.runner import stale_cells
+
+    zoo = tmp_path / "models"
+    make_card(zoo, "m-a", state=trained_tiny_state())
+    grid = tmp_path / "g.toml"
+    grid.write_text(GRID.format(extra=""))
+    store = ResultStore(tmp_path / "results")
+    planned = [c for c in plan_grid(str(grid), models_dir=zoo) if c.attack == "fgsm-linf"]
+    run_cells(planned, store, models_dir=zoo)
+    run_cells(plan_run("m-a", "fgsm-linf", n=10, models_dir=zoo), store, models_dir=zoo)  # ad hoc: not in the grid
+    assert len(store.summary_files()) == 2
+    stale = stale_cells(str(grid), "mnist-5k", store, models_dir=zoo)
+    assert len(stale) == 1 and "fgsm-linf" in stale[0].name
+    store.remove(stale[0])
+    assert [r["n"] for r in store.scan().to_pylist() if r["metric"] == "clean_accuracy"] == [40]
+    assert len(list((tmp_path / "results").rglob("*.examples.parquet"))) == 1
+    with pytest.raises(RibError):
+        store.remove(tmp_path / "elsewhere.parquet")

@@ -91,6 +91,28 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(args: argparse.Namespace) -> int:
+    from rib import runner
+    from rib.store import ResultStore
+
+    store = ResultStore(args.results)
+    stale = runner.stale_cells(args.grid, args.dataset, store, models_dir=args.models_dir)
+    for path in stale:
+        print(("would remove " if args.dry_run else "removed ") + str(path))
+        if not args.dry_run:
+            store.remove(path)
+    print(f"{len(stale)} stored cells of {args.dataset} are not in grid {args.grid!r}", file=sys.stderr)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from rib.report import render_site
+
+    index = render_site(args.results, args.out, models_dir=args.models_dir)
+    print(index)
+    return 0
+
+
 def _claims(args: argparse.Namespace) -> int:
     from rib import claims
 
@@ -151,6 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="list the planned cells and which are stored; run nothing")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_run)
+
+    pr = sub.add_parser("prune", help="remove stored cells that a grid no longer plans (stale settings or weights)")
+    pr.add_argument("--grid", default="default")
+    pr.add_argument("--dataset", default="mnist-5k")
+    pr.add_argument("--results", default="results", help="the result store (default ./results)")
+    pr.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
+    pr.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+    pr.set_defaults(func=_prune)
+
+    rp = sub.add_parser("report", help="render the static leaderboard site from the result store")
+    rp.add_argument("--results", default="results", help="the result store (default ./results)")
+    rp.add_argument("--out", default="reports", help="the site's folder (default ./reports)")
+    rp.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
+    rp.set_defaults(func=_report)
 
     cl = sub.add_parser("claims", help="the papers' claims, evaluated on the stored results")
     cl.add_argument("--results", default="results", help="the result store (default ./results)")

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -141,6 +142,16 @@ def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None
                                                int(group.get("batch_size", spec.batch_size)), models_dir,
                                                None if eps is None else float(eps)))
     return cells
+
+
+def stale_cells(grid: str, dataset: str, store: ResultStore, *, models_dir: ModelDirs = None) -> list[Path]:
+    """Summary files of stored ``dataset`` cells that ``grid`` does not plan (old settings, old weights, ad-hoc
+    runs); the derived sanity-check cells are kept."""
+    from rib.checks import CHECK_ATTACK
+
+    planned = {c.cell_id[:20] for c in plan_grid(grid, dataset, models_dir=models_dir)}
+    return sorted(p for key, p in store.cell_files(dataset).items()
+                  if key not in planned and not p.name.startswith(f"{CHECK_ATTACK}-"))
 
 
 @dataclass

@@ -103,6 +103,18 @@ class ResultStore:
         except (pa.ArrowInvalid, OSError) as exc:
             raise RibError(f"{path} is not a readable result file ({exc})") from exc
 
+    def cell_files(self, dataset: str) -> dict[str, Path]:
+        """Summary file of every finished cell of ``dataset``, by its (20-character) cell id prefix."""
+        return {p.stem.rsplit("-", 1)[-1]: p for p in self.summary_files() if p.parent.parent.name == dataset}
+
+    def remove(self, summary: Path) -> None:
+        """Delete one cell: its summary first (so it no longer counts as finished), then its per-example file."""
+        if summary.parent.parent.parent != self.root:
+            raise RibError(f"{summary} is not a cell of the store at {self.root}")
+        summary.unlink(missing_ok=True)
+        for suffix in PER_EXAMPLE_SUFFIXES:
+            summary.with_name(summary.stem + suffix).unlink(missing_ok=True)
+
     def summary_files(self) -> list[Path]:
         """The summary file of every finished cell (``<dataset>/<model>/*.parquet``, per-example files aside)."""
         return sorted(p for p in self.root.glob("*/*/*.parquet")

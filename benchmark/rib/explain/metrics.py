@@ -142,24 +142,23 @@ class Alignment(Metric):
         return {"alignment": raw, "alignment-normalized": raw / xf.norm(dim=1).clamp_min(1e-30)}
 
 
+class _Gini(Metric):
+    attribution: ClassVar[str] = ""
+
+    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
+        return {self.name: gini(inputs.attribution(self.attribution))}
+
+
 @_register
-class GiniSaliency(Metric):
-    name = "gini-saliency"
-    outputs = ("gini-saliency",)
+class GiniSaliency(_Gini):
+    name, outputs, attribution = "gini-saliency", ("gini-saliency",), "saliency"
     description = "Gini index of the true-class saliency map (higher = sparser)"
 
-    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
-        return {self.name: gini(inputs.attribution("saliency"))}
-
 
 @_register
-class GiniIG(Metric):
-    name = "gini-ig"
-    outputs = ("gini-ig",)
+class GiniIG(_Gini):
+    name, outputs, attribution = "gini-ig", ("gini-ig",), "ig"
     description = "Gini index of Integrated Gradients (zero baseline, 100 steps; Chalasani et al.)"
-
-    def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
-        return {self.name: gini(inputs.attribution("ig"))}
 
 
 @_register

@@ -1,0 +1,135 @@
+"""`rib report`: a static site from the store alone, reproducible to the byte, hostile text shown as text,
+checked in a real browser (headless Chromium through playwright) when one is installed."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from rib.report import render_site
+from rib.report.site import GENERATED_PREFIX, slug
+from rib.runner import plan_run, run_cells
+from rib.store import ResultStore
+
+from tests.conftest import make_card, trained_tiny_state
+
+CHROMIUM = Path("/usr/bin/chromium")
+HOSTILE = '<img src=x onerror="alert(1)">'
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three tiny models attacked in both norms; one stored under a hostile name and defense."""
+    root = tmp_path_factory.mktemp("site")
+    zoo = root / "zoo"
+    for i, name in enumerate(("tiny-a", "tiny-b")):
+        make_card(zoo, name, state=trained_tiny_state(seed=i))
+    results = ResultStore(root / "results")
+    run_cells(plan_run("tiny-*", "fgsm-linf,pgd-l2", n=30, eps=[0.05, 0.1], models_dir=zoo,
+                       metrics=["alignment"]), results, models_dir=zoo)
+    src = next(p for p in results.summary_files() if "tiny-a" in str(p) and p.name.startswith("fgsm-linf")
+               and p.with_name(p.stem + ".examples.parquet").is_file())
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(src).to_pylist()
+    examples = pq.read_table(src.with_name(src.stem + ".examples.parquet")).to_pydict()
+    for r in rows:
+        r.update(model=HOSTILE, defense="<script>alert(2)</script>", cell_id="f" * 64)
+    examples["cell_id"] = ["f" * 64] * len(examples["cell_id"])
+    results.write(rows, examples)
+    return root
+
+
+def _without_stamp(text: str) -> str:
+    return re.sub(re.escape(GENERATED_PREFIX) + r"[^<\n]*", "", text)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_results_give_the_same_site_but_for_one_line(store: Path, tmp_path: Path) -> None:
+    a = render_site(store / "results", tmp_path / "a", models_dir=store / "zoo", generated_at="2026-01-01")
+    b = render_site(store / "results", tmp_path / "b", models_dir=store / "zoo", generated_at="2026-02-02")
+    ta, tb = _tree(a.parent), _tree(b.parent)
+    assert ta.keys() == tb.keys()
+    differing = [k for k in ta if ta[k] != tb[k]]
+    assert differing and all(k.endswith(".html") for k in differing)
+    for k in differing:
+        assert _without_stamp(ta[k].decode()) == _without_stamp(tb[k].decode())
+    assert {"index.html", "cross-norm.html", "scatter.html", "claims.html", "static/sort.js"} <= set(ta)
+    assert any(k.startswith("csv/") and k.endswith("leaderboard-linf.csv") for k in ta)
+    assert any(k.startswith("plots/") and k.endswith(".svg") for k in ta)
+
+
+def test_hostile_text_is_shown_as_text(store: Path, tmp_path: Path) -> None:
+    index = render_site(store / "results", tmp_path / "site", models_dir=store / "zoo")
+    html = index.read_text()
+    assert HOSTILE not in html and "<script>alert(2)" not in html
+    assert "&lt;img src=x onerror=" in html and "&lt;script&gt;alert(2)&lt;/script&gt;" in html
+    page = tmp_path / "site" / "models" / "mnist-5k" / f"{slug(HOSTILE)}.html"
+    assert page.is_file() and "/" not in slug(HOSTILE) and slug(HOSTILE) != slug(HOSTILE + " ")
+
+
+def test_empty_store_is_one_clear_error(tmp_path: Path) -> None:
+    from rib.errors import RibError
+
+    with pytest.raises(RibError, match="no results"):
+        render_site(tmp_path / "none", tmp_path / "out")
+
+
+def test_committed_reports_match_the_committed_results(tmp_path: Path) -> None:
+    committed = REPO / "reports"
+    if not (committed / "index.html").is_file():
+        pytest.fail("reports/index.html is not committed: run `rib report`")
+    out = tmp_path / "reports"
+    if (committed / "explain").is_dir():
+        shutil.copytree(committed / "explain", out / "explain")
+    render_site(REPO / "results", out)
+    mine, theirs = _tree(out), _tree(committed)
+    assert mine.keys() == theirs.keys()
+    for k in mine:
+        if mine[k] != theirs[k]:
+            assert k.endswith(".html") and _without_stamp(mine[k].decode()) == _without_stamp(theirs[k].decode()), k
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install -y chromium)")
+def test_site_in_a_real_browser(store: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    index = render_site(store / "results", tmp_path / "site", models_dir=store / "zoo")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+        page.goto(index.as_uri())
+        for norm in ("linf", "l2"):
+            assert page.locator(f"#mnist-5k-leaderboard-{norm} tbody tr").count() == 3  # two models + the hostile one
+        table = "#mnist-5k-leaderboard-linf"
+
+        def column(i: int) -> list[str]:
+            return page.locator(f"{table} tbody tr td:nth-child({i})").all_inner_texts()
+
+        before = column(2)
+        page.locator(f"{table} thead th:nth-child(2)").click()
+        ascending = column(2)
+        assert ascending == sorted(before, key=str.lower) or ascending == sorted(before)
+        page.locator(f"{table} thead th:nth-child(2)").click()
+        assert column(2) == ascending[::-1]
+        page.locator(f"{table} thead th:nth-child(1)").click()
+        assert column(1) == ["1", "2", "3"]
+        page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
+        page.locator(f"{table} a.model-link", has_text="tiny-a").click()
+        page.wait_for_load_state()
+        assert page.url.endswith("/models/mnist-5k/tiny-a.html")
+        assert page.locator("h2").first.inner_text().startswith("tiny-a")
+        assert page.locator("img[src$='.svg']").count() == 2
+        for extra in ("cross-norm.html", "scatter.html", "claims.html"):
+            page.goto((index.parent / extra).as_uri())
+        browser.close()
+    assert errors == []
+    assert (tmp_path / "index.png").stat().st_size > 10_000
