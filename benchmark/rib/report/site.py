@@ -80,7 +80,8 @@ def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: 
         if len(pts) < 2:
             continue
         rho, p = plots.spearman([x for _, x, _ in pts], [y for _, _, y in pts])
-        title = f"{metric} ({source}) vs robust acc, {norm} {eps:g}: Spearman ρ = {rho:.2f} (p = {p:.2f}, n = {len(pts)})"
+        title = (f"{metric} ({source}) vs robust acc, {norm} {eps:g}: "
+                 f"Spearman ρ = {rho:.2f} (p = {p:.2f}, n = {len(pts)})")
         svg = plots.scatter_svg([x for _, x, _ in pts], [100 * y for _, _, y in pts], [m for m, _, _ in pts],
                                 f"{metric} on {source} inputs", f"best-known robust accuracy % ({norm} {eps:g})", title)
         rel = site.add(f"plots/{dataset}-scatter-{metric}-{norm}.svg", svg)
