@@ -105,6 +105,56 @@ def _prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from rib import verify
+    from rib.zoo import list_cards, write_card
+
+    if args.zoo == bool(args.submission):
+        raise RibError("rib verify needs a submission folder or --zoo (not both)")
+    if args.tolerance < 0 or (args.n is not None and args.n < 1):
+        raise RibError("--tolerance must be ≥ 0 and --n ≥ 1")
+    if args.zoo:
+        cards = list_cards(args.dataset, args.models_dir)
+        if args.write_claims:
+            for card in cards:
+                card.claims = verify.claims_from_results(card, args.results)
+                assert card.path is not None
+                write_card(card, card.path)
+                print(f"wrote {len(card.claims)} claims into {card.path}", file=sys.stderr)
+        cards = [verify.load_submission(c.path) for c in cards if c.path is not None]
+    else:
+        cards = [verify.load_submission(args.submission)]
+    failed = 0
+    for card in cards:
+        checks = verify.verify_card(card, n=args.n, tolerance=args.tolerance, device=args.device,
+                                    models_dir=args.models_dir, progress=_progress(args))
+        print(verify.checks_table(card, checks) + "\n")
+        verify.write_record(card, checks, args.results)
+        failed += not all(c.reproduced for c in checks)
+    print(f"{len(cards) - failed} of {len(cards)} models verified", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from rib import runner, verify
+    from rib.report import render_site
+    from rib.store import ResultStore
+
+    card = verify.load_submission(args.submission)
+    checks = verify.verify_card(card, n=args.n, device=args.device, progress=_progress(args))
+    print(verify.checks_table(card, checks))
+    verify.write_record(card, checks, args.results)
+    if not all(c.reproduced for c in checks):
+        raise RibError(f"{card.id} does not reproduce its claims: not added to the zoo")
+    installed = verify.install_submission(card, args.models, force=args.force)
+    print(f"added {installed.id} to {installed.path}", file=sys.stderr)
+    cells = runner.plan_grid(args.grid, installed.dataset, models=installed.id, models_dir=args.models)
+    runner.run_cells(cells, ResultStore(args.results), device=args.device, models_dir=args.models,
+                     progress=_progress(args))
+    print(render_site(args.results, args.reports, models_dir=args.models))
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from rib.report import render_site
 
@@ -181,6 +231,32 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
     pr.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
     pr.set_defaults(func=_prune)
+
+    ve = sub.add_parser("verify", help="re-run a submission's (or the zoo's) claimed cells and compare")
+    ve.add_argument("submission", nargs="?", help="a submission folder (card + weights) or its card")
+    ve.add_argument("--zoo", action="store_true", help="verify every zoo model of --dataset against its card")
+    ve.add_argument("--write-claims", action="store_true", help="with --zoo: first write each card's claims from "
+                    "the stored results (clean and PGD headline robust accuracy)")
+    ve.add_argument("--dataset", default="mnist-5k")
+    ve.add_argument("--n", type=int, default=None, help="override every claim's n")
+    ve.add_argument("--tolerance", type=float, default=0.015, help="largest accepted gap (0.015 = 1.5 points)")
+    ve.add_argument("--results", default="results", help="where verification records go (default ./results)")
+    ve.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ve.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
+    ve.add_argument("--quiet", action="store_true", help="no progress bars")
+    ve.set_defaults(func=_verify)
+
+    sm = sub.add_parser("submit", help="verify a submission, add it to the zoo, run the grid for it, re-render")
+    sm.add_argument("submission", help="a submission folder (card + weights) or its card")
+    sm.add_argument("--models", default="models", help="the zoo folder it is added to (default ./models)")
+    sm.add_argument("--results", default="results", help="the result store (default ./results)")
+    sm.add_argument("--reports", default="reports", help="the site folder (default ./reports)")
+    sm.add_argument("--grid", default="default", help="the grid run for it (default: the standardized grid)")
+    sm.add_argument("--n", type=int, default=None, help="override every claim's n when verifying")
+    sm.add_argument("--force", action="store_true", help="replace a zoo model with the same id")
+    sm.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    sm.add_argument("--quiet", action="store_true", help="no progress bars")
+    sm.set_defaults(func=_submit)
 
     rp = sub.add_parser("report", help="render the static leaderboard site from the result store")
     rp.add_argument("--results", default="results", help="the result store (default ./results)")

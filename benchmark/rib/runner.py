@@ -74,15 +74,17 @@ def plan_run(models: str, attacks: str, dataset: str = "mnist-5k", *, eps: Seque
         for name in names:
             norm = ATTACKS.get(name).norm_name
             cell_eps = tuple(eps) if eps else tuple(default_eps(dataset, norm))
-            cells.append(_plan_cell(card, name, cell_eps, n, seed, batch_size, {}, models_dir))
+            cells.append(plan_cell(card, name, cell_eps, n, seed, batch_size, {}, models_dir))
         if metrics:
             for source in (CLEAN, *names):
-                cells.append(_plan_metric_cell(card, source, list(metrics), n, seed, batch_size, models_dir))
+                cells.append(plan_metric_cell(card, source, list(metrics), n, seed, batch_size, models_dir))
     return cells
 
 
-def _plan_metric_cell(card: ModelCard, source: str, metrics: list[str], n: int, seed: int, batch_size: int,
+def plan_metric_cell(card: ModelCard, source: str, metrics: list[str], n: int, seed: int, batch_size: int,
                       models_dir: ModelDirs, eps: float | None = None) -> Cell:
+    """A metric cell of ``card``: ``metrics`` on clean inputs or on ``source``'s adversarial inputs at ``eps``
+    (default: the headline eps of the source's norm)."""
     if source != CLEAN:
         source = ATTACKS.canonical(source)
         if create_attack(source).model_dependencies():
@@ -91,7 +93,7 @@ def _plan_metric_cell(card: ModelCard, source: str, metrics: list[str], n: int, 
     if eps is None:
         eps = 0.0 if source == CLEAN else grid_spec("default", card.dataset).headline[norm]
     cell_eps, params = metric_params(source, metrics, eps)
-    return _plan_cell(card, source, cell_eps, n, seed, batch_size, params, models_dir)
+    return plan_cell(card, source, cell_eps, n, seed, batch_size, params, models_dir)
 
 
 def _dependencies(card: ModelCard, attack: str, params: dict[str, Any],
@@ -104,8 +106,9 @@ def _dependencies(card: ModelCard, attack: str, params: dict[str, Any],
                  for role, name in sorted(roles.items()))
 
 
-def _plan_cell(card: ModelCard, attack: str, eps: tuple[float, ...], n: int, seed: int, batch_size: int,
+def plan_cell(card: ModelCard, attack: str, eps: tuple[float, ...], n: int, seed: int, batch_size: int,
                params: dict[str, Any], models_dir: ModelDirs) -> Cell:
+    """One cell of ``card``'s model (its weights hash and those of any model the attack depends on included)."""
     return Cell(card.id, card.dataset, attack, eps, n, seed, batch_size, params, card.weights_sha256,
                 _dependencies(card, attack, params, models_dir))
 
@@ -128,7 +131,7 @@ def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None
                     cell_eps = tuple(float(e) for e in eps_spec)
                 else:
                     cell_eps = tuple(spec.eps[norm])
-                cells.append(_plan_cell(card, name, cell_eps, int(group.get("n", spec.n)), spec.seed,
+                cells.append(plan_cell(card, name, cell_eps, int(group.get("n", spec.n)), spec.seed,
                                         int(group.get("batch_size", spec.batch_size)),
                                         dict(group.get("params", {})), models_dir))
     for group in spec.metrics:
@@ -138,7 +141,7 @@ def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None
                 eps = group.get("eps")
                 if source != CLEAN and eps is None:
                     eps = spec.headline[source_norm(source)]
-                cells.append(_plan_metric_cell(card, source, names, int(group.get("n", spec.n)), spec.seed,
+                cells.append(plan_metric_cell(card, source, names, int(group.get("n", spec.n)), spec.seed,
                                                int(group.get("batch_size", spec.batch_size)), models_dir,
                                                None if eps is None else float(eps)))
     return cells
@@ -220,10 +223,12 @@ def _examples(cell: Cell, indices: torch.Tensor, result: AttackResult) -> dict[s
 
 
 def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = None, progress: bool = False,
-                  run_id: str = "", model_cache: dict[str, Any] | None = None) -> tuple[list[dict], dict]:
-    """Attack one cell and return (summary rows, per-example columns)."""
+                  run_id: str = "", model_cache: dict[str, Any] | None = None,
+                  card: ModelCard | None = None) -> tuple[list[dict], dict]:
+    """Attack one cell and return (summary rows, per-example columns). ``card`` skips the zoo lookup (a
+    submission outside the zoo)."""
     cache = model_cache if model_cache is not None else {}
-    card = find_card(cell.model, cell.dataset, models_dir)
+    card = card or find_card(cell.model, cell.dataset, models_dir)
     if card.weights_sha256 != cell.weights_sha256:
         raise ConfigError(f"{cell.model}: weights changed since the cell was planned")
     model = cached_model(card, device, cache)

@@ -30,13 +30,20 @@ class StoreView:
 
     summary: pd.DataFrame
     examples: pd.DataFrame
+    verification: dict[str, dict[str, str]]  # dataset → model → verified / failed (for the stored weights)
 
     @classmethod
     def load(cls, results: Any) -> StoreView:
+        from rib.verify import verification_status
+
         store = ResultStore(results)
         summary = store.scan().to_pandas()
         examples = store.examples().to_pandas()
-        return cls(summary, examples)
+        verification = {}
+        for dataset, rows in summary.groupby("dataset"):
+            shas = dict(zip(rows["model"], rows["weights_sha256"], strict=True))
+            verification[str(dataset)] = verification_status(results, str(dataset), shas)
+        return cls(summary, examples, verification)
 
     def datasets(self) -> list[str]:
         return sorted(self.summary["dataset"].unique())
@@ -110,7 +117,8 @@ def leaderboard(view: StoreView, dataset: str, norm: str) -> tuple[list[str], li
         rows.append([model, str(first["defense"]), trained,
                      _fmt_pct(float(clean["value"].iloc[-1])) if len(clean) else "",
                      *[_fmt_pct(float(mb.loc[e, "value"])) if e in mb.index else "" for e in eps_list],
-                     _fmt_pct(float(aa["value"].iloc[-1])) if len(aa) else "", *keys, "unverified",
+                     _fmt_pct(float(aa["value"].iloc[-1])) if len(aa) else "", *keys,
+                     view.verification.get(dataset, {}).get(model, "unverified"),
                      flag_text or "none"])
     rank_col = 4 + (eps_list.index(headline) if headline in eps_list else len(eps_list) - 1) if eps_list else 3
     rows.sort(key=lambda r: (-(float(r[rank_col]) if r[rank_col] else -1.0), r[0]))

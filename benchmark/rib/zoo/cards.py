@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ CARD_SCHEMA: list[tuple[str, tuple[type, ...], bool]] = [
     ("provenance", (dict,), False),
     ("calibration", (dict,), False),
     ("claims", (list,), False),
+    ("authors", (list,), False),
 ]
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
@@ -66,8 +69,35 @@ def card_errors(data: dict[str, Any]) -> list[str]:
     if present and isinstance(sha, str) and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
         errors.append("field weights.sha256 must be 64 lowercase hex digits")
     present, wfile = _lookup(data, "weights.file")
-    if present and isinstance(wfile, str) and (Path(wfile).name != wfile or not wfile.endswith(".safetensors")):
-        errors.append("field weights.file must be a bare file name ending in .safetensors")
+    if present and isinstance(wfile, str) and (Path(wfile).name != wfile
+                                                or not wfile.endswith((".safetensors", ".pt", ".pth"))):
+        errors.append("field weights.file must be a bare file name ending in .safetensors, .pt or .pth")
+    present, model_id = _lookup(data, "id")
+    if present and isinstance(model_id, str) and not ID_PATTERN.fullmatch(model_id):
+        errors.append("field id may hold only letters, digits, '.', '_' and '-' (starting with a letter or digit)")
+    present, authors = _lookup(data, "authors")
+    if present and isinstance(authors, list) and not all(isinstance(a, str) for a in authors):
+        errors.append("field authors must hold strings")
+    present, claims = _lookup(data, "claims")
+    for i, claim in enumerate(claims if present and isinstance(claims, list) else []):
+        errors.extend(f"claims[{i}]: {e}" for e in _claim_errors(claim))
+    return errors
+
+
+def _claim_errors(claim: Any) -> list[str]:
+    if not isinstance(claim, dict):
+        return ["must be a table with attack, metric and value"]
+    errors = []
+    for key, types, required in (("attack", (str,), True), ("metric", (str,), True), ("value", _NUM, True),
+                                 ("eps", _NUM, False), ("n", (int,), False)):
+        if key not in claim:
+            if required:
+                errors.append(f"missing field {key}")
+        elif isinstance(claim[key], bool) or not isinstance(claim[key], types):
+            errors.append(f"field {key} must be {' or '.join(t.__name__ for t in types)}")
+    unknown = sorted(set(claim) - {"attack", "metric", "value", "eps", "n"})
+    if unknown:
+        errors.append(f"unknown field {', '.join(unknown)}")
     return errors
 
 
@@ -93,6 +123,7 @@ class ModelCard:
     provenance: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] | None = None
     claims: list[dict[str, Any]] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
     path: Path | None = None
 
     @property
@@ -109,6 +140,8 @@ class ModelCard:
             out["description"] = self.description
         if self.paper:
             out["paper"] = self.paper
+        if self.authors:
+            out["authors"] = list(self.authors)
         out["arch"] = {"name": self.arch, "kwargs": self.arch_kwargs}
         out["normalization"] = {"mean": list(self.mean), "std": list(self.std)}
         out["defense"] = {"name": self.defense, "params": self.defense_params}
@@ -151,6 +184,7 @@ class ModelCard:
             provenance=dict(data.get("provenance", {})),
             calibration=data.get("calibration"),
             claims=list(data.get("claims", [])),
+            authors=list(data.get("authors", [])),
             path=path,
         )
 

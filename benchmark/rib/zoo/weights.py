@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from torch import nn
 from rib.errors import WeightsError
 
 MAX_WEIGHTS_BYTES = 2 * 1024**3
+TORCH_SUFFIXES = (".pt", ".pth")
 
 
 def sha256_file(path: Path) -> str:
@@ -40,18 +42,37 @@ def read_weights(path: Path, expected_sha256: str | None) -> dict[str, torch.Ten
         raise WeightsError(f"weights file {path} is missing")
     if path.stat().st_size > MAX_WEIGHTS_BYTES:
         raise WeightsError(f"weights file {path} is larger than {MAX_WEIGHTS_BYTES} bytes")
-    if path.suffix != ".safetensors":
-        raise WeightsError(f"weights file {path} is not a .safetensors file")
+    if path.suffix not in (".safetensors", *TORCH_SUFFIXES):
+        raise WeightsError(f"weights file {path} is neither .safetensors nor a PyTorch state dict (.pt, .pth)")
     if expected_sha256 is not None:
         actual = sha256_file(path)
         if actual != expected_sha256.lower():
             raise WeightsError(
                 f"sha256 of {path.name} is {actual[:12]}…, its card says {expected_sha256[:12]}…: refusing to load"
             )
+    if path.suffix in TORCH_SUFFIXES:
+        return _read_torch_state(path)
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"weights file {path} is not a readable safetensors file ({exc})") from exc
+
+
+def _read_torch_state(path: Path) -> dict[str, torch.Tensor]:
+    """A PyTorch state dict through ``torch.load(weights_only=True)``: tensors and plain containers only, so a
+    pickle that would run code is refused instead of executed."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError … on hostile or broken files
+        raise WeightsError(f"weights file {path} is not a safe PyTorch state dict: torch.load(weights_only=True) "
+                           f"refused it ({type(exc).__name__})") from None
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise WeightsError(f"weights file {path} does not hold a state dict of tensors")
+    return obj
 
 
 def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

@@ -1,0 +1,268 @@
+"""Reproduction checks: ``rib verify`` re-runs exactly the cells a card claims and compares, claim by claim.
+
+A claim is a table in the card: ``attack`` (a registered attack, or ``clean``), ``metric`` (``clean_accuracy``,
+``robust_accuracy`` or an interpretability metric output), ``value``, optionally ``eps`` and ``n``. Each claimed
+cell is recomputed from scratch with rib's fixed seed and settings (nothing is read from the result store). An
+accuracy claim reproduces when it lies inside the measured 95% Wilson interval *and* within ``tolerance`` (default
+1.5 points) of the measured value; a metric claim when it lies inside the measured 95% interval or within
+``tolerance`` relative to the measured value. Every check is stored as a verification record.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rib.attacks import ATTACKS
+from rib.errors import ConfigError, RibError
+from rib.explain.metrics import METRICS
+from rib.grid import grid_spec
+from rib.runtime import provenance, resolve_device
+from rib.store import write_table_atomic
+from rib.zoo import ModelCard
+from rib.zoo.cards import read_card
+
+ACCURACIES = ("clean_accuracy", "robust_accuracy")
+DEFAULT_TOLERANCE = 0.015
+RECORD_SCHEMA = pa.schema([
+    ("dataset", pa.string()), ("model", pa.string()), ("weights_sha256", pa.string()), ("attack", pa.string()),
+    ("metric", pa.string()), ("eps", pa.float64()), ("n", pa.int64()), ("claimed", pa.float64()),
+    ("measured", pa.float64()), ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("tolerance", pa.float64()),
+    ("reproduced", pa.bool_()), ("rib_version", pa.string()), ("git_sha", pa.string()), ("created_at", pa.string()),
+])
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    """One claim against its re-measured value."""
+
+    attack: str
+    metric: str
+    eps: float
+    n: int
+    claimed: float
+    measured: float
+    ci_low: float
+    ci_high: float
+    tolerance: float
+    reproduced: bool
+
+    @property
+    def gap(self) -> float:
+        return self.claimed - self.measured
+
+
+def find_submission_card(path: Path | str) -> Path:
+    """The card of a submission: ``path`` itself (a .toml), or the one .toml file in the folder ``path``."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise ConfigError(f"submission {path} does not exist")
+    cards = sorted(path.glob("*.toml"))
+    if len(cards) != 1:
+        raise ConfigError(f"submission {path} must hold exactly one card (.toml), found {len(cards)}")
+    return cards[0]
+
+
+def _metric_outputs() -> set[str]:
+    return {o for name in METRICS.names() for o in METRICS.get(name).outputs}
+
+
+def claim_errors(card: ModelCard) -> list[str]:
+    """Every problem with a card's claims: unknown attacks or metrics, eps outside the dataset's grid."""
+    if not card.claims:
+        return ["the card makes no claims (add [[claims]] tables: attack, metric, value, eps)"]
+    spec = grid_spec("default", card.dataset)
+    outputs = _metric_outputs()
+    errors = []
+    for i, c in enumerate(card.claims):
+        attack, metric, eps = c["attack"], c["metric"], float(c.get("eps", 0.0))
+        if attack != "clean" and attack not in ATTACKS:
+            errors.append(f"claims[{i}]: unknown attack {attack!r}")
+            continue
+        if metric not in (*ACCURACIES, *outputs):
+            errors.append(f"claims[{i}]: unknown metric {metric!r}")
+        elif metric == "robust_accuracy" and attack == "clean":
+            errors.append(f"claims[{i}]: robust_accuracy needs an attack")
+        if attack != "clean":
+            norm = ATTACKS.get(attack).norm_name
+            if not any(abs(eps - e) < 1e-9 for e in spec.eps[norm]):
+                errors.append(f"claims[{i}]: eps {eps:g} is not in the {card.dataset} {norm} grid "
+                              f"({', '.join(f'{e:g}' for e in spec.eps[norm])})")
+        if not math.isfinite(float(c["value"])):
+            errors.append(f"claims[{i}]: value must be finite")
+        if int(c.get("n", 1)) < 1:
+            errors.append(f"claims[{i}]: n must be at least 1")
+    return errors
+
+
+def load_submission(path: Path | str) -> ModelCard:
+    """Read and validate a submission's card (every schema and claim error at once) and load its weights once,
+    so a wrong sha256, a truncated or hostile file, wrong shapes or NaN are refused before anything runs."""
+    from rib.zoo import ARCHS
+    from rib.zoo.factory import model_from_card
+
+    card = read_card(find_submission_card(path))
+    ARCHS.canonical(card.arch)  # unknown architecture: did-you-mean, exit 2
+    errors = claim_errors(card)
+    if errors:
+        raise ConfigError(f"{card.path}: invalid claims: {'; '.join(errors)}")
+    model_from_card(card)
+    return card
+
+
+def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
+                device: str = "auto", models_dir: Any = None, progress: bool = False) -> list[ClaimCheck]:
+    """Re-measure every claim of ``card``; one check per claim, in the card's order."""
+    from rib.metric_cells import CLEAN
+    from rib.runner import evaluate_cell, plan_cell, plan_metric_cell
+
+    spec = grid_spec("default", card.dataset)
+    dev = resolve_device(device)
+    cache: dict[str, Any] = {}
+    measured: dict[tuple[str, str, float, int], dict[str, Any]] = {}
+    groups: dict[tuple[str, int, bool], set[float]] = {}
+    for c in card.claims:  # robust-accuracy and metric claims, grouped into cells
+        if c["metric"] != "clean_accuracy":
+            key = (c["attack"], n or int(c.get("n", spec.n)), c["metric"] not in ACCURACIES)
+            groups.setdefault(key, set()).add(float(c.get("eps", 0.0)))
+    clean_source: dict[int, str] = {}  # n → the attack cell whose clean accuracy answers clean-accuracy claims
+    for c in card.claims:
+        if c["metric"] == "clean_accuracy":
+            cn = n or int(c.get("n", spec.n))
+            same_n = sorted(a for (a, k, m) in groups if k == cn and not m)
+            clean_source[cn] = same_n[0] if same_n else "fgsm-linf"  # any attack cell measures clean accuracy
+            groups.setdefault((clean_source[cn], cn, False), set()).add(spec.eps["linf"][0])
+    for (attack, cn, is_metric), eps_set in sorted(groups.items()):
+        if is_metric:
+            names = sorted({m for m in METRICS.names() for c in card.claims
+                            if c["metric"] in METRICS.get(m).outputs and c["attack"] == attack})
+            cells = [plan_metric_cell(card, attack, names, cn, spec.seed, spec.batch_size, models_dir,
+                                      None if attack == CLEAN else e) for e in sorted(eps_set)]
+        else:
+            cells = [plan_cell(card, attack, tuple(sorted(eps_set)), cn, spec.seed, spec.batch_size, {}, models_dir)]
+        for cell in cells:
+            rows, _ = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress, model_cache=cache,
+                                    card=card)
+            for row in rows:
+                measured[(attack, row["metric"], round(float(row["eps"]), 9), cn)] = row
+    checks = []
+    for c in card.claims:
+        cn = n or int(c.get("n", spec.n))
+        metric, claimed = c["metric"], float(c["value"])
+        is_metric = metric not in ACCURACIES
+        attack = clean_source[cn] if metric == "clean_accuracy" else c["attack"]
+        eps = 0.0 if metric == "clean_accuracy" or (is_metric and attack == CLEAN) else float(c.get("eps", 0.0))
+        r = measured.get((attack, metric, round(eps, 9), cn))
+        if r is None:
+            raise RibError(f"{card.id}: no measurement for claim {c} (an attack that does not report it?)")
+        value, lo, hi = float(r["value"]), float(r["ci_low"]), float(r["ci_high"])
+        inside = math.isfinite(lo) and lo - 1e-12 <= claimed <= hi + 1e-12
+        if metric in ACCURACIES:
+            ok = inside and abs(claimed - value) <= tolerance + 1e-12
+        else:
+            ok = inside or abs(claimed - value) <= tolerance * abs(value)
+        checks.append(ClaimCheck(c["attack"], metric, eps, int(r["n"]), claimed, value, lo, hi, tolerance, ok))
+    return checks
+
+
+def checks_table(card: ModelCard, checks: list[ClaimCheck]) -> str:
+    """The per-claim table ``rib verify`` prints."""
+    from rib.table import format_table
+
+    def pct(metric: str, v: float) -> str:
+        return f"{100 * v:.1f}%" if metric in ACCURACIES else f"{v:.4f}"
+
+    rows = [[c.attack, c.metric, f"{c.eps:g}", c.n, pct(c.metric, c.claimed), pct(c.metric, c.measured),
+             f"[{pct(c.metric, c.ci_low)}, {pct(c.metric, c.ci_high)}]",
+             (f"{100 * c.gap:+.1f} pts" if c.metric in ACCURACIES else f"{c.gap:+.4f}"),
+             "reproduced" if c.reproduced else "NOT reproduced"] for c in checks]
+    verdict = "verified" if checks and all(c.reproduced for c in checks) else "failed"
+    return format_table(["attack", "metric", "eps", "n", "claimed", "measured", "95% CI", "gap", "result"], rows) + \
+        f"\n{card.id}: {verdict} ({sum(c.reproduced for c in checks)} of {len(checks)} claims reproduced)"
+
+
+def records_path(results: Path | str, dataset: str) -> Path:
+    return Path(results) / dataset / "verifications.parquet"
+
+
+def write_record(card: ModelCard, checks: list[ClaimCheck], results: Path | str) -> Path:
+    """Add this verification to ``<results>/<dataset>/verifications.parquet`` (replacing an earlier one of the same
+    model and weights), atomically."""
+    import torch
+
+    prov = provenance(torch.device("cpu"))
+    new = [{"dataset": card.dataset, "model": card.id, "weights_sha256": card.weights_sha256,
+            **{k: v for k, v in asdict(c).items()}, "rib_version": prov["rib_version"], "git_sha": prov["git_sha"],
+            "created_at": prov["created_at"]} for c in checks]
+    path = records_path(results, card.dataset)
+    old = pq.read_table(path, schema=RECORD_SCHEMA).to_pylist() if path.is_file() else []
+    keep = [r for r in old if (r["model"], r["weights_sha256"]) != (card.id, card.weights_sha256)]
+    write_table_atomic(pa.Table.from_pylist(keep + new, schema=RECORD_SCHEMA), path)
+    return path
+
+
+def verification_status(results: Path | str, dataset: str, models: dict[str, str] | None = None) -> dict[str, str]:
+    """``verified`` / ``failed`` per model id, from the stored records (for ``models``: only records of the given
+    weights sha256)."""
+    path = records_path(results, dataset)
+    if not path.is_file():
+        return {}
+    df: pd.DataFrame = pq.read_table(path, schema=RECORD_SCHEMA).to_pandas()
+    out = {}
+    for (model, sha), group in df.groupby(["model", "weights_sha256"]):
+        if models is not None and models.get(str(model)) != sha:
+            continue
+        out[str(model)] = "verified" if bool(group["reproduced"].all()) else "failed"
+    return out
+
+
+def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, Any]]:
+    """Claims for a zoo card from the stored results: clean accuracy and PGD robust accuracy at each norm's
+    headline eps (the numbers the committed results say this model has)."""
+    from rib.store import load_results
+
+    spec = grid_spec("default", card.dataset)
+    df = load_results(results)
+    df = df[(df["dataset"] == card.dataset) & (df["model"] == card.id) & (df["weights_sha256"] == card.weights_sha256)
+            & (df["n"] == spec.n)]
+    claims = []
+    for attack, metric, eps in (("pgd-linf", "clean_accuracy", 0.0),
+                                ("pgd-linf", "robust_accuracy", spec.headline["linf"]),
+                                ("pgd-l2", "robust_accuracy", spec.headline["l2"])):
+        hit = df[(df["attack"] == attack) & (df["metric"] == metric) & ((df["eps"] - eps).abs() < 1e-9)]
+        if hit.empty:
+            raise RibError(f"{card.id}: no stored {attack} {metric} at eps {eps:g} with n={spec.n} in {results}")
+        claim = {"attack": "clean" if metric == "clean_accuracy" else attack, "metric": metric,
+                 "value": round(float(hit["value"].iloc[0]), 4), "n": spec.n}
+        if metric != "clean_accuracy":
+            claim["eps"] = eps
+        claims.append(claim)
+    return claims
+
+
+def install_submission(card: ModelCard, models_root: Path | str, *, force: bool = False) -> ModelCard:
+    """Copy a verified submission's card and weights into ``<models_root>/<dataset>/`` (never over an existing
+    model without ``force``); returns the installed card."""
+    import shutil
+
+    from rib.zoo import write_card
+
+    folder = Path(models_root) / card.dataset
+    dest = folder / f"{card.id}.toml"
+    if dest.exists() and not force:
+        raise RibError(f"{dest} exists: a model with id {card.id!r} is already in the zoo (--force replaces it)")
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{card.weights_file}.tmp"
+    shutil.copyfile(card.weights_path, tmp)
+    tmp.replace(folder / card.weights_file)
+    installed = read_card(card.path) if card.path else card
+    write_card(installed, dest)
+    return read_card(dest)
