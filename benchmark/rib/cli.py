@@ -160,6 +160,11 @@ def _report(args: argparse.Namespace) -> int:
 
     index = render_site(args.results, args.out, models_dir=args.models_dir)
     print(index)
+    if args.robustbench_json:
+        from rib.report.robustbench_json import export_robustbench_json
+
+        written = export_robustbench_json(args.results, args.robustbench_json, models_dir=args.models_dir)
+        print(f"{len(written)} RobustBench model_info files in {args.robustbench_json}", file=sys.stderr)
     return 0
 
 
@@ -262,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--results", default="results", help="the result store (default ./results)")
     rp.add_argument("--out", default="reports", help="the site's folder (default ./reports)")
     rp.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
+    rp.add_argument("--robustbench-json", metavar="DIR", help="also export RobustBench model_info JSON files here")
     rp.set_defaults(func=_report)
 
     cl = sub.add_parser("claims", help="the papers' claims, evaluated on the stored results")

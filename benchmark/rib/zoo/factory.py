@@ -57,6 +57,10 @@ def find_card(model_id: str, dataset: str = "mnist-5k", models_dir: ModelDirs = 
     if model_id.endswith(".toml"):
         return read_card(Path(model_id))
     dataset = DATASETS.canonical(dataset)
+    if model_id.startswith("robustbench:"):
+        from rib.zoo.robustbench_models import robustbench_card
+
+        return robustbench_card(model_id, dataset)
     dirs = model_dirs(models_dir)
     for candidate in _candidate_ids(model_id):
         for folder in dirs:
@@ -101,6 +105,10 @@ def build_model(arch: str, dataset: str, arch_kwargs: dict | None = None,
 
 def model_from_card(card: ModelCard, device: torch.device | str = "cpu") -> RobustModel:
     """Build the card's architecture and load its weights after checking their sha256."""
+    if card.arch == "robustbench":
+        from rib.zoo.robustbench_models import robustbench_model
+
+        return robustbench_model(card).to(device).eval()
     model = build_model(card.arch, card.dataset, card.arch_kwargs, card.mean, card.std)
     info = DATASETS.get(card.dataset)
     if len(card.mean) != info.shape[0]:
