@@ -85,8 +85,10 @@ def _run(args: argparse.Namespace) -> int:
         state = "stored earlier" if outcome.skipped else "done"
         print(f"[{done}/{len(cells)}] {outcome.cell.describe()}: {state}", file=sys.stderr, flush=True)
 
-    outcomes = runner.run_cells(cells, store, device=args.device, force=args.force, models_dir=args.models_dir,
-                                progress=_progress(args), on_cell=report)
+    from rib.executors import execute
+
+    outcomes = execute(cells, store, executor=args.executor, device=args.device, force=args.force,
+                       models_dir=args.models_dir, progress=_progress(args), address=args.address, on_cell=report)
     print(results_table([r for o in outcomes for r in o.rows]))
     return 0
 
@@ -223,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="the result store (default ./results)")
     run.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
     run.add_argument("--force", action="store_true", help="recompute cells already in the store")
+    run.add_argument("--executor", default="local", choices=("local", "ray"),
+                     help="local: one process, cell by cell; ray: one Ray task per cell (pip install 'rib[ray]')")
+    run.add_argument("--address", default=None, help="with --executor ray: 'auto' or ray://HOST:PORT of a running "
+                     "cluster (default: start a local Ray instance)")
     run.add_argument("--only", choices=("attacks", "metrics"), help="run only the attack cells or only the metric "
                      "cells of the plan")
     run.add_argument("--dry-run", action="store_true", help="list the planned cells and which are stored; run nothing")

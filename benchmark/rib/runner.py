@@ -275,8 +275,15 @@ def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto"
         outcomes.append(outcome)
         if on_cell:
             on_cell(outcome)
+    return outcomes + add_black_box_checks(cells, store, models_dir)
+
+
+def add_black_box_checks(cells: Sequence[Cell], store: ResultStore, models_dir: ModelDirs = None) -> list[CellOutcome]:
+    """Recompute and store the black-box-beats-white-box check of every model whose cells include a black-box
+    attack; one derived outcome per model with a stored check."""
     from rib.checks import store_black_box_checks
 
+    outcomes = []
     for dataset, model in sorted({(c.dataset, c.model) for c in cells}):
         if any(ATTACKS.get(c.attack).kind == "black-box" for c in cells
                if c.model == model and not is_metric_cell(c)):
@@ -284,4 +291,3 @@ def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto"
             if rows:
                 outcomes.append(CellOutcome(replace(cells[0], model=model, attack="sanity-checks"), rows, False))
     return outcomes
-

@@ -1,0 +1,123 @@
+"""Executors for a list of cells: ``local`` (one process, in order) and ``ray`` (one Ray task per cell).
+
+With Ray, each cell runs as a task with 1 CPU (torch limited to one thread) or 1 GPU with ``device="cuda"``.
+Workers compute and return a cell's rows and per-example table; the driver writes them through the same
+``ResultStore``, so atomicity and resume work exactly as in a local run and workers need no shared filesystem.
+A failing cell is retried (``retries`` times), then reported; every other cell still lands.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rib.errors import ConfigError, RibError
+from rib.grid import Cell
+from rib.runner import CellOutcome, add_black_box_checks, evaluate_cell, run_cells
+from rib.store import ResultStore
+from rib.zoo.factory import ModelDirs
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class FailedCell:
+    cell: Cell
+    error: str
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray: pip install 'rib[ray]'") from None
+    return ray
+
+
+def _evaluate_remote(cell: Cell, device: str, models_dir: ModelDirs, run_id: str) -> tuple[list[dict], dict]:
+    """The body of one Ray task: a single-threaded (per CPU task) evaluation of one cell."""
+    import torch
+
+    from rib.runtime import resolve_device
+
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    return evaluate_cell(cell, device=resolve_device(device), models_dir=models_dir, run_id=run_id)
+
+
+def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "cpu", force: bool = False,
+                  models_dir: ModelDirs = None, progress: bool = False, address: str | None = None,
+                  retries: int = 1, on_cell: Callable[[CellOutcome], None] | None = None,
+                  ) -> tuple[list[CellOutcome], list[FailedCell]]:
+    """Run the cells not yet stored as Ray tasks; returns (outcomes in plan order, cells that failed)."""
+    import uuid
+
+    from tqdm import tqdm
+
+    ray = _ray()
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            kwargs["address"] = address
+        else:
+            kwargs["num_cpus"] = os.cpu_count() or 1
+        ray.init(**kwargs)
+        started = True
+    run_id = uuid.uuid4().hex[:12]
+    gpu = device.startswith("cuda")
+    task = ray.remote(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0, max_retries=retries,
+                      retry_exceptions=True, runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})(_evaluate_remote)
+    outcomes: dict[int, CellOutcome] = {}
+    pending: dict[Any, int] = {}
+    failed: list[FailedCell] = []
+    try:
+        for i, cell in enumerate(cells):
+            if not force and store.has(cell.dataset, cell.model, cell.attack, cell.cell_id):
+                outcomes[i] = CellOutcome(cell, store.rows_of(cell), True)
+                if on_cell:
+                    on_cell(outcomes[i])
+            else:
+                pending[task.remote(cell, device, models_dir, run_id)] = i
+        with tqdm(total=len(pending), desc="cells", unit="cell", disable=not progress) as bar:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                i = pending.pop(done[0])
+                try:
+                    rows, examples = ray.get(done[0])
+                except Exception as exc:  # the task failed after its retries: report it, keep the others
+                    failed.append(FailedCell(cells[i], f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1]}"))
+                else:
+                    store.write(rows, examples)
+                    outcomes[i] = CellOutcome(cells[i], rows, False)
+                    if on_cell:
+                        on_cell(outcomes[i])
+                bar.update(1)
+    finally:
+        if started:
+            ray.shutdown()
+    ordered = [outcomes[i] for i in sorted(outcomes)]
+    return ordered + add_black_box_checks(cells, store, models_dir), failed
+
+
+def execute(cells: Sequence[Cell], store: ResultStore, *, executor: str = "local", device: str = "auto",
+            force: bool = False, models_dir: ModelDirs = None, progress: bool = False, address: str | None = None,
+            on_cell: Callable[[CellOutcome], None] | None = None) -> list[CellOutcome]:
+    """Run ``cells`` with the named executor; raises ``RibError`` naming every cell that failed (after the rest
+    have landed)."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
+    if executor == "local":
+        if address:
+            raise ConfigError("--address goes with --executor ray")
+        return run_cells(cells, store, device=device, force=force, models_dir=models_dir, progress=progress,
+                         on_cell=on_cell)
+    outcomes, failed = run_cells_ray(cells, store, device=device, force=force,
+                                     models_dir=models_dir, progress=progress, address=address, on_cell=on_cell)
+    if failed:
+        for f in failed:
+            print(f"rib: cell failed: {f.cell.describe()}: {f.error}", file=sys.stderr)
+        raise RibError(f"{len(failed)} of {len(cells)} cells failed after retries; the other results are stored")
+    return outcomes

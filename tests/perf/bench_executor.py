@@ -1,0 +1,62 @@
+"""Local sequential execution against Ray with single-threaded workers, same cells, same machine.
+
+A grid of 8 cells (4 mnist-5k zoo models × PGD in both norms at the headline eps, 500 images) runs once with the
+local executor (one process, torch's default threads) and once on a local Ray instance with one single-threaded
+task per core; both print their wall time, and the ratio Ray / local is the number to watch (target ≤ 0.8).
+Results go to temporary stores; the two must hold the same numbers.
+
+Run: ``python tests/perf/bench_executor.py [--n 500] [--workers 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from rib.executors import execute
+from rib.grid import grid_spec
+from rib.runner import plan_run
+from rib.store import ResultStore, load_results
+
+COLUMNS = ["model", "attack", "eps", "metric", "value", "n"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    import ray
+    import torch
+
+    spec = grid_spec("default", "mnist-5k")
+    cells = [c for norm in ("linf", "l2") for c in plan_run("standard,adv-linf,ir,lipschitz", f"pgd-{norm}",
+                                                             eps=[spec.headline[norm]], n=args.n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        execute(cells, ResultStore(Path(tmp) / "local"), device="cpu")
+        local = time.perf_counter() - start
+        start = time.perf_counter()
+        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+        try:
+            execute(cells, ResultStore(Path(tmp) / "ray"), executor="ray", device="cpu")
+        finally:
+            ray.shutdown()
+        remote = time.perf_counter() - start
+
+        def numbers(name: str):  # type: ignore[no-untyped-def]
+            return load_results(Path(tmp) / name)[COLUMNS].sort_values(COLUMNS[:4]).reset_index(drop=True)
+
+        same = numbers("local").equals(numbers("ray"))
+    print(f"{len(cells)} cells, n={args.n}, torch {torch.__version__} ({torch.get_num_threads()} threads locally), "
+          f"ray {ray.__version__} with {args.workers} single-threaded workers")
+    print(f"local sequential {local:7.1f} s")
+    print(f"ray              {remote:7.1f} s (Ray start-up included)")
+    print(f"ratio ray / local {remote / local:.3f} (target <= 0.8); same numbers: {same}")
+
+
+if __name__ == "__main__":
+    main()
