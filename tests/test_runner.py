@@ -75,7 +75,12 @@ def test_parse_eps() -> None:
 def test_default_grid_covers_every_attack_and_both_norms() -> None:
     from rib.attacks import ATTACKS
 
-    assert set(plan_grid_names("default", "mnist-5k")) == set(ATTACKS.names())
+    from rib.grid import grid_spec
+
+    robustness = {n for n in ATTACKS.names() if ATTACKS.get(n).kind != "interpretation"}
+    assert set(plan_grid_names("default", "mnist-5k")) == robustness
+    sources = {s for group in grid_spec("default", "mnist-5k").metrics for s in group["sources"]}
+    assert set(ATTACKS.names()) - robustness <= sources  # the interpretation attack feeds the metrics
 
 
 def test_grid_cells_and_resume(zoo: Path, tmp_path: Path) -> None:
