@@ -37,6 +37,9 @@ def _ray() -> Any:
     return ray
 
 
+_WORKER_MODELS: dict[str, Any] = {}  # a Ray worker process runs many tasks: load each model once per worker
+
+
 def _evaluate_remote(cell: Cell, device: str, models_dir: ModelDirs, run_id: str) -> tuple[list[dict], dict]:
     """The body of one Ray task: a single-threaded (per CPU task) evaluation of one cell."""
     import torch
@@ -44,7 +47,8 @@ def _evaluate_remote(cell: Cell, device: str, models_dir: ModelDirs, run_id: str
     from rib.runtime import resolve_device
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    return evaluate_cell(cell, device=resolve_device(device), models_dir=models_dir, run_id=run_id)
+    return evaluate_cell(cell, device=resolve_device(device), models_dir=models_dir, run_id=run_id,
+                         model_cache=_WORKER_MODELS)
 
 
 def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "cpu", force: bool = False,
