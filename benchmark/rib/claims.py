@@ -186,9 +186,11 @@ def default_claims(dataset: str) -> list[Claim]:
     return claims
 
 
-def evaluate_claims(results: Path | str = "results", dataset: str = "mnist-5k") -> list[dict[str, Any]]:
-    """Every default claim evaluated on the store at ``results``, as rows of ``CLAIMS_SCHEMA``."""
-    r = Results(ResultStore(results).scan().to_pandas(), dataset)
+def evaluate_claims(results: Path | str = "results", dataset: str = "mnist-5k", *,
+                    frame: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Every default claim evaluated on the store at ``results`` (or on its rows already loaded as ``frame``), as
+    rows of ``CLAIMS_SCHEMA``."""
+    r = Results(frame if frame is not None else ResultStore(results).scan().to_pandas(), dataset)
     prov = provenance(torch.device("cpu"))  # claims use no device; only version, sha and time
     rows = []
     for claim in default_claims(dataset):

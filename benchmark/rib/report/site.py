@@ -123,7 +123,7 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
         plots_ = [p for norm in ("linf", "l2") for p in
                   _scatter_pages(site, view, dataset, best, norm, spec.headline[norm])]
         scatter_sections.append({"dataset": dataset, "plots": plots_})
-        claims = evaluate_claims(results, dataset)
+        claims = evaluate_claims(results, dataset, frame=view.summary)
         ch = ["claim", "paper", "statement", "left", "left value", "left n", "right", "right value", "right n",
               "verdict", "CIs overlap", "detail"]
         cr = [[c["claim"], c["paper"], c["statement"], c["left"], f"{c['left_value']:.4f}", c["left_n"],

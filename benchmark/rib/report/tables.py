@@ -8,7 +8,7 @@ over every example some attack tried. It is not the minimum of the attacks' accu
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -31,6 +31,7 @@ class StoreView:
     summary: pd.DataFrame
     examples: pd.DataFrame
     verification: dict[str, dict[str, str]]  # dataset → model → verified / failed (for the stored weights)
+    _memo: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, results: Any) -> StoreView:
@@ -48,13 +49,22 @@ class StoreView:
     def datasets(self) -> list[str]:
         return sorted(self.summary["dataset"].unique())
 
-    def attack_rows(self, dataset: str) -> pd.DataFrame:
+    def _split(self, dataset: str) -> None:
+        """Split a dataset's rows into attack rows and metric rows once (the pages ask many times)."""
         d = self.summary[self.summary["dataset"] == dataset]
-        return d[d.apply(is_attack_row, axis=1)] if len(d) else d
+        kinds = {m: is_attack_row({"metric": m}) for m in d["metric"].unique()}
+        mask = d["metric"].map(kinds).astype(bool)
+        self._memo[("attacks", dataset)], self._memo[("metrics", dataset)] = d[mask], d[~mask]
+
+    def attack_rows(self, dataset: str) -> pd.DataFrame:
+        if ("attacks", dataset) not in self._memo:
+            self._split(dataset)
+        return self._memo[("attacks", dataset)]
 
     def metric_rows(self, dataset: str) -> pd.DataFrame:
-        d = self.summary[self.summary["dataset"] == dataset]
-        return d[~d.apply(is_attack_row, axis=1)] if len(d) else d
+        if ("metrics", dataset) not in self._memo:
+            self._split(dataset)
+        return self._memo[("metrics", dataset)]
 
 
 def _robustness_cells(view: StoreView, dataset: str) -> pd.DataFrame:
@@ -64,19 +74,30 @@ def _robustness_cells(view: StoreView, dataset: str) -> pd.DataFrame:
 
 
 def best_known(view: StoreView, dataset: str) -> pd.DataFrame:
-    """Per (model, norm, eps): worst-case robust accuracy over attacks, its n, Wilson interval and attack count."""
+    """Per (model, norm, eps): worst-case robust accuracy over attacks, its n, Wilson interval and attack count.
+
+    Computed once per dataset and kept in ``view``: callers must not modify the frame.
+    """
+    key = ("best", dataset)
+    if key not in view._memo:
+        view._memo[key] = _best_known(view, dataset)
+    return view._memo[key]
+
+
+def _best_known(view: StoreView, dataset: str) -> pd.DataFrame:
     cells = _robustness_cells(view, dataset)
     ex = view.examples.merge(cells, on="cell_id")
     if ex.empty:
         return pd.DataFrame(columns=["model", "norm", "eps", "value", "n", "ci_low", "ci_high", "attacks"])
-    per_example = ex.groupby(["model", "norm", "eps", "index"]).agg(robust=("robust", "all"))
+    keys = ["model", "norm", "eps"]
+    per_example = ex.groupby([*keys, "index"]).agg(robust=("robust", "all"))
+    attack_counts = ex.groupby(keys)["attack"].nunique()
     out = []
     for (model, norm, eps), group in per_example.groupby(level=[0, 1, 2]):
         k, n = int(group["robust"].sum()), len(group)
         lo, hi = wilson_interval(k, n)
-        attacks = ex[(ex.model == model) & (ex.norm == norm) & (ex.eps == eps)]["attack"].nunique()
         out.append({"model": model, "norm": norm, "eps": float(eps), "value": k / n, "n": n, "ci_low": lo,
-                    "ci_high": hi, "attacks": int(attacks)})
+                    "ci_high": hi, "attacks": int(attack_counts[(model, norm, eps)])})
     return pd.DataFrame(out)
 
 
