@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from rib.attacks import ATTACKS
 from rib.runtime import provenance, resolve_device
-from rib.store import SUMMARY_SCHEMA, ResultStore
+from rib.store import ResultStore, summary_row
 
 CHECK_ATTACK = "sanity-checks"
 THRESHOLD = 0.02  # share of common examples that only the black-box attack fooled
@@ -57,17 +57,15 @@ def store_black_box_checks(store: ResultStore, dataset: str, model: str, card: A
         return []
     cell_id = hashlib.sha256(json.dumps([dataset, model, card.weights_sha256, gaps], sort_keys=True).encode())
     prov = provenance(resolve_device("cpu"))
-    rows = [{
-        "run_id": "checks", "cell_id": cell_id.hexdigest(), "created_at": prov["created_at"], "model": model,
-        "dataset": dataset, "defense": card.defense, "trained_norm": card.trained_norm,
-        "trained_eps": float(card.trained_eps), "attack": CHECK_ATTACK, "norm": g["norm"], "eps": float(g["eps"]),
-        "metric": "flag:black_box_beats_white_box", "value": float(g["share"] > THRESHOLD), "n": g["n"],
-        "ci_low": float("nan"), "ci_high": float("nan"), "seed": 0,
-        "params": json.dumps({"threshold": THRESHOLD, "share": g["share"]}), "weights_sha256": card.weights_sha256,
-        "rib_version": prov["rib_version"], "git_sha": prov["git_sha"], "torch_version": prov["torch_version"],
-        "device": "cpu", "duration_s": 0.0,
-    } for g in gaps]
-    rows = [{k: r[k] for k in SUMMARY_SCHEMA.names} for r in rows]
+    base = {"run_id": "checks", "cell_id": cell_id.hexdigest(), "created_at": prov["created_at"], "model": model,
+            "dataset": dataset, "defense": card.defense, "trained_norm": card.trained_norm,
+            "trained_eps": float(card.trained_eps), "attack": CHECK_ATTACK, "seed": 0,
+            "weights_sha256": card.weights_sha256, "rib_version": prov["rib_version"], "git_sha": prov["git_sha"],
+            "torch_version": prov["torch_version"], "device": "cpu", "duration_s": 0.0}
+    rows = [summary_row({**base, "norm": g["norm"],
+                         "params": json.dumps({"threshold": THRESHOLD, "share": g["share"]})},
+                        "flag:black_box_beats_white_box", g["eps"], float(g["share"] > THRESHOLD), g["n"])
+            for g in gaps]
     empty: dict[str, list[Any]] = {k: [] for k in ("cell_id", "index", "eps", "clean_correct", "robust", "distance")}
     path = store.summary_path(dataset, model, CHECK_ATTACK, rows[0]["cell_id"])
     for old in path.parent.glob(f"{CHECK_ATTACK}-*.parquet"):  # a newer check replaces the older one

@@ -31,7 +31,7 @@ from rib.metric_cells import (
 from rib.registry import Registry
 from rib.runtime import provenance, resolve_device
 from rib.stats import stratified_indices, wilson_interval
-from rib.store import SUMMARY_SCHEMA, ResultStore
+from rib.store import ResultStore, summary_row
 from rib.zoo import ModelCard, find_card, list_cards
 from rib.zoo.factory import ModelDirs, cached_model
 
@@ -175,14 +175,6 @@ def base_row(cell: Cell, card: ModelCard, norm: str, duration: float, device: to
     prov = provenance(device)
     base.update({k: prov[k] for k in ("rib_version", "git_sha", "torch_version", "device", "created_at")})
     return base
-
-
-def summary_row(base: dict[str, Any], metric: str, eps: float, value: float, count: int,
-                ci: tuple[float, float] | None = None) -> dict[str, Any]:
-    """One stored number, with exactly the store's columns."""
-    lo, hi = ci if ci else (math.nan, math.nan)
-    row = {**base, "metric": metric, "eps": float(eps), "value": float(value), "n": count, "ci_low": lo, "ci_high": hi}
-    return {k: row[k] for k in SUMMARY_SCHEMA.names}
 
 
 def _rows(cell: Cell, card: ModelCard, result: AttackResult, flags: dict[str, bool], duration: float,

@@ -9,6 +9,7 @@ summary last: a summary on disk means the cell is complete. Files directly under
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -40,6 +41,14 @@ VALUES_SCHEMA = pa.schema([
     ("cell_id", pa.string()), ("index", pa.int64()), ("metric", pa.string()), ("value", pa.float64()),
 ])
 PER_EXAMPLE_SUFFIXES = {".examples.parquet": EXAMPLES_SCHEMA, ".values.parquet": VALUES_SCHEMA}
+
+
+def summary_row(base: dict[str, Any], metric: str, eps: float, value: float, count: int,
+                ci: tuple[float, float] | None = None) -> dict[str, Any]:
+    """One stored number: the columns a cell's rows share (``base``) plus the number, in the schema's order."""
+    lo, hi = ci if ci else (math.nan, math.nan)
+    row = {**base, "metric": metric, "eps": float(eps), "value": float(value), "n": count, "ci_low": lo, "ci_high": hi}
+    return {k: row[k] for k in SUMMARY_SCHEMA.names}
 
 
 def write_table_atomic(table: pa.Table, path: Path) -> None:
