@@ -74,7 +74,6 @@ def test_parse_eps() -> None:
 
 def test_default_grid_covers_every_attack_and_both_norms() -> None:
     from rib.attacks import ATTACKS
-
     from rib.grid import grid_spec
 
     robustness = {n for n in ATTACKS.names() if ATTACKS.get(n).kind != "interpretation"}

@@ -128,15 +128,19 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
     dev = resolve_device(device)
     cache: dict[str, Any] = {}
     measured: dict[tuple[str, str, float, int], dict[str, Any]] = {}
+
+    def claim_n(claim: dict[str, Any]) -> int:
+        return n or int(claim.get("n", spec.n))
+
     groups: dict[tuple[str, int, bool], set[float]] = {}
     for c in card.claims:  # robust-accuracy and metric claims, grouped into cells
         if c["metric"] != "clean_accuracy":
-            key = (c["attack"], n or int(c.get("n", spec.n)), c["metric"] not in ACCURACIES)
+            key = (c["attack"], claim_n(c), c["metric"] not in ACCURACIES)
             groups.setdefault(key, set()).add(float(c.get("eps", 0.0)))
     clean_source: dict[int, str] = {}  # n → the attack cell whose clean accuracy answers clean-accuracy claims
     for c in card.claims:
         if c["metric"] == "clean_accuracy":
-            cn = n or int(c.get("n", spec.n))
+            cn = claim_n(c)
             same_n = sorted(a for (a, k, m) in groups if k == cn and not m)
             clean_source[cn] = same_n[0] if same_n else "fgsm-linf"  # any attack cell measures clean accuracy
             groups.setdefault((clean_source[cn], cn, False), set()).add(spec.eps["linf"][0])
@@ -155,7 +159,7 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
                 measured[(attack, row["metric"], round(float(row["eps"]), 9), cn)] = row
     checks = []
     for c in card.claims:
-        cn = n or int(c.get("n", spec.n))
+        cn = claim_n(c)
         metric, claimed = c["metric"], float(c["value"])
         is_metric = metric not in ACCURACIES
         attack = clean_source[cn] if metric == "clean_accuracy" else c["attack"]
