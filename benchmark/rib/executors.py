@@ -42,11 +42,13 @@ _WORKER_MODELS: dict[str, Any] = {}  # a Ray worker process runs many tasks: loa
 
 def _evaluate_remote(cell: Cell, device: str, models_dir: ModelDirs, run_id: str) -> tuple[list[dict], dict]:
     """The body of one Ray task: a single-threaded (per CPU task) evaluation of one cell."""
+    import ray
     import torch
 
     from rib.runtime import resolve_device
 
-    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU") or 1
+    torch.set_num_threads(max(1, int(cpus)))  # one thread per CPU the task holds, whatever the environment says
     return evaluate_cell(cell, device=resolve_device(device), models_dir=models_dir, run_id=run_id,
                          model_cache=_WORKER_MODELS)
 
@@ -72,8 +74,9 @@ def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "c
         started = True
     run_id = uuid.uuid4().hex[:12]
     gpu = device.startswith("cuda")
+    # no runtime_env: a task with one reserves a separate pool of fresh workers instead of the pre-started ones
     task = ray.remote(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0, max_retries=retries,
-                      retry_exceptions=True, runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})(_evaluate_remote)
+                      retry_exceptions=True)(_evaluate_remote)
     outcomes: dict[int, CellOutcome] = {}
     pending: dict[Any, int] = {}
     failed: list[FailedCell] = []

@@ -21,7 +21,7 @@ from rib.stats import stratified_indices
 EPS, STEPS = 0.3, 40
 
 
-def timed(fn):  # type: ignore[no-untyped-def]
+def timed(fn):
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start

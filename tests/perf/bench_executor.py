@@ -28,13 +28,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--sweep", action="store_true", help="every eps of the grid instead of the headline eps")
     args = parser.parse_args()
     import ray
     import torch
 
     spec = grid_spec("default", "mnist-5k")
     cells = [c for norm in ("linf", "l2") for c in plan_run("standard,adv-linf,ir,lipschitz", f"pgd-{norm}",
-                                                             eps=[spec.headline[norm]], n=args.n)]
+                                                             eps=None if args.sweep else [spec.headline[norm]],
+                                                             n=args.n)]
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         execute(cells, ResultStore(Path(tmp) / "local"), device="cpu")
@@ -47,15 +49,29 @@ def main() -> None:
             ray.shutdown()
         remote = time.perf_counter() - start
 
-        def numbers(name: str):  # type: ignore[no-untyped-def]
+        def numbers(name: str):
             return load_results(Path(tmp) / name)[COLUMNS].sort_values(COLUMNS[:4]).reset_index(drop=True)
 
         same = numbers("local").equals(numbers("ray"))
-    print(f"{len(cells)} cells, n={args.n}, torch {torch.__version__} ({torch.get_num_threads()} threads locally), "
+        # the best Ray can do here: one cell's time on one thread against torch's default threads, i.e. how much
+        # of a core the default threads waste; with perfect balance and no start-up, ray/local = t1 / (workers*tN)
+        threads = torch.get_num_threads()
+        timings = {}
+        for count in (threads, 1):
+            torch.set_num_threads(count)
+            start = time.perf_counter()
+            execute(cells[-1:], ResultStore(Path(tmp) / f"threads{count}"), device="cpu")
+            timings[count] = time.perf_counter() - start
+        torch.set_num_threads(threads)
+        floor = timings[1] / (args.workers * timings[threads])
+    print(f"{len(cells)} cells, n={args.n}, eps {'sweep' if args.sweep else 'headline'}, "
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads locally), "
           f"ray {ray.__version__} with {args.workers} single-threaded workers")
     print(f"local sequential {local:7.1f} s")
     print(f"ray              {remote:7.1f} s (Ray start-up included)")
     print(f"ratio ray / local {remote / local:.3f} (target <= 0.8); same numbers: {same}")
+    print(f"floor on this machine: one cell takes {timings[1]:.1f} s on 1 thread, {timings[threads]:.1f} s on "
+          f"{threads}; no executor of {args.workers} single-threaded workers gets below {floor:.3f}")
 
 
 if __name__ == "__main__":
