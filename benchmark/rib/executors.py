@@ -16,7 +16,7 @@ from typing import Any
 
 from rib.errors import ConfigError, RibError
 from rib.grid import Cell
-from rib.runner import CellOutcome, add_black_box_checks, evaluate_cell, run_cells
+from rib.runner import CellOutcome, add_black_box_checks, evaluate_cell, run_cells, stored_outcome
 from rib.store import ResultStore
 from rib.zoo.factory import ModelDirs
 
@@ -82,12 +82,13 @@ def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "c
     failed: list[FailedCell] = []
     try:
         for i, cell in enumerate(cells):
-            if not force and store.has(cell.dataset, cell.model, cell.attack, cell.cell_id):
-                outcomes[i] = CellOutcome(cell, store.rows_of(cell), True)
-                if on_cell:
-                    on_cell(outcomes[i])
-            else:
+            stored = stored_outcome(cell, store, force)
+            if stored is None:
                 pending[task.remote(cell, device, models_dir, run_id)] = i
+            else:
+                outcomes[i] = stored
+                if on_cell:
+                    on_cell(stored)
         with tqdm(total=len(pending), desc="cells", unit="cell", disable=not progress) as bar:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)

@@ -248,6 +248,13 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
     return _rows(cell, card, result, flags, duration, device, run_id), _examples(cell, idx, result)
 
 
+def stored_outcome(cell: Cell, store: ResultStore, force: bool) -> CellOutcome | None:
+    """The cell's outcome read back from ``store`` when it is there and not to be recomputed, else None."""
+    if force or not store.has(cell.dataset, cell.model, cell.attack, cell.cell_id):
+        return None
+    return CellOutcome(cell, store.rows_of(cell), True)
+
+
 def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto", force: bool = False,
               models_dir: ModelDirs = None, progress: bool = False,
               on_cell: Callable[[CellOutcome], None] | None = None) -> list[CellOutcome]:
@@ -257,9 +264,8 @@ def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto"
     cache: dict[str, Any] = {}
     outcomes = []
     for cell in cells:
-        if not force and store.has(cell.dataset, cell.model, cell.attack, cell.cell_id):
-            outcome = CellOutcome(cell, store.rows_of(cell), True)
-        else:
+        outcome = stored_outcome(cell, store, force)
+        if outcome is None:
             rows, examples = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress,
                                            run_id=run_id, model_cache=cache)
             store.write(rows, examples)

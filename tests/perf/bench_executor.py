@@ -3,9 +3,11 @@
 A grid of 8 cells (4 mnist-5k zoo models × PGD in both norms at the headline eps, 500 images) runs once with the
 local executor (one process, torch's default threads) and once on a local Ray instance with one single-threaded
 task per core; both print their wall time, and the ratio Ray / local is the number to watch (target ≤ 0.8).
-Results go to temporary stores; the two must hold the same numbers.
+Results go to temporary stores; the two must hold the same numbers. ``--sweep`` attacks every eps of the grid
+instead (longer cells). Last, one cell runs locally on one thread and on torch's default threads: the floor that no
+executor of single-threaded workers can beat on this machine.
 
-Run: ``python tests/perf/bench_executor.py [--n 500] [--workers 2]``.
+Run: ``python tests/perf/bench_executor.py [--n 500] [--workers 2] [--sweep]``.
 """
 
 from __future__ import annotations
