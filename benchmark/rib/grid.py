@@ -92,11 +92,12 @@ def grid_spec(grid: str, dataset: str) -> GridSpec:
     data = _grid_file(grid).get("datasets", {})
     if dataset not in data:
         raise ConfigError(f"grid {grid!r} has no section for dataset {dataset!r} (it has: {', '.join(data)})")
-    d = data[dataset]
-    try:
-        return GridSpec(dataset, str(d.get("models", "*")), int(d["n"]), int(d.get("seed", 0)),
-                        int(d.get("batch_size", 500)), {k: [float(e) for e in v] for k, v in d["eps"].items()},
-                        {k: float(v) for k, v in d.get("headline", {}).items()}, list(d.get("attacks", [])),
+    d, info = data[dataset], DATASETS.get(dataset)
+    try:  # eps, headline and n: the grid's overrides, else the dataset's own (DatasetInfo)
+        eps, headline = {**info.eps, **d.get("eps", {})}, {**info.headline, **d.get("headline", {})}
+        return GridSpec(dataset, str(d.get("models", "*")), int(d.get("n", info.n)), int(d.get("seed", 0)),
+                        int(d.get("batch_size", 500)), {k: [float(e) for e in v] for k, v in eps.items()},
+                        {k: float(v) for k, v in headline.items()}, list(d.get("attacks", [])),
                         list(d.get("metrics", [])))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"grid {grid!r}, dataset {dataset}: malformed ({exc})") from exc
@@ -108,14 +109,6 @@ def plan_grid_names(grid: str, dataset: str) -> list[str]:
     for group in grid_spec(grid, dataset).attacks:
         names.extend(n for n in group.get("names", []) if n not in names)
     return names
-
-
-def default_eps(dataset: str, norm: str) -> list[float]:
-    """The standardized eps list of ``norm`` on ``dataset`` (from the default grid)."""
-    spec = grid_spec("default", dataset)
-    if norm not in spec.eps:
-        raise ConfigError(f"the default grid has no {norm} eps for {dataset}")
-    return spec.eps[norm]
 
 
 def parse_eps(text: str) -> list[float]:

@@ -15,9 +15,9 @@ import torch
 
 from rib.attacks import ATTACKS, AttackResult, create_attack
 from rib.attacks.sanity import sanity_flags
-from rib.data import load_dataset
+from rib.data import dataset_eps, headline_eps, load_dataset
 from rib.errors import ConfigError
-from rib.grid import Cell, default_eps, grid_spec
+from rib.grid import Cell, grid_spec
 from rib.metric_cells import (
     CLEAN,
     evaluate_metrics,
@@ -60,7 +60,7 @@ def resolve_models(spec: str, dataset: str, models_dir: ModelDirs = None) -> lis
 def plan_run(models: str, attacks: str, dataset: str = "mnist-5k", *, eps: Sequence[float] | None = None,
              n: int = 1000, seed: int = 0, batch_size: int = 500, models_dir: ModelDirs = None,
              metrics: Sequence[str] = ()) -> list[Cell]:
-    """Cells for ``rib run --model … --attack …``: every model × every attack, eps from the default grid.
+    """Cells for ``rib run --model … --attack …``: every model × every attack, eps from the dataset's registry entry.
 
     With ``metrics``, each model also gets a metric cell on clean inputs and one on each attack's adversarial
     inputs at the headline eps of its norm.
@@ -73,7 +73,7 @@ def plan_run(models: str, attacks: str, dataset: str = "mnist-5k", *, eps: Seque
     for card in cards:
         for name in names:
             norm = ATTACKS.get(name).norm_name
-            cell_eps = tuple(eps) if eps else tuple(default_eps(dataset, norm))
+            cell_eps = tuple(eps) if eps else tuple(dataset_eps(dataset, norm))
             cells.append(plan_cell(card, name, cell_eps, n, seed, batch_size, {}, models_dir))
         if metrics:
             for source in (CLEAN, *names):
@@ -91,7 +91,7 @@ def plan_metric_cell(card: ModelCard, source: str, metrics: list[str], n: int, s
             raise ConfigError(f"{source} cannot be a metric source (it needs other models)")
     norm = source_norm(source)
     if eps is None:
-        eps = 0.0 if source == CLEAN else grid_spec("default", card.dataset).headline[norm]
+        eps = 0.0 if source == CLEAN else headline_eps(card.dataset, norm)
     cell_eps, params = metric_params(source, metrics, eps)
     return plan_cell(card, source, cell_eps, n, seed, batch_size, params, models_dir)
 
