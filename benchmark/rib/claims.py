@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from rib.grid import grid_spec
+from rib.data import DATASETS
 from rib.runtime import provenance
 from rib.store import ResultStore, write_table_atomic
 from rib.table import format_table
@@ -134,8 +134,8 @@ def _clean_cost(r: Results) -> Verdict:
 
 
 def default_claims(dataset: str) -> list[Claim]:
-    """The claims of papers.md, at the eps of ``dataset``'s default grid."""
-    spec = grid_spec("default", dataset)
+    """The claims of papers.md, at the eps of ``dataset`` (its registry entry's eps lists and headline eps)."""
+    spec = DATASETS.get(dataset)
     linf, l2 = spec.eps["linf"], spec.eps["l2"]
     top = spec.headline["linf"]
     claims = [
@@ -151,7 +151,7 @@ def default_claims(dataset: str) -> list[Claim]:
               "across models, alignment grows with the median distance to the decision boundary",
               _alignment_vs_distance),
     ]
-    fgsm_eps = [e for e in linf if e <= 0.3 + 1e-9] if dataset.startswith("mnist") else linf[:3]
+    fgsm_eps = [e for e in linf if e <= 0.3 + 1e-9] if spec.family == "mnist" else linf[:3]
     claims += [Claim(f"gradient-reg-fgsm-{eps:g}", "Ross & Doshi-Velez 2018",
                      f"gradient regularization beats standard training under FGSM at linf {eps:g}",
                      _cells(("gradient-reg", "fgsm-linf", "robust_accuracy", eps),

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rib.attacks import ATTACKS
+from rib.data import DATASETS
 from rib.errors import ConfigError, RibError
 from rib.explain.metrics import METRICS
 from rib.grid import grid_spec
@@ -79,7 +80,7 @@ def claim_errors(card: ModelCard) -> list[str]:
     """Every problem with a card's claims: unknown attacks or metrics, eps outside the dataset's grid."""
     if not card.claims:
         return ["the card makes no claims (add [[claims]] tables: attack, metric, value, eps)"]
-    spec = grid_spec("default", card.dataset)
+    spec = DATASETS.get(card.dataset)
     outputs = _metric_outputs()
     errors = []
     for i, c in enumerate(card.claims):
@@ -233,7 +234,7 @@ def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, 
     headline eps (the numbers the committed results say this model has)."""
     from rib.store import load_results
 
-    spec = grid_spec("default", card.dataset)
+    spec = DATASETS.get(card.dataset)
     df = load_results(results)
     df = df[(df["dataset"] == card.dataset) & (df["model"] == card.id) & (df["weights_sha256"] == card.weights_sha256)
             & (df["n"] == spec.n)]

@@ -13,10 +13,9 @@ import torch
 from torch import nn
 
 from rib.attacks import create_attack
-from rib.data import load_dataset
+from rib.data import headline_eps, load_dataset
 from rib.evaluation import predict
 from rib.explain.attributions import attribute
-from rib.grid import grid_spec
 from rib.stats import stratified_indices
 
 CLEAN_COLUMNS = ("saliency", "ig", "smoothgrad", "cam")
@@ -55,7 +54,7 @@ def explain_figure(model: nn.Module, model_id: str, dataset: str, out: Path, *, 
     x, y = load_dataset(dataset, "test")
     idx = stratified_indices(y, n)
     x, y = x[idx], y[idx]
-    eps = grid_spec("default", dataset).headline[norm]
+    eps = headline_eps(dataset, norm)
     x_adv = create_attack(f"pgd-{norm}")(model, x, y, [eps], seed=seed).x_adv
     pred, pred_adv = predict(model, x, 256), predict(model, x_adv, 256)
     has_cam = bool(getattr(model, "supports_cam", False))

@@ -92,7 +92,7 @@ def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: 
 def render_site(results: Path | str = "results", out: Path | str = "reports", *, models_dir: Any = None,
                 generated_at: str | None = None) -> Path:
     """Write the site under ``out`` (index.html and the pages it links); returns the index path."""
-    from rib.grid import grid_spec
+    from rib.data import headline_eps
     from rib.zoo import list_cards
 
     view = StoreView.load(results)
@@ -119,9 +119,8 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
         cross_sections.append({"dataset": dataset, "table": site.table(f"{slug(dataset)}-cross-norm",
                                                                        f"{dataset}: cross-norm", h, r)})
         best = best_known(view, dataset)
-        spec = grid_spec("default", dataset)
         plots_ = [p for norm in ("linf", "l2") for p in
-                  _scatter_pages(site, view, dataset, best, norm, spec.headline[norm])]
+                  _scatter_pages(site, view, dataset, best, norm, headline_eps(dataset, norm))]
         scatter_sections.append({"dataset": dataset, "plots": plots_})
         claims = evaluate_claims(results, dataset, frame=view.summary)
         ch = ["claim", "paper", "statement", "left", "left value", "left n", "right", "right value", "right n",

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from rib.attacks import ATTACKS
-from rib.grid import grid_spec
+from rib.data import DATASETS, headline_eps
 from rib.run_table import is_attack_row
 from rib.stats import wilson_interval
 from rib.store import ResultStore
@@ -110,7 +110,7 @@ def leaderboard(view: StoreView, dataset: str, norm: str) -> tuple[list[str], li
 
     Every cell is text or a number ready for the page; sorting on the page uses the cell's text.
     """
-    spec = grid_spec("default", dataset) if dataset in ("mnist-5k", "mnist", "cifar10") else None
+    spec = DATASETS.get(dataset) if dataset in DATASETS else None
     attacks = view.attack_rows(dataset)
     best = best_known(view, dataset)
     best = best[best["norm"] == norm]
@@ -149,9 +149,9 @@ def leaderboard(view: StoreView, dataset: str, norm: str) -> tuple[list[str], li
 
 def cross_norm(view: StoreView, dataset: str) -> tuple[list[str], list[list[Any]]]:
     """Trained norm × attacked norm: best-known accuracy at each norm's headline eps, per model."""
-    spec = grid_spec("default", dataset)
+    headline = {n: headline_eps(dataset, n) for n in ("linf", "l2")}
     best = best_known(view, dataset)
-    headers = ["model", "trained against", *[f"attacked {n} @ {spec.headline[n]:g} %" for n in ("linf", "l2")]]
+    headers = ["model", "trained against", *[f"attacked {n} @ {headline[n]:g} %" for n in ("linf", "l2")]]
     rows = []
     attacks = view.attack_rows(dataset)
     for model in sorted(attacks["model"].unique()):
@@ -159,7 +159,7 @@ def cross_norm(view: StoreView, dataset: str) -> tuple[list[str], list[list[Any]
         trained = "none" if first["trained_norm"] == "none" else f"{first['trained_norm']} {first['trained_eps']:g}"
         cols = []
         for n in ("linf", "l2"):
-            hit = best[(best.model == model) & (best.norm == n) & ((best.eps - spec.headline[n]).abs() < 1e-9)]
+            hit = best[(best.model == model) & (best.norm == n) & ((best.eps - headline[n]).abs() < 1e-9)]
             cols.append(_fmt_pct(float(hit["value"].iloc[0])) if len(hit) else "")
         rows.append([model, trained, *cols])
     return headers, rows
