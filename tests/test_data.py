@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import pickle
 import struct
@@ -7,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 from rib import DATASETS, load_dataset
+from rib.data import FAMILIES, DatasetInfo, dataset_eps, headline_eps
 from rib.errors import ConfigError, DatasetError, UnknownNameError
+from rib.registry import Registry
 
 MNIST5K_SHA256 = "07299714c7c5d8d44ded19b545f9b6e308977617b378695b43e0d9006c3e31a9"
 
@@ -126,3 +129,82 @@ def test_cifar10_loader_never_executes_pickled_code(tmp_path: Path, monkeypatch:
 def test_dataset_registry_lists_all() -> None:
     assert DATASETS.names() == ["cifar10", "mnist", "mnist-5k"]
     assert DATASETS.get("mnist-5k").offline
+
+
+@pytest.mark.parametrize("name", ["mnist-5k", "mnist", "cifar10"])
+def test_registered_datasets_carry_their_facts(name: str) -> None:
+    info = DATASETS.get(name)
+    assert info.family in FAMILIES
+    assert info.n > 0 and len(info.mean) == len(info.std) == info.shape[0]
+    for norm in ("linf", "l2"):
+        eps = dataset_eps(name, norm)
+        assert eps and eps == sorted(eps) and all(e > 0 for e in eps)
+        assert headline_eps(name, norm) in eps
+    with pytest.raises(ConfigError, match="no linf2 eps"):
+        dataset_eps(name, "linf2")
+
+
+def test_dataset_facts_are_the_published_settings() -> None:
+    mnist5k, mnist, cifar = DATASETS.get("mnist-5k"), DATASETS.get("mnist"), DATASETS.get("cifar10")
+    assert (mnist5k.family, mnist.family, cifar.family) == ("mnist", "mnist", "cifar10")
+    assert dataset_eps("mnist-5k", "linf") == [0.1, 0.2, 0.3, 0.4]
+    assert dataset_eps("mnist", "l2") == [1.0, 1.5, 2.0, 2.5, 3.5]
+    assert (mnist5k.headline, mnist5k.n, mnist.n) == ({"linf": 0.3, "l2": 2.0}, 1000, 10000)
+    assert dataset_eps("cifar10", "linf") == [2 / 255, 4 / 255, 8 / 255, 16 / 255]
+    assert (headline_eps("cifar10", "linf"), headline_eps("cifar10", "l2"), cifar.n) == (8 / 255, 0.5, 10000)
+
+
+def test_headline_eps_must_be_one_of_the_eps_list() -> None:
+    with pytest.raises(ValueError, match=r"headline linf eps 0\.25 is not in its eps list"):
+        dataclasses.replace(DATASETS.get("mnist-5k"), headline={"linf": 0.25, "l2": 2.0})
+
+
+def test_unknown_family_is_a_config_error_not_mnist(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rib.defenses.base as base
+    from rib.defenses import DEFENSES, create_defense
+
+    svhn = dataclasses.replace(DATASETS.get("mnist-5k"), name="svhn", family="svhn", shape=(3, 32, 32))
+    registry: Registry[DatasetInfo] = Registry("dataset")
+    registry.register("svhn", svhn)
+    monkeypatch.setattr(base, "DATASETS", registry)
+    assert base.family("svhn") == "svhn"
+    with pytest.raises(ConfigError, match=r"^defense 'adv-linf' has no paper defaults for dataset 'svhn' "
+                                          r"of family 'svhn' \(known families: cifar10, mnist\)$"):
+        DEFENSES.get("adv-linf").paper_defaults("svhn")
+    with pytest.raises(ConfigError, match="no paper defaults"):
+        create_defense("standard", "svhn")
+
+
+def test_family_comes_from_the_registry() -> None:
+    from rib.defenses import create_defense
+    from rib.defenses.base import family
+
+    assert [family(d) for d in ("mnist-5k", "mnist", "cifar10")] == ["mnist", "mnist", "cifar10"]
+    assert create_defense("ir", "mnist-5k").threat_model() == ("l2", 1.5)
+    assert create_defense("ir", "cifar10").threat_model() == ("l2", 0.5)
+    assert (create_defense("ir", "mnist").params["lambda_cs"], create_defense("ir", "cifar10").params["lambda_cs"]) \
+        == (3.0, 0.75)
+
+
+def test_every_defense_has_paper_defaults_for_every_family() -> None:
+    from rib.defenses import DEFENSES
+
+    for name in DEFENSES.names():
+        assert sorted(DEFENSES.get(name).PAPER_DEFAULTS) == sorted(FAMILIES), name
+
+
+def test_grid_takes_eps_headline_and_n_from_the_dataset_unless_it_overrides(tmp_path: Path) -> None:
+    from rib.grid import grid_spec
+
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[datasets.cifar10]\n[[datasets.cifar10.attacks]]\nnames = ["pgd-linf"]\n', encoding="utf-8")
+    spec = grid_spec(str(plain), "cifar10")
+    assert spec.n == 10000
+    assert spec.eps == {norm: dataset_eps("cifar10", norm) for norm in ("linf", "l2")}
+    assert spec.headline == {"linf": 8 / 255, "l2": 0.5}
+    override = tmp_path / "override.toml"
+    override.write_text('[datasets.mnist-5k]\nn = 30\nheadline = { linf = 0.1 }\neps = { l2 = [1.0] }\n',
+                        encoding="utf-8")
+    spec = grid_spec(str(override), "mnist-5k")
+    assert (spec.n, spec.headline, spec.eps) == (30, {"linf": 0.1, "l2": 2.0},
+                                                 {"linf": [0.1, 0.2, 0.3, 0.4], "l2": [1.0]})

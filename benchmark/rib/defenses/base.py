@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from rib.data import DATASETS
 from rib.errors import ConfigError
 from rib.registry import Registry
 from rib.zoo.robust_model import RobustModel
@@ -17,8 +18,8 @@ Logs = dict[str, float]
 
 
 def family(dataset: str) -> str:
-    """The paper-defaults family of a dataset: ``cifar10`` or ``mnist`` (mnist and mnist-5k)."""
-    return "cifar10" if dataset.startswith("cifar") else "mnist"
+    """The paper-defaults family of a dataset, from its registry entry (``mnist`` for mnist and mnist-5k)."""
+    return DATASETS.get(dataset).family
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Defense(ABC):
     PAPER_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"mnist": {}, "cifar10": {}}
 
     def __init__(self, dataset: str = "mnist-5k", **params: Any) -> None:
-        defaults = self.PAPER_DEFAULTS[family(dataset)]
+        defaults = self.paper_defaults(dataset)
         unknown = sorted(set(params) - set(defaults))
         if unknown:
             raise ConfigError(
@@ -50,6 +51,15 @@ class Defense(ABC):
         self.dataset = dataset
         self.params: dict[str, Any] = {**defaults, **params}
         self.extra_provenance: dict[str, Any] = {}
+
+    @classmethod
+    def paper_defaults(cls, dataset: str) -> dict[str, Any]:
+        """The paper's hyperparameters for ``dataset``'s family; a family without them is a ``ConfigError``."""
+        fam = family(dataset)
+        if fam not in cls.PAPER_DEFAULTS:
+            raise ConfigError(f"defense {cls.name!r} has no paper defaults for dataset {dataset!r} of family {fam!r} "
+                              f"(known families: {', '.join(sorted(cls.PAPER_DEFAULTS))})")
+        return cls.PAPER_DEFAULTS[fam]
 
     def threat_model(self) -> tuple[str, float]:
         """The (norm, eps) the model is trained against; ``("none", 0.0)`` for non-adversarial objectives."""

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from rib.defenses.base import Defense, Logs, TrainContext, register
+from rib.defenses.base import Defense, Logs, TrainContext, family, register
 from rib.explain.gradients import smoothgrad, sparsify
 from rib.zoo.robust_model import RobustModel
 
@@ -55,7 +55,7 @@ class InterpretationRegularization(Defense):
         teacher = self.extra_provenance.get("teacher_threat_model")
         if teacher:
             return teacher[0], float(teacher[1])
-        return "l2", 1.5 if self.dataset.startswith("mnist") else 0.5
+        return "l2", 1.5 if family(self.dataset) == "mnist" else 0.5
 
     def prepare(
         self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, ctx: TrainContext
