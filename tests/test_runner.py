@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -59,10 +60,25 @@ def test_plan_run_resolves_names_wildcards_and_default_eps(zoo: Path) -> None:
 
 
 def test_cell_ids_are_stable_and_content_addressed() -> None:
-    a = Cell("m", "mnist-5k", "pgd-linf", (0.1, 0.2), 100, 0, 500, {}, "0" * 64)
-    assert a.cell_id == Cell("m", "mnist-5k", "pgd-linf", (0.1, 0.2), 100, 0, 500, {}, "0" * 64).cell_id
-    assert a.cell_id != Cell("m", "mnist-5k", "pgd-linf", (0.1, 0.2), 100, 1, 500, {}, "0" * 64).cell_id
-    assert a.cell_id != Cell("m", "mnist-5k", "pgd-linf", (0.1, 0.2), 100, 0, 500, {}, "1" * 64).cell_id
+    fields: dict[str, Any] = {"model": "m", "dataset": "mnist-5k", "attack": "pgd-linf", "eps": (0.1, 0.2), "n": 100,
+              "weights_sha256": "0" * 64}
+    a = Cell(**fields)
+    assert a.kind == "attack" and a.cell_id == Cell(**fields).cell_id
+    assert a.cell_id != Cell(**{**fields, "seed": 1}).cell_id
+    assert a.cell_id != Cell(**{**fields, "weights_sha256": "1" * 64}).cell_id
+
+
+def test_a_metrics_cell_hashes_its_metrics_as_params_and_kinds_are_checked() -> None:
+    common: dict[str, Any] = {"model": "m", "dataset": "mnist-5k", "attack": "clean", "eps": (0.0,), "n": 100}
+    metrics = Cell(kind="metrics", metrics=("alignment",), **common)
+    assert metrics.stored_params == {"metrics": ["alignment"]}
+    assert metrics.cell_id != Cell(**common).cell_id
+    with pytest.raises(ConfigError, match="names at least one metric"):
+        Cell(kind="metrics", **common)
+    with pytest.raises(ConfigError, match="only a metrics cell has metrics"):
+        Cell(metrics=("alignment",), **common)
+    with pytest.raises(ConfigError, match="unknown cell kind"):
+        Cell(kind="nope", **common)
 
 
 def test_parse_eps() -> None:

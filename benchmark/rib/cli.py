@@ -11,6 +11,7 @@ from typing import Any
 from rib.errors import RibError
 
 LISTABLE = ("models", "attacks", "metrics", "datasets", "defenses", "archs")
+ONLY_KIND = {"attacks": "attack", "metrics": "metrics"}  # rib run --only → the kind of cell it keeps
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -62,14 +63,12 @@ def _run(args: argparse.Namespace) -> int:
     else:
         raise RibError("rib run needs --model and --attack, or --grid NAME")
     if args.only:
-        from rib.metric_cells import is_metric_cell
-
-        cells = [c for c in cells if is_metric_cell(c) == (args.only == "metrics")]
+        cells = [c for c in cells if c.kind == ONLY_KIND[args.only]]
     store = ResultStore(args.results)
     if args.dry_run:
         from rib.table import format_table
 
-        rows = [[c.model, c.attack + (" [metrics]" if "metrics" in c.params else ""),
+        rows = [[c.model, c.attack + (" [metrics]" if c.kind == "metrics" else ""),
                  " ".join(f"{e:g}" for e in c.eps), c.n, c.cell_id[:12],
                  "stored" if store.has(c.dataset, c.model, c.attack, c.cell_id) and not args.force else "to run"]
                 for c in cells]

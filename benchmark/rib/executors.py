@@ -98,7 +98,7 @@ def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "c
                 except Exception as exc:  # the task failed after its retries: report it, keep the others
                     failed.append(FailedCell(cells[i], f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1]}"))
                 else:
-                    store.write(rows, examples)
+                    store.write(rows, examples, kind=cells[i].kind)
                     outcomes[i] = CellOutcome(cells[i], rows, False)
                     if on_cell:
                         on_cell(outcomes[i])

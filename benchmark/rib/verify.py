@@ -148,10 +148,12 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
         if is_metric:
             names = sorted({m for m in METRICS.names() for c in card.claims
                             if c["metric"] in METRICS.get(m).outputs and c["attack"] == attack})
-            cells = [plan_metric_cell(card, attack, names, cn, spec.seed, spec.batch_size, models_dir,
-                                      None if attack == CLEAN else e) for e in sorted(eps_set)]
+            cells = [plan_metric_cell(card, attack, names, n=cn, seed=spec.seed, batch_size=spec.batch_size,
+                                      models_dir=models_dir, eps=None if attack == CLEAN else e)
+                     for e in sorted(eps_set)]
         else:
-            cells = [plan_cell(card, attack, tuple(sorted(eps_set)), cn, spec.seed, spec.batch_size, {}, models_dir)]
+            cells = [plan_cell(card, attack, sorted(eps_set), n=cn, seed=spec.seed, batch_size=spec.batch_size,
+                               models_dir=models_dir)]
         for cell in cells:
             rows, _ = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress, model_cache=cache,
                                     card=card)
