@@ -11,9 +11,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from rib.attacks import ATTACKS
 from rib.errors import ConfigError, RibError, UnknownNameError
-from rib.grid import Cell, parse_eps, plan_grid_names
-from rib.runner import plan_grid, plan_run, run_cells
+from rib.grid import Cell, grid_spec, parse_eps, plan_grid_names
+from rib.runner import plan_grid, plan_run, plan_table, run_cells, stale_cells
 from rib.store import ResultStore, load_results
 
 from tests.conftest import make_card, trained_tiny_state
@@ -89,9 +90,6 @@ def test_parse_eps() -> None:
 
 
 def test_default_grid_covers_every_attack_and_both_norms() -> None:
-    from rib.attacks import ATTACKS
-    from rib.grid import grid_spec
-
     robustness = {n for n in ATTACKS.names() if ATTACKS.get(n).kind != "interpretation"}
     assert set(plan_grid_names("default", "mnist-5k")) == robustness
     sources = {s for group in grid_spec("default", "mnist-5k").metrics for s in group["sources"]}
@@ -116,6 +114,17 @@ def test_grid_cells_and_resume(zoo: Path, tmp_path: Path) -> None:
     assert df["cell_id"].nunique() == 3
     robust = df[df.metric == "robust_accuracy"]
     assert ((robust.ci_low <= robust.value) & (robust.value <= robust.ci_high)).all()
+
+
+def test_plan_table_says_which_cells_are_stored(zoo: Path, tmp_path: Path) -> None:
+    cells = plan_run("m-a", "fgsm-linf,fgsm-l2", n=10, models_dir=zoo)
+    store = ResultStore(tmp_path / "results")
+    run_cells(cells[:1], store, device="cpu", models_dir=zoo)
+    table, stored, todo = plan_table(cells, store)
+    assert (stored, todo) == (1, 1)
+    assert table.splitlines()[0].split() == ["model", "attack", "eps", "n", "cell", "state"]
+    assert cells[0].cell_id[:12] in table and "stored" in table and "to run" in table
+    assert plan_table(cells, store, force=True)[1:] == (0, 2)
 
 
 def _rib(*args: str) -> subprocess.Popen[str]:
@@ -181,8 +190,6 @@ def test_transfer_cells_depend_on_the_surrogate_weights(tmp_path: Path) -> None:
 
 
 def test_prune_removes_only_cells_the_grid_does_not_plan(tmp_path: Path) -> None:
-    from rib.runner import stale_cells
-
     zoo = tmp_path / "models"
     make_card(zoo, "m-a", state=trained_tiny_state())
     grid = tmp_path / "g.toml"

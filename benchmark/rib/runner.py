@@ -32,6 +32,7 @@ from rib.registry import Registry
 from rib.runtime import provenance, resolve_device
 from rib.stats import stratified_indices, wilson_interval
 from rib.store import ResultStore, summary_row
+from rib.table import format_table
 from rib.zoo import ModelCard, find_card, list_cards
 from rib.zoo.factory import ModelDirs, cached_model
 
@@ -158,6 +159,16 @@ def stale_cells(grid: str, dataset: str, store: ResultStore, *, models_dir: Mode
     planned = {c.cell_id[:20] for c in plan_grid(grid, dataset, models_dir=models_dir)}
     return sorted(p for key, p in store.cell_files(dataset).items()
                   if key not in planned and not p.name.startswith(f"{CHECK_ATTACK}-"))
+
+
+def plan_table(cells: Sequence[Cell], store: ResultStore, force: bool = False) -> tuple[str, int, int]:
+    """(table, stored, to run) of a plan, as ``rib run --dry-run`` prints it: one row per cell with its state in
+    ``store`` (with ``force`` every cell is to run)."""
+    rows = [[c.model, c.attack + (" [metrics]" if c.kind == "metrics" else ""), " ".join(f"{e:g}" for e in c.eps),
+             c.n, c.cell_id[:12], "stored" if not force and store.has(c.dataset, c.model, c.attack, c.cell_id)
+             else "to run"] for c in cells]
+    todo = sum(r[-1] == "to run" for r in rows)
+    return format_table(["model", "attack", "eps", "n", "cell", "state"], rows), len(rows) - todo, todo
 
 
 @dataclass
