@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from rib.store import load_results
 
 
 def rib(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -72,8 +73,6 @@ def test_broken_card_in_models_dir_is_one_line(tmp_path: Path, content: str) -> 
 
 
 def test_run_prints_the_table_and_writes_parquet(tmp_path: Path) -> None:
-    from rib.store import load_results
-
     from tests.conftest import make_card, trained_tiny_state
 
     zoo = tmp_path / "zoo"

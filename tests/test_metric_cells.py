@@ -51,8 +51,11 @@ def test_plan_run_adds_clean_and_adversarial_metric_cells(zoo: Path) -> None:
     cells = plan_run("tiny-std", "pgd-linf,fgsm-l2", metrics=["alignment", "kendall-tau"], n=20, models_dir=zoo)
     metric_cells = [c for c in cells if is_metric_cell(c)]
     assert [(c.attack, c.eps) for c in metric_cells] == [("clean", (0.0,)), ("pgd-linf", (0.3,)), ("fgsm-l2", (2.0,))]
-    assert metric_cells[0].params["metrics"] == ["alignment"]  # pairwise metrics need adversarial inputs
-    assert metric_cells[1].params["metrics"] == ["alignment", "kendall-tau"]
+    assert metric_cells[0].metrics == ("alignment",)  # pairwise metrics need adversarial inputs
+    assert metric_cells[1].metrics == ("alignment", "kendall-tau")
+    assert all(c.kind == "metrics" and not c.params for c in metric_cells)
+    with pytest.raises(ConfigError, match="pairwise metrics need an attack's adversarial inputs"):
+        plan_run("tiny-std", "pgd-linf", metrics=["kendall-tau"], models_dir=zoo)
     with pytest.raises(ConfigError, match="cannot be a metric source"):
         plan_run("tiny-std", "transfer-pgd-linf", metrics=["alignment"], models_dir=zoo)
 

@@ -7,12 +7,14 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pandas as pd
 import pytest
+from rib.attacks import ATTACKS
 from rib.errors import ConfigError, RibError, UnknownNameError
-from rib.grid import Cell, parse_eps, plan_grid_names
-from rib.runner import plan_grid, plan_run, run_cells
+from rib.grid import Cell, grid_spec, parse_eps, plan_grid_names
+from rib.runner import plan_grid, plan_run, plan_table, run_cells, stale_cells
 from rib.store import ResultStore, load_results
 
 from tests.conftest import make_card, trained_tiny_state
@@ -59,10 +61,25 @@ def test_plan_run_resolves_names_wildcards_and_default_eps(zoo: Path) -> None:
 
 
 def test_cell_ids_are_stable_and_content_addressed() -> None:
-    a = Cell("m", "mnist-5k", "pgd-linf", (0.1, 0.2), 100, 0, 500, {}, "0" * 64)
-    assert a.cell_id == Cell("m", "mnist-5k", "pgd-linf", (0.1, 0.2), 100, 0, 500, {}, "0" * 64).cell_id
-    assert a.cell_id != Cell("m", "mnist-5k", "pgd-linf", (0.1, 0.2), 100, 1, 500, {}, "0" * 64).cell_id
-    assert a.cell_id != Cell("m", "mnist-5k", "pgd-linf", (0.1, 0.2), 100, 0, 500, {}, "1" * 64).cell_id
+    fields: dict[str, Any] = {"model": "m", "dataset": "mnist-5k", "attack": "pgd-linf", "eps": (0.1, 0.2), "n": 100,
+              "weights_sha256": "0" * 64}
+    a = Cell(**fields)
+    assert a.kind == "attack" and a.cell_id == Cell(**fields).cell_id
+    assert a.cell_id != Cell(**{**fields, "seed": 1}).cell_id
+    assert a.cell_id != Cell(**{**fields, "weights_sha256": "1" * 64}).cell_id
+
+
+def test_a_metrics_cell_hashes_its_metrics_as_params_and_kinds_are_checked() -> None:
+    common: dict[str, Any] = {"model": "m", "dataset": "mnist-5k", "attack": "clean", "eps": (0.0,), "n": 100}
+    metrics = Cell(kind="metrics", metrics=("alignment",), **common)
+    assert metrics.stored_params == {"metrics": ["alignment"]}
+    assert metrics.cell_id != Cell(**common).cell_id
+    with pytest.raises(ConfigError, match="names at least one metric"):
+        Cell(kind="metrics", **common)
+    with pytest.raises(ConfigError, match="only a metrics cell has metrics"):
+        Cell(metrics=("alignment",), **common)
+    with pytest.raises(ConfigError, match="unknown cell kind"):
+        Cell(kind="nope", **common)
 
 
 def test_parse_eps() -> None:
@@ -73,9 +90,6 @@ def test_parse_eps() -> None:
 
 
 def test_default_grid_covers_every_attack_and_both_norms() -> None:
-    from rib.attacks import ATTACKS
-    from rib.grid import grid_spec
-
     robustness = {n for n in ATTACKS.names() if ATTACKS.get(n).kind != "interpretation"}
     assert set(plan_grid_names("default", "mnist-5k")) == robustness
     sources = {s for group in grid_spec("default", "mnist-5k").metrics for s in group["sources"]}
@@ -100,6 +114,17 @@ def test_grid_cells_and_resume(zoo: Path, tmp_path: Path) -> None:
     assert df["cell_id"].nunique() == 3
     robust = df[df.metric == "robust_accuracy"]
     assert ((robust.ci_low <= robust.value) & (robust.value <= robust.ci_high)).all()
+
+
+def test_plan_table_says_which_cells_are_stored(zoo: Path, tmp_path: Path) -> None:
+    cells = plan_run("m-a", "fgsm-linf,fgsm-l2", n=10, models_dir=zoo)
+    store = ResultStore(tmp_path / "results")
+    run_cells(cells[:1], store, device="cpu", models_dir=zoo)
+    table, stored, todo = plan_table(cells, store)
+    assert (stored, todo) == (1, 1)
+    assert table.splitlines()[0].split() == ["model", "attack", "eps", "n", "cell", "state"]
+    assert cells[0].cell_id[:12] in table and "stored" in table and "to run" in table
+    assert plan_table(cells, store, force=True)[1:] == (0, 2)
 
 
 def _rib(*args: str) -> subprocess.Popen[str]:
@@ -165,8 +190,6 @@ def test_transfer_cells_depend_on_the_surrogate_weights(tmp_path: Path) -> None:
 
 
 def test_prune_removes_only_cells_the_grid_does_not_plan(tmp_path: Path) -> None:
-    from rib.runner import stale_cells
-
     zoo = tmp_path / "models"
     make_card(zoo, "m-a", state=trained_tiny_state())
     grid = tmp_path / "g.toml"

@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 import torch
 from rib.errors import ConfigError, UnknownNameError, WeightsError
-from rib.verify import checks_table, load_submission, verification_status, verify_card, write_record
+from rib.verify import (
+    checks_table,
+    load_submission,
+    submit,
+    verification_status,
+    verify_card,
+    write_record,
+)
 from rib.zoo import read_card, write_card
-from rib.zoo.weights import save_weights
+from rib.zoo.weights import save_weights, sha256_file
 
 from tests.conftest import make_card, trained_tiny_state
 
@@ -138,8 +145,6 @@ class _Hostile:
 
 
 def test_a_pytorch_file_is_read_only_as_tensors_and_a_hostile_pickle_runs_nothing(tmp_path: Path) -> None:
-    from rib.zoo.weights import sha256_file
-
     folder = _submission(tmp_path)
     card = read_card(folder / "tiny-x.toml")
     torch.save({"state_dict": trained_tiny_state()}, folder / "tiny-x.pt")
@@ -178,3 +183,11 @@ def test_submit_adds_a_verified_model_runs_its_grid_and_renders(tmp_path: Path) 
     assert "tiny-new" in html and "verified" in html
     again = rib(*args)
     assert again.returncode == 1 and "already in the zoo" in again.stderr
+
+
+def test_submit_refuses_a_bad_executor_before_doing_anything(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown executor 'dask'"):
+        submit(tmp_path / "nothing", models_root=tmp_path / "models", executor="dask")
+    with pytest.raises(ConfigError, match="--address goes with --executor ray"):
+        submit(tmp_path / "nothing", models_root=tmp_path / "models", address="auto")
+    assert not list(tmp_path.iterdir())

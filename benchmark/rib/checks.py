@@ -1,7 +1,8 @@
 """Checks across cells: a black-box attack that beats every white-box attack is a sign of gradient masking.
 
 Computed from the per-example outcomes in the store, on the examples both kinds attacked at the same eps, and
-stored as rows of a derived cell (attack ``sanity-checks``), so they live with the results they judge.
+stored as rows of a derived cell (a ``check`` cell, attack ``sanity-checks``), so they live with the results they
+judge.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import Any
 import pyarrow.compute as pc
 
 from rib.attacks import ATTACKS
+from rib.grid import CHECK_ATTACK
 from rib.runtime import provenance, resolve_device
 from rib.store import ResultStore, summary_row
 
-CHECK_ATTACK = "sanity-checks"
+__all__ = ["CHECK_ATTACK", "THRESHOLD", "black_box_gaps", "store_black_box_checks"]
+
 THRESHOLD = 0.02  # share of common examples that only the black-box attack fooled
 
 
@@ -71,5 +74,5 @@ def store_black_box_checks(store: ResultStore, dataset: str, model: str, card: A
     for old in path.parent.glob(f"{CHECK_ATTACK}-*.parquet"):  # a newer check replaces the older one
         if old.name != path.name and old.name != path.stem + ".examples.parquet":
             old.unlink()
-    store.write(rows, empty)
+    store.write(rows, empty, kind="check")
     return rows

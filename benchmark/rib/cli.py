@@ -6,16 +6,26 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rib.errors import RibError
 
+if TYPE_CHECKING:
+    from rib.verify import ClaimCheck
+    from rib.zoo import ModelCard
+
 LISTABLE = ("models", "attacks", "metrics", "datasets", "defenses", "archs")
+ONLY_KIND = {"attacks": "attack", "metrics": "metrics"}  # rib run --only → the kind of cell it keeps
 
 
 def _progress(args: argparse.Namespace) -> bool:
     """Progress bars only on a terminal, and never with --quiet."""
     return not args.quiet and sys.stderr.isatty()
+
+
+# Each subcommand imports the library modules it needs when it runs, not at the top of this file, so that
+# `rib --help` and `rib ls` do not pay for loading the attacks, metrics, report and executors they never use.
+# (`import rib` itself still loads torch, through rib/__init__.py → rib.data.)
 
 
 def _ls(args: argparse.Namespace) -> int:
@@ -27,55 +37,45 @@ def _ls(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from rib import training
-
-    common = dict(out_dir=Path(args.out), epochs=args.epochs, seed=args.seed, device=args.device,
-                  force=args.force, recalibrate=args.recalibrate, progress=_progress(args))
     from rib.lists import cards_table
 
     if args.all == bool(args.model):
         raise RibError("rib train needs exactly one of --model ID[,ID...] or --all")
-    ids = training.training_plan(args.dataset, None if args.all else args.model)
-    cards = []
-    for model_id in ids:
-        cards.append(training.train_model(model_id, args.dataset, **common))
-        print(f"trained {model_id}: clean accuracy {cards[-1].provenance['test_accuracy']:.4f} in "
-              f"{cards[-1].provenance['wall_time_s']}s", file=sys.stderr, flush=True)
+
+    def trained(card: ModelCard) -> None:
+        print(f"trained {card.id}: clean accuracy {card.provenance['test_accuracy']:.4f} in "
+              f"{card.provenance['wall_time_s']}s", file=sys.stderr, flush=True)
+
+    cards = training.train_models(None if args.all else args.model, args.dataset, out_dir=Path(args.out),
+                                  epochs=args.epochs, seed=args.seed, device=args.device, force=args.force,
+                                  recalibrate=args.recalibrate, progress=_progress(args), on_trained=trained)
     print(cards_table(cards))
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     from rib import runner
+    from rib.executors import execute
     from rib.grid import parse_eps
+    from rib.metric_cells import metric_names
     from rib.run_table import results_table
     from rib.store import ResultStore
 
     if args.grid:
         cells = runner.plan_grid(args.grid, args.dataset, models=args.model, models_dir=args.models_dir)
     elif args.model and args.attack:
-        eps = parse_eps(args.eps) if args.eps else None
-        from rib.metric_cells import metric_names
-
-        metrics = metric_names(args.metrics) if args.metrics else []
-        cells = runner.plan_run(args.model, args.attack, args.dataset, eps=eps, n=args.n, seed=args.seed,
-                                batch_size=args.batch_size, models_dir=args.models_dir, metrics=metrics)
+        cells = runner.plan_run(args.model, args.attack, args.dataset, eps=parse_eps(args.eps) if args.eps else None,
+                                n=args.n, seed=args.seed, batch_size=args.batch_size, models_dir=args.models_dir,
+                                metrics=metric_names(args.metrics) if args.metrics else [])
     else:
         raise RibError("rib run needs --model and --attack, or --grid NAME")
     if args.only:
-        from rib.metric_cells import is_metric_cell
-
-        cells = [c for c in cells if is_metric_cell(c) == (args.only == "metrics")]
+        cells = [c for c in cells if c.kind == ONLY_KIND[args.only]]
     store = ResultStore(args.results)
     if args.dry_run:
-        from rib.table import format_table
-
-        rows = [[c.model, c.attack + (" [metrics]" if "metrics" in c.params else ""),
-                 " ".join(f"{e:g}" for e in c.eps), c.n, c.cell_id[:12],
-                 "stored" if store.has(c.dataset, c.model, c.attack, c.cell_id) and not args.force else "to run"]
-                for c in cells]
-        print(format_table(["model", "attack", "eps", "n", "cell", "state"], rows))
-        todo = sum(r[-1] == "to run" for r in rows)
-        print(f"{len(cells)} cells, {len(cells) - todo} stored, {todo} to run")
+        table, stored, todo = runner.plan_table(cells, store, args.force)
+        print(table)
+        print(f"{len(cells)} cells, {stored} stored, {todo} to run")
         return 0
     done = 0
 
@@ -84,8 +84,6 @@ def _run(args: argparse.Namespace) -> int:
         done += 1
         state = "stored earlier" if outcome.skipped else "done"
         print(f"[{done}/{len(cells)}] {outcome.cell.describe()}: {state}", file=sys.stderr, flush=True)
-
-    from rib.executors import execute
 
     outcomes = execute(cells, store, executor=args.executor, device=args.device, force=args.force,
                        models_dir=args.models_dir, progress=_progress(args), address=args.address, on_cell=report)
@@ -109,21 +107,16 @@ def _prune(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from rib import verify
-    from rib.zoo import list_cards, write_card
 
     if args.zoo == bool(args.submission):
         raise RibError("rib verify needs a submission folder or --zoo (not both)")
     if args.tolerance < 0 or (args.n is not None and args.n < 1):
         raise RibError("--tolerance must be ≥ 0 and --n ≥ 1")
     if args.zoo:
-        cards = list_cards(args.dataset, args.models_dir)
         if args.write_claims:
-            for card in cards:
-                card.claims = verify.claims_from_results(card, args.results)
-                assert card.path is not None
-                write_card(card, card.path)
+            for card in verify.write_zoo_claims(args.dataset, args.results, models_dir=args.models_dir):
                 print(f"wrote {len(card.claims)} claims into {card.path}", file=sys.stderr)
-        cards = [verify.load_submission(c.path) for c in cards if c.path is not None]
+        cards = verify.zoo_submissions(args.dataset, args.models_dir)
     else:
         cards = [verify.load_submission(args.submission)]
     failed = 0
@@ -138,22 +131,19 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from rib import runner, verify
-    from rib.report import render_site
-    from rib.store import ResultStore
+    from rib import verify
 
-    card = verify.load_submission(args.submission)
-    checks = verify.verify_card(card, n=args.n, device=args.device, progress=_progress(args))
-    print(verify.checks_table(card, checks))
-    verify.write_record(card, checks, args.results)
-    if not all(c.reproduced for c in checks):
-        raise RibError(f"{card.id} does not reproduce its claims: not added to the zoo")
-    installed = verify.install_submission(card, args.models, force=args.force)
-    print(f"added {installed.id} to {installed.path}", file=sys.stderr)
-    cells = runner.plan_grid(args.grid, installed.dataset, models=installed.id, models_dir=args.models)
-    runner.run_cells(cells, ResultStore(args.results), device=args.device, models_dir=args.models,
-                     progress=_progress(args))
-    print(render_site(args.results, args.reports, models_dir=args.models))
+    def verified(card: ModelCard, checks: list[ClaimCheck]) -> None:
+        print(verify.checks_table(card, checks))
+
+    def installed(card: ModelCard) -> None:
+        print(f"added {card.id} to {card.path}", file=sys.stderr)
+
+    done = verify.submit(args.submission, models_root=args.models, results=args.results, reports=args.reports,
+                         grid=args.grid, n=args.n, force=args.force, device=args.device, executor=args.executor,
+                         address=args.address, progress=_progress(args), on_verified=verified,
+                         on_installed=installed)
+    print(done.index)
     return 0
 
 
@@ -199,112 +189,106 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _option(*flags: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A parent parser holding one option, for ``parents=[...]`` of every subcommand that takes it."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(*flags, **kwargs)
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="rib", description="Robustness-Interpretability Benchmark")
     sub = parser.add_subparsers(dest="command", required=True)
+    # options shared by several subcommands: one definition each (default and help), given as parents
+    models_dir = _option("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
+    device = _option("--device", default="auto", help="auto, cpu or cuda")
+    quiet = _option("--quiet", action="store_true", help="no progress bars")
+    results = _option("--results", default="results", help="the result store (default ./results)")
+    dataset = _option("--dataset", default="mnist-5k")
+    executor = _option("--executor", default="local", choices=("local", "ray"),
+                       help="local: one process, cell by cell; ray: one Ray task per cell (pip install 'rib[ray]')")
+    address = _option("--address", default=None, help="with --executor ray: 'auto' or ray://HOST:PORT of a "
+                      "running cluster (default: start a local Ray instance)")
 
-    ls = sub.add_parser("ls", help="list models, datasets, defenses or architectures")
+    ls = sub.add_parser("ls", help="list models, datasets, defenses or architectures",
+                        parents=[_option("--dataset", default=None, help="only this dataset (models)"), models_dir])
     ls.add_argument("what", nargs="?", default="models", choices=LISTABLE)
-    ls.add_argument("--dataset", default=None, help="only this dataset (models)")
-    ls.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
     ls.set_defaults(func=_ls)
 
-    run = sub.add_parser("run", help="attack models; results go to the Parquet store")
+    run = sub.add_parser("run", help="attack models; results go to the Parquet store",
+                         parents=[dataset, device, results, models_dir, executor, address, quiet])
     run.add_argument("--model", help="model ids, comma-separated, wildcards allowed ('adv-*')")
     run.add_argument("--attack", help="attack names, comma-separated, wildcards allowed ('pgd-*')")
     run.add_argument("--grid", help="run a grid: 'default' or a path to a grid .toml")
-    run.add_argument("--dataset", default="mnist-5k")
     run.add_argument("--eps", help="comma-separated eps (fractions allowed: 8/255); default: the grid's per norm")
     run.add_argument("--n", type=int, default=1000, help="test images (a fixed stratified subset)")
     run.add_argument("--metrics", help="interpretability metrics, comma-separated (`rib ls metrics`), on clean "
                      "inputs and on each attack's adversarial inputs at the headline eps")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--batch-size", type=int, default=500)
-    run.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    run.add_argument("--results", default="results", help="the result store (default ./results)")
-    run.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
     run.add_argument("--force", action="store_true", help="recompute cells already in the store")
-    run.add_argument("--executor", default="local", choices=("local", "ray"),
-                     help="local: one process, cell by cell; ray: one Ray task per cell (pip install 'rib[ray]')")
-    run.add_argument("--address", default=None, help="with --executor ray: 'auto' or ray://HOST:PORT of a running "
-                     "cluster (default: start a local Ray instance)")
-    run.add_argument("--only", choices=("attacks", "metrics"), help="run only the attack cells or only the metric "
+    run.add_argument("--only", choices=tuple(ONLY_KIND), help="run only the attack cells or only the metric "
                      "cells of the plan")
     run.add_argument("--dry-run", action="store_true", help="list the planned cells and which are stored; run nothing")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_run)
 
-    pr = sub.add_parser("prune", help="remove stored cells that a grid no longer plans (stale settings or weights)")
+    pr = sub.add_parser("prune", help="remove stored cells that a grid no longer plans (stale settings or weights)",
+                        parents=[dataset, results, models_dir])
     pr.add_argument("--grid", default="default")
-    pr.add_argument("--dataset", default="mnist-5k")
-    pr.add_argument("--results", default="results", help="the result store (default ./results)")
-    pr.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
     pr.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
     pr.set_defaults(func=_prune)
 
-    ve = sub.add_parser("verify", help="re-run a submission's (or the zoo's) claimed cells and compare")
+    ve = sub.add_parser("verify", help="re-run a submission's (or the zoo's) claimed cells and compare",
+                        parents=[dataset, _option("--results", default="results", help="where verification records "
+                                                  "go (default ./results)"), device, models_dir, quiet])
     ve.add_argument("submission", nargs="?", help="a submission folder (card + weights) or its card")
     ve.add_argument("--zoo", action="store_true", help="verify every zoo model of --dataset against its card")
     ve.add_argument("--write-claims", action="store_true", help="with --zoo: first write each card's claims from "
                     "the stored results (clean and PGD headline robust accuracy)")
-    ve.add_argument("--dataset", default="mnist-5k")
     ve.add_argument("--n", type=int, default=None, help="override every claim's n")
     ve.add_argument("--tolerance", type=float, default=0.015, help="largest accepted gap (0.015 = 1.5 points)")
-    ve.add_argument("--results", default="results", help="where verification records go (default ./results)")
-    ve.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    ve.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
-    ve.add_argument("--quiet", action="store_true", help="no progress bars")
     ve.set_defaults(func=_verify)
 
-    sm = sub.add_parser("submit", help="verify a submission, add it to the zoo, run the grid for it, re-render")
+    sm = sub.add_parser("submit", help="verify a submission, add it to the zoo, run the grid for it, re-render",
+                        parents=[results, device, executor, address, quiet])
     sm.add_argument("submission", help="a submission folder (card + weights) or its card")
     sm.add_argument("--models", default="models", help="the zoo folder it is added to (default ./models)")
-    sm.add_argument("--results", default="results", help="the result store (default ./results)")
     sm.add_argument("--reports", default="reports", help="the site folder (default ./reports)")
     sm.add_argument("--grid", default="default", help="the grid run for it (default: the standardized grid)")
     sm.add_argument("--n", type=int, default=None, help="override every claim's n when verifying")
     sm.add_argument("--force", action="store_true", help="replace a zoo model with the same id")
-    sm.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    sm.add_argument("--quiet", action="store_true", help="no progress bars")
     sm.set_defaults(func=_submit)
 
-    rp = sub.add_parser("report", help="render the static leaderboard site from the result store")
-    rp.add_argument("--results", default="results", help="the result store (default ./results)")
+    rp = sub.add_parser("report", help="render the static leaderboard site from the result store",
+                        parents=[results, models_dir])
     rp.add_argument("--out", default="reports", help="the site's folder (default ./reports)")
-    rp.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
     rp.add_argument("--robustbench-json", metavar="DIR", help="also export RobustBench model_info JSON files here")
     rp.set_defaults(func=_report)
 
-    cl = sub.add_parser("claims", help="the papers' claims, evaluated on the stored results")
-    cl.add_argument("--results", default="results", help="the result store (default ./results)")
-    cl.add_argument("--dataset", default="mnist-5k")
+    cl = sub.add_parser("claims", help="the papers' claims, evaluated on the stored results",
+                        parents=[results, dataset])
     cl.add_argument("--no-write", action="store_true", help="print only; do not store claims.parquet")
     cl.set_defaults(func=_claims)
 
-    ex = sub.add_parser("explain", help="a PNG of attributions (clean and adversarial) per model")
+    ex = sub.add_parser("explain", help="a PNG of attributions (clean and adversarial) per model",
+                        parents=[dataset, device, models_dir])
     ex.add_argument("--model", required=True, help="model ids, comma-separated, wildcards allowed")
-    ex.add_argument("--dataset", default="mnist-5k")
     ex.add_argument("--n", type=int, default=8, help="test images (rows), 1-64")
     ex.add_argument("--norm", default="linf", choices=("linf", "l2"), help="the PGD attack's norm (headline eps)")
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--out", default="reports/explain", help="folder; writes OUT/<dataset>/<model>.png")
-    ex.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    ex.add_argument("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
     ex.set_defaults(func=_explain)
 
-    tr = sub.add_parser("train", help="train zoo models from their recipes")
+    tr = sub.add_parser("train", help="train zoo models from their recipes", parents=[dataset, device, quiet])
     tr.add_argument("--model", help="model id(s), comma-separated (see `rib ls models`)")
     tr.add_argument("--all", action="store_true", help="every recipe of the dataset, in dependency order")
-    tr.add_argument("--dataset", default="mnist-5k")
     tr.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     tr.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
-    tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     tr.add_argument("--out", default="trained", help="where cards and weights go (default ./trained; "
                     "`--out models --force` regenerates the committed zoo)")
     tr.add_argument("--force", action="store_true", help="overwrite existing cards in --out")
     tr.add_argument("--recalibrate", action="store_true", help="rerun regularizer calibration sweeps")
-    tr.add_argument("--quiet", action="store_true", help="no progress bars")
     tr.set_defaults(func=_train)
     return parser
 

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+from tqdm import tqdm
+
 from rib.errors import ConfigError, RibError
 from rib.grid import Cell
 from rib.runner import CellOutcome, add_black_box_checks, evaluate_cell, run_cells, stored_outcome
+from rib.runtime import resolve_device
 from rib.store import ResultStore
 from rib.zoo.factory import ModelDirs
 
@@ -42,10 +47,7 @@ _WORKER_MODELS: dict[str, Any] = {}  # a Ray worker process runs many tasks: loa
 
 def _evaluate_remote(cell: Cell, device: str, models_dir: ModelDirs, run_id: str) -> tuple[list[dict], dict]:
     """The body of one Ray task: a single-threaded (per CPU task) evaluation of one cell."""
-    import ray
-    import torch
-
-    from rib.runtime import resolve_device
+    import ray  # installed where this runs: a Ray worker
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU") or 1
     torch.set_num_threads(max(1, int(cpus)))  # one thread per CPU the task holds, whatever the environment says
@@ -58,10 +60,6 @@ def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "c
                   retries: int = 1, on_cell: Callable[[CellOutcome], None] | None = None,
                   ) -> tuple[list[CellOutcome], list[FailedCell]]:
     """Run the cells not yet stored as Ray tasks; returns (outcomes in plan order, cells that failed)."""
-    import uuid
-
-    from tqdm import tqdm
-
     ray = _ray()
     started = False
     if not ray.is_initialized():
@@ -98,7 +96,7 @@ def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "c
                 except Exception as exc:  # the task failed after its retries: report it, keep the others
                     failed.append(FailedCell(cells[i], f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1]}"))
                 else:
-                    store.write(rows, examples)
+                    store.write(rows, examples, kind=cells[i].kind)
                     outcomes[i] = CellOutcome(cells[i], rows, False)
                     if on_cell:
                         on_cell(outcomes[i])
@@ -110,16 +108,21 @@ def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "c
     return ordered + add_black_box_checks(cells, store, models_dir), failed
 
 
+def check_executor(executor: str, address: str | None = None) -> None:
+    """Raise ``ConfigError`` unless ``executor`` is known and ``address`` goes with it (only Ray takes one)."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
+    if executor == "local" and address:
+        raise ConfigError("--address goes with --executor ray")
+
+
 def execute(cells: Sequence[Cell], store: ResultStore, *, executor: str = "local", device: str = "auto",
             force: bool = False, models_dir: ModelDirs = None, progress: bool = False, address: str | None = None,
             on_cell: Callable[[CellOutcome], None] | None = None) -> list[CellOutcome]:
     """Run ``cells`` with the named executor; raises ``RibError`` naming every cell that failed (after the rest
     have landed)."""
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
+    check_executor(executor, address)
     if executor == "local":
-        if address:
-            raise ConfigError("--address goes with --executor ray")
         return run_cells(cells, store, device=device, force=force, models_dir=models_dir, progress=progress,
                          on_cell=on_cell)
     outcomes, failed = run_cells_ray(cells, store, device=device, force=force,

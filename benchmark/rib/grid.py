@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomllib
 
@@ -18,9 +18,20 @@ from rib.errors import ConfigError
 EVAL_VERSION = 1  # bump when a change to attack code changes numbers: every cell id changes with it
 
 
-@dataclass(frozen=True)
+CellKind = Literal["attack", "metrics", "check"]
+CELL_KINDS: tuple[CellKind, ...] = ("attack", "metrics", "check")
+CHECK_ATTACK = "sanity-checks"  # the ``attack`` of every check cell (and of its stored rows)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Cell:
-    """One (model, dataset, attack, eps list, n, seed) unit of work."""
+    """One unit of work: (model, dataset, attack, eps list, n, seed) and what its ``kind`` needs.
+
+    * ``attack``: ``attack`` attacked at every eps with ``params``; rows of robust accuracy.
+    * ``metrics``: the interpretability ``metrics`` on the inputs of ``attack`` (the source: ``clean``, or a
+      registered attack at the one eps); rows of metric means.
+    * ``check``: derived from other cells' stored outcomes (``attack`` is ``CHECK_ATTACK``); nothing is attacked.
+    """
 
     model: str
     dataset: str
@@ -29,25 +40,50 @@ class Cell:
     n: int
     seed: int = 0
     batch_size: int = 500
-    params: dict[str, Any] = field(default_factory=dict, hash=False)
+    kind: CellKind = "attack"
+    params: dict[str, Any] = field(default_factory=dict, hash=False)  # the attack's parameters
+    metrics: tuple[str, ...] = ()  # a metrics cell's metric names, in order
     weights_sha256: str = ""
     depends_on: tuple[tuple[str, str], ...] = ()  # (role, weights sha256) of other models, e.g. a surrogate
 
+    def __post_init__(self) -> None:
+        if self.kind not in CELL_KINDS:
+            raise ConfigError(f"unknown cell kind {self.kind!r} (known: {', '.join(CELL_KINDS)})")
+        if self.kind == "metrics" and (not self.metrics or self.params or self.depends_on):
+            raise ConfigError("a metrics cell names at least one metric and has no attack params or dependencies")
+        if self.kind != "metrics" and self.metrics:
+            raise ConfigError(f"only a metrics cell has metrics, not a {self.kind} cell")
+        if self.kind == "check" and self.attack != CHECK_ATTACK:
+            raise ConfigError(f"a check cell's attack is {CHECK_ATTACK!r}, not {self.attack!r}")
+
+    @property
+    def stored_params(self) -> dict[str, Any]:
+        """The params as cell ids and stored rows record them: the attack's, or ``{"metrics": [...]}`` for a
+        metrics cell (the form cells had before they had a kind, so ids and stored rows stay what they were)."""
+        return {"metrics": list(self.metrics)} if self.kind == "metrics" else dict(self.params)
+
     @property
     def cell_id(self) -> str:
-        """A content hash of everything that determines the cell's numbers (batch size included: it orders RNG)."""
-        payload = {**asdict(self), "eps": [float(e) for e in self.eps], "eval_version": EVAL_VERSION}
-        if not self.depends_on:
-            del payload["depends_on"]  # ids of cells without dependencies stay what they were
-        else:
+        """A content hash of everything that determines the cell's numbers (batch size included: it orders RNG).
+
+        The hashed payload is the one cells had before ``kind`` and ``metrics`` were fields (the kind follows
+        from the payload), so no stored cell changed its id.
+        """
+        payload: dict[str, Any] = {"model": self.model, "dataset": self.dataset, "attack": self.attack,
+                                   "eps": [float(e) for e in self.eps], "n": self.n, "seed": self.seed,
+                                   "batch_size": self.batch_size, "params": self.stored_params,
+                                   "weights_sha256": self.weights_sha256, "eval_version": EVAL_VERSION}
+        if self.depends_on:  # ids of cells without dependencies stay what they were
             payload["depends_on"] = [list(d) for d in self.depends_on]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def describe(self) -> str:
-        """``model × attack @ eps (n=…)``; metric cells name their metrics and their inputs."""
-        if "metrics" in self.params:
+        """``model × attack @ eps (n=…)``; metrics cells name their metrics and their inputs."""
+        if self.kind == "metrics":
             on = "clean inputs" if self.attack == "clean" else f"{self.attack} @ {self.eps[0]:g}"
-            return f"{self.model} × {', '.join(self.params['metrics'])} on {on} (n={self.n})"
+            return f"{self.model} × {', '.join(self.metrics)} on {on} (n={self.n})"
+        if self.kind == "check":
+            return f"{self.model} × {CHECK_ATTACK} @ {', '.join(f'{e:g}' for e in self.eps)}"
         return f"{self.model} × {self.attack} @ {', '.join(f'{e:g}' for e in self.eps)} (n={self.n})"
 
 

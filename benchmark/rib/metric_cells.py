@@ -1,7 +1,7 @@
 """Metric cells: interpretability metrics on clean inputs, or on one attack's adversarial inputs at one eps.
 
-A metric cell is a ``Cell`` whose ``params`` hold ``{"metrics": [...]}`` and whose ``attack`` is the source of
-its inputs: ``clean`` (eps 0) or a registered attack run at one eps (its adversarial inputs; pairwise metrics
+A metric cell is a ``Cell`` of kind ``metrics``: its ``metrics`` name what it measures and its ``attack`` is the
+source of its inputs: ``clean`` (eps 0) or a registered attack run at one eps (its adversarial inputs; pairwise metrics
 compare them with the clean ones). Summary rows hold each output's mean over the examples it applies to, with a
 95% normal interval; per-example values go to the store's ``.values.parquet`` beside the summary.
 """
@@ -24,7 +24,7 @@ CLEAN = "clean"
 
 def is_metric_cell(cell: Cell) -> bool:
     """Whether ``cell`` measures interpretability metrics rather than robust accuracy."""
-    return "metrics" in cell.params
+    return cell.kind == "metrics"
 
 
 def source_norm(source: str) -> str:
@@ -43,13 +43,16 @@ def metric_names(spec: str | list[str]) -> list[str]:
     return names
 
 
-def metric_params(source: str, names: list[str], eps: float) -> tuple[tuple[float, ...], dict[str, Any]]:
-    """(cell eps, cell params) of a metric cell; pairwise metrics are dropped for the clean source."""
+def metric_params(source: str, names: list[str], eps: float) -> tuple[tuple[float, ...], tuple[str, ...]]:
+    """(cell eps, cell metrics) of a metric cell; pairwise metrics are dropped for the clean source."""
     if source == CLEAN:
-        kept = [n for n in names if not METRICS.get(n).pairwise]
-        return (0.0,), {"metrics": kept}
+        kept = tuple(n for n in names if not METRICS.get(n).pairwise)
+        if not kept:
+            raise ConfigError(f"{', '.join(names)}: pairwise metrics need an attack's adversarial inputs, "
+                              "not clean ones")
+        return (0.0,), kept
     ATTACKS.canonical(source)
-    return (float(eps),), {"metrics": list(names)}
+    return (float(eps),), tuple(names)
 
 
 def mean_interval(values: torch.Tensor) -> tuple[float, int, tuple[float, float]]:
@@ -71,7 +74,7 @@ def evaluate_metrics(cell: Cell, model: nn.Module, x: torch.Tensor, y: torch.Ten
         x_adv = attack(model, x, y, list(cell.eps), seed=cell.seed, batch_size=cell.batch_size,
                        progress=progress).x_adv
     inputs = MetricInputs(model, x, y, x_adv, batch_size=min(cell.batch_size, 256), seed=cell.seed)
-    return compute_metrics(list(cell.params["metrics"]), inputs)
+    return compute_metrics(list(cell.metrics), inputs)
 
 
 def value_columns(cell: Cell, indices: torch.Tensor, values: dict[str, torch.Tensor]) -> dict[str, list[Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rib.grid import CHECK_ATTACK
 from rib.table import format_table
 
 
@@ -16,7 +17,7 @@ def _pct(row: dict[str, Any], with_ci: bool = True) -> str:
 
 
 def _at(row: dict[str, Any]) -> str:
-    return f" ({row['norm']} {row['eps']:g})" if row["attack"] == "sanity-checks" else ""
+    return f" ({row['norm']} {row['eps']:g})" if row["attack"] == CHECK_ATTACK else ""
 
 
 ATTACK_METRICS = frozenset({"clean_accuracy", "robust_accuracy", "median_distance", "attack_found_rate"})
@@ -47,7 +48,7 @@ def results_table(rows: Sequence[dict[str, Any]]) -> str:
             cells.setdefault(r["cell_id"], []).append(r)
     out: list[str] = []
     for norm in ("linf", "l2"):
-        group = [rs for rs in cells.values() if rs[0]["norm"] == norm and rs[0]["attack"] != "sanity-checks"]
+        group = [rs for rs in cells.values() if rs[0]["norm"] == norm and rs[0]["attack"] != CHECK_ATTACK]
         if not group:
             continue
         eps = sorted({r["eps"] for rs in group for r in rs if r["metric"] == "robust_accuracy"})

@@ -7,7 +7,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,13 @@ import torch
 
 from rib.attacks import ATTACKS, AttackResult, create_attack
 from rib.attacks.sanity import sanity_flags
+from rib.checks import store_black_box_checks
 from rib.data import dataset_eps, headline_eps, load_dataset
 from rib.errors import ConfigError
-from rib.grid import Cell, grid_spec
+from rib.grid import CHECK_ATTACK, Cell, grid_spec
 from rib.metric_cells import (
     CLEAN,
     evaluate_metrics,
-    is_metric_cell,
     mean_interval,
     metric_names,
     metric_params,
@@ -32,6 +32,7 @@ from rib.registry import Registry
 from rib.runtime import provenance, resolve_device
 from rib.stats import stratified_indices, wilson_interval
 from rib.store import ResultStore, summary_row
+from rib.table import format_table
 from rib.zoo import ModelCard, find_card, list_cards
 from rib.zoo.factory import ModelDirs, cached_model
 
@@ -74,16 +75,18 @@ def plan_run(models: str, attacks: str, dataset: str = "mnist-5k", *, eps: Seque
         for name in names:
             norm = ATTACKS.get(name).norm_name
             cell_eps = tuple(eps) if eps else tuple(dataset_eps(dataset, norm))
-            cells.append(plan_cell(card, name, cell_eps, n, seed, batch_size, {}, models_dir))
+            cells.append(plan_cell(card, name, cell_eps, n=n, seed=seed, batch_size=batch_size,
+                                   models_dir=models_dir))
         if metrics:
             for source in (CLEAN, *names):
-                cells.append(plan_metric_cell(card, source, list(metrics), n, seed, batch_size, models_dir))
+                cells.append(plan_metric_cell(card, source, list(metrics), n=n, seed=seed, batch_size=batch_size,
+                                              models_dir=models_dir))
     return cells
 
 
-def plan_metric_cell(card: ModelCard, source: str, metrics: list[str], n: int, seed: int, batch_size: int,
-                      models_dir: ModelDirs, eps: float | None = None) -> Cell:
-    """A metric cell of ``card``: ``metrics`` on clean inputs or on ``source``'s adversarial inputs at ``eps``
+def plan_metric_cell(card: ModelCard, source: str, metrics: Sequence[str], *, n: int, seed: int = 0,
+                     batch_size: int = 500, models_dir: ModelDirs = None, eps: float | None = None) -> Cell:
+    """A metrics cell of ``card``: ``metrics`` on clean inputs or on ``source``'s adversarial inputs at ``eps``
     (default: the headline eps of the source's norm)."""
     if source != CLEAN:
         source = ATTACKS.canonical(source)
@@ -92,25 +95,28 @@ def plan_metric_cell(card: ModelCard, source: str, metrics: list[str], n: int, s
     norm = source_norm(source)
     if eps is None:
         eps = 0.0 if source == CLEAN else headline_eps(card.dataset, norm)
-    cell_eps, params = metric_params(source, metrics, eps)
-    return plan_cell(card, source, cell_eps, n, seed, batch_size, params, models_dir)
+    cell_eps, names = metric_params(source, list(metrics), eps)
+    # metric sources are attacks without dependencies (checked above): a metrics cell depends on no other model
+    return Cell(kind="metrics", model=card.id, dataset=card.dataset, attack=source, eps=cell_eps, n=n, seed=seed,
+                batch_size=batch_size, metrics=names, weights_sha256=card.weights_sha256)
 
 
 def _dependencies(card: ModelCard, attack: str, params: dict[str, Any],
                   models_dir: ModelDirs) -> tuple[tuple[str, str], ...]:
     """(role, weights sha256) of every other model the attack uses, e.g. a transfer attack's surrogate."""
-    if "metrics" in params:
-        return ()  # metric sources are attacks without dependencies (checked when planned)
     roles = create_attack(attack, **params).model_dependencies()
     return tuple((role, find_card(name, card.dataset, models_dir).weights_sha256)
                  for role, name in sorted(roles.items()))
 
 
-def plan_cell(card: ModelCard, attack: str, eps: tuple[float, ...], n: int, seed: int, batch_size: int,
-               params: dict[str, Any], models_dir: ModelDirs) -> Cell:
-    """One cell of ``card``'s model (its weights hash and those of any model the attack depends on included)."""
-    return Cell(card.id, card.dataset, attack, eps, n, seed, batch_size, params, card.weights_sha256,
-                _dependencies(card, attack, params, models_dir))
+def plan_cell(card: ModelCard, attack: str, eps: Sequence[float], *, n: int, seed: int = 0, batch_size: int = 500,
+              params: dict[str, Any] | None = None, models_dir: ModelDirs = None) -> Cell:
+    """An attack cell of ``card``'s model (its weights hash and those of any model the attack depends on
+    included)."""
+    params = dict(params or {})
+    return Cell(kind="attack", model=card.id, dataset=card.dataset, attack=attack, eps=tuple(eps), n=n, seed=seed,
+                batch_size=batch_size, params=params, weights_sha256=card.weights_sha256,
+                depends_on=_dependencies(card, attack, params, models_dir))
 
 
 def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None,
@@ -131,9 +137,9 @@ def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None
                     cell_eps = tuple(float(e) for e in eps_spec)
                 else:
                     cell_eps = tuple(spec.eps[norm])
-                cells.append(plan_cell(card, name, cell_eps, int(group.get("n", spec.n)), spec.seed,
-                                        int(group.get("batch_size", spec.batch_size)),
-                                        dict(group.get("params", {})), models_dir))
+                cells.append(plan_cell(card, name, cell_eps, n=int(group.get("n", spec.n)), seed=spec.seed,
+                                       batch_size=int(group.get("batch_size", spec.batch_size)),
+                                       params=dict(group.get("params", {})), models_dir=models_dir))
     for group in spec.metrics:
         names = metric_names(list(group.get("names", [])))
         for card in cards:
@@ -141,20 +147,28 @@ def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None
                 eps = group.get("eps")
                 if source != CLEAN and eps is None:
                     eps = spec.headline[source_norm(source)]
-                cells.append(plan_metric_cell(card, source, names, int(group.get("n", spec.n)), spec.seed,
-                                               int(group.get("batch_size", spec.batch_size)), models_dir,
-                                               None if eps is None else float(eps)))
+                cells.append(plan_metric_cell(card, source, names, n=int(group.get("n", spec.n)), seed=spec.seed,
+                                              batch_size=int(group.get("batch_size", spec.batch_size)),
+                                              models_dir=models_dir, eps=None if eps is None else float(eps)))
     return cells
 
 
 def stale_cells(grid: str, dataset: str, store: ResultStore, *, models_dir: ModelDirs = None) -> list[Path]:
     """Summary files of stored ``dataset`` cells that ``grid`` does not plan (old settings, old weights, ad-hoc
-    runs); the derived sanity-check cells are kept."""
-    from rib.checks import CHECK_ATTACK
-
+    runs); the derived check cells are kept."""
     planned = {c.cell_id[:20] for c in plan_grid(grid, dataset, models_dir=models_dir)}
     return sorted(p for key, p in store.cell_files(dataset).items()
                   if key not in planned and not p.name.startswith(f"{CHECK_ATTACK}-"))
+
+
+def plan_table(cells: Sequence[Cell], store: ResultStore, force: bool = False) -> tuple[str, int, int]:
+    """(table, stored, to run) of a plan, as ``rib run --dry-run`` prints it: one row per cell with its state in
+    ``store`` (with ``force`` every cell is to run)."""
+    rows = [[c.model, c.attack + (" [metrics]" if c.kind == "metrics" else ""), " ".join(f"{e:g}" for e in c.eps),
+             c.n, c.cell_id[:12], "stored" if not force and store.has(c.dataset, c.model, c.attack, c.cell_id)
+             else "to run"] for c in cells]
+    todo = sum(r[-1] == "to run" for r in rows)
+    return format_table(["model", "attack", "eps", "n", "cell", "state"], rows), len(rows) - todo, todo
 
 
 @dataclass
@@ -170,7 +184,8 @@ def base_row(cell: Cell, card: ModelCard, norm: str, duration: float, device: to
     base = {"run_id": run_id, "cell_id": cell.cell_id, "model": card.id, "dataset": cell.dataset,
             "defense": card.defense, "trained_norm": card.trained_norm, "trained_eps": float(card.trained_eps),
             "attack": cell.attack, "norm": norm, "seed": cell.seed,
-            "params": json.dumps({"attack_params": cell.params, "batch_size": cell.batch_size}, sort_keys=True),
+            "params": json.dumps({"attack_params": cell.stored_params, "batch_size": cell.batch_size},
+                                 sort_keys=True),
             "weights_sha256": card.weights_sha256, "duration_s": round(duration, 3)}
     prov = provenance(device)
     base.update({k: prov[k] for k in ("rib_version", "git_sha", "torch_version", "device", "created_at")})
@@ -227,7 +242,9 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
     x, y = load_dataset(cell.dataset, "test")
     idx = stratified_indices(y, cell.n)
     x, y = x[idx], y[idx]
-    if is_metric_cell(cell):
+    if cell.kind == "check":
+        raise ConfigError(f"{cell.describe()}: a check cell is derived from stored cells, not evaluated")
+    if cell.kind == "metrics":
         start = time.perf_counter()
         values = evaluate_metrics(cell, model, x, y, progress=progress)
         base = base_row(cell, card, source_norm(cell.attack), time.perf_counter() - start, device, run_id)
@@ -268,7 +285,7 @@ def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto"
         if outcome is None:
             rows, examples = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress,
                                            run_id=run_id, model_cache=cache)
-            store.write(rows, examples)
+            store.write(rows, examples, kind=cell.kind)
             outcome = CellOutcome(cell, rows, False)
         outcomes.append(outcome)
         if on_cell:
@@ -278,14 +295,20 @@ def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto"
 
 def add_black_box_checks(cells: Sequence[Cell], store: ResultStore, models_dir: ModelDirs = None) -> list[CellOutcome]:
     """Recompute and store the black-box-beats-white-box check of every model whose cells include a black-box
-    attack; one derived outcome per model with a stored check."""
-    from rib.checks import store_black_box_checks
-
+    attack; one derived outcome (a check cell) per model with a stored check."""
     outcomes = []
     for dataset, model in sorted({(c.dataset, c.model) for c in cells}):
         if any(ATTACKS.get(c.attack).kind == "black-box" for c in cells
-               if c.model == model and not is_metric_cell(c)):
+               if c.kind == "attack" and (c.dataset, c.model) == (dataset, model)):
             rows = store_black_box_checks(store, dataset, model, find_card(model, dataset, models_dir))
             if rows:
-                outcomes.append(CellOutcome(replace(cells[0], model=model, attack="sanity-checks"), rows, False))
+                outcomes.append(CellOutcome(check_cell(rows), rows, False))
     return outcomes
+
+
+def check_cell(rows: Sequence[dict[str, Any]]) -> Cell:
+    """The check cell whose stored rows are ``rows`` (its eps: those the checks were made at)."""
+    first = rows[0]
+    return Cell(kind="check", model=first["model"], dataset=first["dataset"], attack=CHECK_ATTACK,
+                eps=tuple(sorted({float(r["eps"]) for r in rows})), n=max(int(r["n"]) for r in rows),
+                seed=int(first["seed"]), weights_sha256=first["weights_sha256"])

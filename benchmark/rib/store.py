@@ -13,13 +13,16 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rib.errors import RibError
+
+if TYPE_CHECKING:  # rib.grid imports torch (through rib.data); the store does not need it
+    from rib.grid import CellKind
 
 SUMMARY_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("cell_id", pa.string()), ("created_at", pa.string()),
@@ -41,6 +44,8 @@ VALUES_SCHEMA = pa.schema([
     ("cell_id", pa.string()), ("index", pa.int64()), ("metric", pa.string()), ("value", pa.float64()),
 ])
 PER_EXAMPLE_SUFFIXES = {".examples.parquet": EXAMPLES_SCHEMA, ".values.parquet": VALUES_SCHEMA}
+PER_EXAMPLE_SUFFIX_OF_KIND = {"attack": ".examples.parquet", "check": ".examples.parquet",
+                              "metrics": ".values.parquet"}  # by cell kind
 
 
 def summary_row(base: dict[str, Any], metric: str, eps: float, value: float, count: int,
@@ -84,13 +89,17 @@ class ResultStore:
         """Whether the cell finished (its summary file exists)."""
         return self.summary_path(dataset, model, attack, cell_id).is_file()
 
-    def write(self, rows: list[dict[str, Any]], examples: dict[str, list[Any]]) -> Path:
-        """Store one finished cell: per-example outcomes first, then the summary rows (the completion marker)."""
+    def write(self, rows: list[dict[str, Any]], examples: dict[str, list[Any]], *,
+              kind: CellKind = "attack") -> Path:
+        """Store one finished cell of ``kind``: its per-example table first (an attack or check cell's outcomes,
+        a metrics cell's values), then the summary rows (the completion marker)."""
         if not rows:
             raise RibError("a cell produced no rows")
+        if kind not in PER_EXAMPLE_SUFFIX_OF_KIND:
+            raise RibError(f"unknown cell kind {kind!r} (known: {', '.join(PER_EXAMPLE_SUFFIX_OF_KIND)})")
         first = rows[0]
         path = self.summary_path(first["dataset"], first["model"], first["attack"], first["cell_id"])
-        suffix = ".values.parquet" if "metric" in examples else ".examples.parquet"
+        suffix = PER_EXAMPLE_SUFFIX_OF_KIND[kind]
         try:
             summary = pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)
             per_example = pa.Table.from_pydict(examples, schema=PER_EXAMPLE_SUFFIXES[suffix])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,18 @@ def training_plan(dataset: str, models: str | None = None) -> list[str]:
 def train_all(dataset: str = "mnist-5k", **kwargs: Any) -> list[ModelCard]:
     """Train every recipe of ``dataset`` in dependency order (IR's teacher before IR)."""
     return [train_model(mid, dataset, **kwargs) for mid in training_plan(dataset)]
+
+
+def train_models(models: str | None, dataset: str = "mnist-5k", *, out_dir: Path = Path("trained"),
+                 epochs: int | None = None, seed: int | None = None, device: str = "auto", force: bool = False,
+                 recalibrate: bool = False, progress: bool = True,
+                 on_trained: Callable[[ModelCard], None] | None = None) -> list[ModelCard]:
+    """Train ``models`` (comma-separated ids; None: every recipe of ``dataset``, in dependency order) one after
+    the other with ``train_model``; ``on_trained`` sees each card as soon as it is written."""
+    cards = []
+    for model_id in training_plan(dataset, models):
+        cards.append(train_model(model_id, dataset, out_dir=out_dir, epochs=epochs, seed=seed, device=device,
+                                 force=force, recalibrate=recalibrate, progress=progress))
+        if on_trained:
+            on_trained(cards[-1])
+    return cards

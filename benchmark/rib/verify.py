@@ -11,6 +11,8 @@ accuracy claim reproduces when it lies inside the measured 95% Wilson interval *
 from __future__ import annotations
 
 import math
+import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,16 +20,23 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 
 from rib.attacks import ATTACKS
 from rib.data import DATASETS
 from rib.errors import ConfigError, RibError
+from rib.executors import check_executor, execute
 from rib.explain.metrics import METRICS
 from rib.grid import grid_spec
+from rib.metric_cells import CLEAN
+from rib.report import render_site
+from rib.runner import CellOutcome, evaluate_cell, plan_cell, plan_grid, plan_metric_cell
 from rib.runtime import provenance, resolve_device
-from rib.store import write_table_atomic
-from rib.zoo import ModelCard
+from rib.store import ResultStore, load_results, write_table_atomic
+from rib.table import format_table
+from rib.zoo import ARCHS, ModelCard, list_cards, write_card
 from rib.zoo.cards import read_card
+from rib.zoo.factory import ModelDirs, model_from_card
 
 ACCURACIES = ("clean_accuracy", "robust_accuracy")
 DEFAULT_TOLERANCE = 0.015
@@ -107,9 +116,6 @@ def claim_errors(card: ModelCard) -> list[str]:
 def load_submission(path: Path | str) -> ModelCard:
     """Read and validate a submission's card (every schema and claim error at once) and load its weights once,
     so a wrong sha256, a truncated or hostile file, wrong shapes or NaN are refused before anything runs."""
-    from rib.zoo import ARCHS
-    from rib.zoo.factory import model_from_card
-
     card = read_card(find_submission_card(path))
     ARCHS.canonical(card.arch)  # unknown architecture: did-you-mean, exit 2
     errors = claim_errors(card)
@@ -120,11 +126,8 @@ def load_submission(path: Path | str) -> ModelCard:
 
 
 def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
-                device: str = "auto", models_dir: Any = None, progress: bool = False) -> list[ClaimCheck]:
+                device: str = "auto", models_dir: ModelDirs = None, progress: bool = False) -> list[ClaimCheck]:
     """Re-measure every claim of ``card``; one check per claim, in the card's order."""
-    from rib.metric_cells import CLEAN
-    from rib.runner import evaluate_cell, plan_cell, plan_metric_cell
-
     spec = grid_spec("default", card.dataset)
     dev = resolve_device(device)
     cache: dict[str, Any] = {}
@@ -149,10 +152,12 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
         if is_metric:
             names = sorted({m for m in METRICS.names() for c in card.claims
                             if c["metric"] in METRICS.get(m).outputs and c["attack"] == attack})
-            cells = [plan_metric_cell(card, attack, names, cn, spec.seed, spec.batch_size, models_dir,
-                                      None if attack == CLEAN else e) for e in sorted(eps_set)]
+            cells = [plan_metric_cell(card, attack, names, n=cn, seed=spec.seed, batch_size=spec.batch_size,
+                                      models_dir=models_dir, eps=None if attack == CLEAN else e)
+                     for e in sorted(eps_set)]
         else:
-            cells = [plan_cell(card, attack, tuple(sorted(eps_set)), cn, spec.seed, spec.batch_size, {}, models_dir)]
+            cells = [plan_cell(card, attack, sorted(eps_set), n=cn, seed=spec.seed, batch_size=spec.batch_size,
+                               models_dir=models_dir)]
         for cell in cells:
             rows, _ = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress, model_cache=cache,
                                     card=card)
@@ -180,8 +185,6 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
 
 def checks_table(card: ModelCard, checks: list[ClaimCheck]) -> str:
     """The per-claim table ``rib verify`` prints."""
-    from rib.table import format_table
-
     def pct(metric: str, v: float) -> str:
         return f"{100 * v:.1f}%" if metric in ACCURACIES else f"{v:.4f}"
 
@@ -201,8 +204,6 @@ def records_path(results: Path | str, dataset: str) -> Path:
 def write_record(card: ModelCard, checks: list[ClaimCheck], results: Path | str) -> Path:
     """Add this verification to ``<results>/<dataset>/verifications.parquet`` (replacing an earlier one of the same
     model and weights), atomically."""
-    import torch
-
     prov = provenance(torch.device("cpu"))
     new = [{"dataset": card.dataset, "model": card.id, "weights_sha256": card.weights_sha256,
             **{k: v for k, v in asdict(c).items()}, "rib_version": prov["rib_version"], "git_sha": prov["git_sha"],
@@ -232,8 +233,6 @@ def verification_status(results: Path | str, dataset: str, models: dict[str, str
 def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, Any]]:
     """Claims for a zoo card from the stored results: clean accuracy and PGD robust accuracy at each norm's
     headline eps (the numbers the committed results say this model has)."""
-    from rib.store import load_results
-
     spec = DATASETS.get(card.dataset)
     df = load_results(results)
     df = df[(df["dataset"] == card.dataset) & (df["model"] == card.id) & (df["weights_sha256"] == card.weights_sha256)
@@ -256,10 +255,6 @@ def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, 
 def install_submission(card: ModelCard, models_root: Path | str, *, force: bool = False) -> ModelCard:
     """Copy a verified submission's card and weights into ``<models_root>/<dataset>/`` (never over an existing
     model without ``force``); returns the installed card."""
-    import shutil
-
-    from rib.zoo import write_card
-
     folder = Path(models_root) / card.dataset
     dest = folder / f"{card.id}.toml"
     if dest.exists() and not force:
@@ -271,3 +266,62 @@ def install_submission(card: ModelCard, models_root: Path | str, *, force: bool 
     installed = read_card(card.path) if card.path else card
     write_card(installed, dest)
     return read_card(dest)
+
+
+def write_zoo_claims(dataset: str = "mnist-5k", results: Path | str = "results", *,
+                     models_dir: ModelDirs = None) -> list[ModelCard]:
+    """Rewrite the claims of every zoo card of ``dataset`` from the stored results (``claims_from_results``);
+    returns the rewritten cards."""
+    written = []
+    for card in list_cards(dataset, models_dir):
+        if card.path is None:
+            continue
+        card.claims = claims_from_results(card, results)
+        write_card(card, card.path)
+        written.append(card)
+    return written
+
+
+def zoo_submissions(dataset: str = "mnist-5k", models_dir: ModelDirs = None) -> list[ModelCard]:
+    """Every zoo card of ``dataset``, read and checked as a submission would be (``load_submission``)."""
+    return [load_submission(c.path) for c in list_cards(dataset, models_dir) if c.path is not None]
+
+
+@dataclass
+class Submission:
+    """What ``submit`` did: the installed card, its claim checks, the grid's outcomes and the site's index."""
+
+    card: ModelCard
+    checks: list[ClaimCheck]
+    outcomes: list[CellOutcome]
+    index: Path
+
+
+def submit(submission: Path | str, *, models_root: Path | str = "models", results: Path | str = "results",
+           reports: Path | str = "reports", grid: str = "default", n: int | None = None, force: bool = False,
+           device: str = "auto", executor: str = "local", address: str | None = None, progress: bool = False,
+           on_verified: Callable[[ModelCard, list[ClaimCheck]], None] | None = None,
+           on_installed: Callable[[ModelCard], None] | None = None,
+           on_cell: Callable[[CellOutcome], None] | None = None) -> Submission:
+    """Verify a submission's claims (recording the verification), add it to the zoo under ``models_root``, run
+    ``grid`` for it with ``executor`` (``local`` or ``ray``, at ``address``) and re-render the site.
+
+    Raises ``RibError`` (after recording the checks) when a claim does not reproduce; nothing is installed then.
+    ``on_verified`` sees the checks before that decision, ``on_installed`` the installed card, ``on_cell`` each
+    finished cell.
+    """
+    check_executor(executor, address)
+    card = load_submission(submission)
+    checks = verify_card(card, n=n, device=device, progress=progress)
+    if on_verified:
+        on_verified(card, checks)
+    write_record(card, checks, results)
+    if not all(c.reproduced for c in checks):
+        raise RibError(f"{card.id} does not reproduce its claims: not added to the zoo")
+    installed = install_submission(card, models_root, force=force)
+    if on_installed:
+        on_installed(installed)
+    cells = plan_grid(grid, installed.dataset, models=installed.id, models_dir=models_root)
+    outcomes = execute(cells, ResultStore(results), executor=executor, device=device, models_dir=models_root,
+                       progress=progress, address=address, on_cell=on_cell)
+    return Submission(installed, checks, outcomes, render_site(results, reports, models_dir=models_root))
