@@ -20,7 +20,14 @@ from tqdm import tqdm
 
 from rib.errors import ConfigError, RibError
 from rib.grid import Cell
-from rib.runner import CellOutcome, add_black_box_checks, evaluate_cell, run_cells, stored_outcome
+from rib.runner import (
+    CellOutcome,
+    add_black_box_checks,
+    cascade_inputs,
+    evaluate_cell,
+    run_cells,
+    stored_outcome,
+)
 from rib.runtime import resolve_device
 from rib.store import ResultStore
 from rib.zoo.factory import ModelDirs
@@ -45,14 +52,15 @@ def _ray() -> Any:
 _WORKER_MODELS: dict[str, Any] = {}  # a Ray worker process runs many tasks: load each model once per worker
 
 
-def _evaluate_remote(cell: Cell, device: str, models_dir: ModelDirs, run_id: str) -> tuple[list[dict], dict]:
+def _evaluate_remote(cell: Cell, device: str, models_dir: ModelDirs, run_id: str,
+                     prior: Any = None) -> tuple[list[dict], dict]:
     """The body of one Ray task: a single-threaded (per CPU task) evaluation of one cell."""
     import ray  # installed where this runs: a Ray worker
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU") or 1
     torch.set_num_threads(max(1, int(cpus)))  # one thread per CPU the task holds, whatever the environment says
     return evaluate_cell(cell, device=resolve_device(device), models_dir=models_dir, run_id=run_id,
-                         model_cache=_WORKER_MODELS)
+                         model_cache=_WORKER_MODELS, prior=prior)
 
 
 def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "cpu", force: bool = False,
@@ -78,34 +86,47 @@ def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "c
     outcomes: dict[int, CellOutcome] = {}
     pending: dict[Any, int] = {}
     failed: list[FailedCell] = []
+    # two waves: a cascade's last stage reads its earlier stages' stored outcomes, so it is sent once they landed
+    waves = [[i for i, c in enumerate(cells) if not c.after], [i for i, c in enumerate(cells) if c.after]]
     try:
-        for i, cell in enumerate(cells):
-            stored = stored_outcome(cell, store, force)
-            if stored is None:
-                pending[task.remote(cell, device, models_dir, run_id)] = i
-            else:
-                outcomes[i] = stored
-                if on_cell:
-                    on_cell(stored)
-        with tqdm(total=len(pending), desc="cells", unit="cell", disable=not progress) as bar:
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                i = pending.pop(done[0])
-                try:
-                    rows, examples = ray.get(done[0])
-                except Exception as exc:  # the task failed after its retries: report it, keep the others
-                    failed.append(FailedCell(cells[i], f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1]}"))
+        for wave in waves:
+            for i in wave:
+                cell = cells[i]
+                stored = stored_outcome(cell, store, force)
+                if stored is None and any(f.cell.cell_id in {cid for _, cid in cell.after} for f in failed):
+                    failed.append(FailedCell(cell, "an earlier stage of its cascade failed"))
+                elif stored is None:
+                    pending[task.remote(cell, device, models_dir, run_id, cascade_inputs(cell, store))] = i
                 else:
-                    store.write(rows, examples, kind=cells[i].kind)
-                    outcomes[i] = CellOutcome(cells[i], rows, False)
+                    outcomes[i] = stored
                     if on_cell:
-                        on_cell(outcomes[i])
-                bar.update(1)
+                        on_cell(stored)
+            _drain(ray, pending, cells, store, outcomes, failed, progress, on_cell)
     finally:
         if started:
             ray.shutdown()
     ordered = [outcomes[i] for i in sorted(outcomes)]
     return ordered + add_black_box_checks(cells, store, models_dir), failed
+
+
+def _drain(ray: Any, pending: dict[Any, int], cells: Sequence[Cell], store: ResultStore,
+           outcomes: dict[int, CellOutcome], failed: list[FailedCell], progress: bool,
+           on_cell: Callable[[CellOutcome], None] | None) -> None:
+    """Wait for every pending task, storing each cell as it lands and noting the ones that failed."""
+    with tqdm(total=len(pending), desc="cells", unit="cell", disable=not progress) as bar:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            i = pending.pop(done[0])
+            try:
+                rows, examples = ray.get(done[0])
+            except Exception as exc:  # the task failed after its retries: report it, keep the others
+                failed.append(FailedCell(cells[i], f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1]}"))
+            else:
+                store.write(rows, examples, kind=cells[i].kind)
+                outcomes[i] = CellOutcome(cells[i], rows, False)
+                if on_cell:
+                    on_cell(outcomes[i])
+            bar.update(1)
 
 
 def check_executor(executor: str, address: str | None = None) -> None:

@@ -27,7 +27,8 @@ CHECK_ATTACK = "sanity-checks"  # the ``attack`` of every check cell (and of its
 class Cell:
     """One unit of work: (model, dataset, attack, eps list, n, seed) and what its ``kind`` needs.
 
-    * ``attack``: ``attack`` attacked at every eps with ``params``; rows of robust accuracy.
+    * ``attack``: ``attack`` attacked at every eps with ``params``; rows of robust accuracy. With ``after``, the
+      cell is the last stage of a cascade: it attacks only the examples every earlier stage left robust.
     * ``metrics``: the interpretability ``metrics`` on the inputs of ``attack`` (the source: ``clean``, or a
       registered attack at the one eps); rows of metric means.
     * ``check``: derived from other cells' stored outcomes (``attack`` is ``CHECK_ATTACK``); nothing is attacked.
@@ -45,6 +46,7 @@ class Cell:
     metrics: tuple[str, ...] = ()  # a metrics cell's metric names, in order
     weights_sha256: str = ""
     depends_on: tuple[tuple[str, str], ...] = ()  # (role, weights sha256) of other models, e.g. a surrogate
+    after: tuple[tuple[str, str], ...] = ()  # (attack, cell id) of a cascade's earlier stages
 
     def __post_init__(self) -> None:
         if self.kind not in CELL_KINDS:
@@ -53,6 +55,8 @@ class Cell:
             raise ConfigError("a metrics cell names at least one metric and has no attack params or dependencies")
         if self.kind != "metrics" and self.metrics:
             raise ConfigError(f"only a metrics cell has metrics, not a {self.kind} cell")
+        if self.after and (self.kind != "attack" or len(self.eps) != 1):
+            raise ConfigError("only an attack cell at one eps can be the last stage of a cascade")
         if self.kind == "check" and self.attack != CHECK_ATTACK:
             raise ConfigError(f"a check cell's attack is {CHECK_ATTACK!r}, not {self.attack!r}")
 
@@ -75,6 +79,8 @@ class Cell:
                                    "weights_sha256": self.weights_sha256, "eval_version": EVAL_VERSION}
         if self.depends_on:  # ids of cells without dependencies stay what they were
             payload["depends_on"] = [list(d) for d in self.depends_on]
+        if self.after:  # a cascade's inputs are its stages' outcomes: their ids are part of its content
+            payload["after"] = [list(a) for a in self.after]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def describe(self) -> str:
@@ -84,7 +90,8 @@ class Cell:
             return f"{self.model} × {', '.join(self.metrics)} on {on} (n={self.n})"
         if self.kind == "check":
             return f"{self.model} × {CHECK_ATTACK} @ {', '.join(f'{e:g}' for e in self.eps)}"
-        return f"{self.model} × {self.attack} @ {', '.join(f'{e:g}' for e in self.eps)} (n={self.n})"
+        after = f" after {', '.join(a for a, _ in self.after)}" if self.after else ""
+        return f"{self.model} × {self.attack}{after} @ {', '.join(f'{e:g}' for e in self.eps)} (n={self.n})"
 
 
 @dataclass(frozen=True)

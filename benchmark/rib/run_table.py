@@ -20,7 +20,8 @@ def _at(row: dict[str, Any]) -> str:
     return f" ({row['norm']} {row['eps']:g})" if row["attack"] == CHECK_ATTACK else ""
 
 
-ATTACK_METRICS = frozenset({"clean_accuracy", "robust_accuracy", "median_distance", "attack_found_rate"})
+ATTACK_METRICS = frozenset({"clean_accuracy", "robust_accuracy", "median_distance", "attack_found_rate",
+                            "cascade_attacked"})
 
 
 def is_attack_row(row: dict[str, Any]) -> bool:

@@ -7,16 +7,18 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 from rib.attacks import ATTACKS, AttackResult, create_attack
 from rib.attacks.sanity import sanity_flags
 from rib.checks import store_black_box_checks
 from rib.data import dataset_eps, headline_eps, load_dataset
+from rib.ensemble import attack_survivors, cascade_survivors
 from rib.errors import ConfigError
 from rib.grid import CHECK_ATTACK, Cell, grid_spec
 from rib.metric_cells import (
@@ -137,9 +139,12 @@ def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None
                     cell_eps = tuple(float(e) for e in eps_spec)
                 else:
                     cell_eps = tuple(spec.eps[norm])
-                cells.append(plan_cell(card, name, cell_eps, n=int(group.get("n", spec.n)), seed=spec.seed,
-                                       batch_size=int(group.get("batch_size", spec.batch_size)),
-                                       params=dict(group.get("params", {})), models_dir=models_dir))
+                cell = plan_cell(card, name, cell_eps, n=int(group.get("n", spec.n)), seed=spec.seed,
+                                 batch_size=int(group.get("batch_size", spec.batch_size)),
+                                 params=dict(group.get("params", {})), models_dir=models_dir)
+                if group.get("after"):
+                    cell = cascade_after(cell, [ATTACKS.canonical(a) for a in group["after"]], cells)
+                cells.append(cell)
     for group in spec.metrics:
         names = metric_names(list(group.get("names", [])))
         for card in cards:
@@ -151,6 +156,25 @@ def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None
                                               batch_size=int(group.get("batch_size", spec.batch_size)),
                                               models_dir=models_dir, eps=None if eps is None else float(eps)))
     return cells
+
+
+def cascade_after(cell: Cell, stages: Sequence[str], planned: Sequence[Cell]) -> Cell:
+    """``cell`` as the last stage of a cascade: it will attack only the examples that the planned cells of
+    ``stages`` (those of its norm) left robust at its eps. Each stage must be planned for the same model, at that
+    eps, on at least as many examples."""
+    norm = ATTACKS.get(cell.attack).norm_name
+    after = []
+    for stage in (s for s in stages if ATTACKS.get(s).norm_name == norm):
+        hits = [c for c in planned if c.kind == "attack" and not c.after and (c.model, c.dataset, c.attack)
+                == (cell.model, cell.dataset, stage) and c.n >= cell.n and any(abs(e - cell.eps[0]) < 1e-9
+                                                                             for e in c.eps)]
+        if not hits:
+            raise ConfigError(f"{cell.describe()}: its cascade stage {stage} is not planned at eps {cell.eps[0]:g} "
+                              f"on at least {cell.n} examples (list it in an earlier group of the grid)")
+        after.append((stage, hits[0].cell_id))
+    if not after:
+        raise ConfigError(f"{cell.describe()}: no cascade stage of norm {norm} among {', '.join(stages)}")
+    return replace(cell, after=tuple(after))
 
 
 def stale_cells(grid: str, dataset: str, store: ResultStore, *, models_dir: ModelDirs = None) -> list[Path]:
@@ -212,6 +236,8 @@ def _rows(cell: Cell, card: ModelCard, result: AttackResult, flags: dict[str, bo
         median = float(d.median()) if len(d) else math.nan
         rows.append(row("median_distance", 0.0, median, len(d)))
         rows.append(row("attack_found_rate", 0.0, len(finite) / max(len(d), 1), len(d)))
+    if "attacked" in result.extras:  # a cascade's last stage: how many examples it attacked itself
+        rows.append(row("cascade_attacked", result.eps[0], int(result.extras["attacked"]) / n, n))
     for name, raised in flags.items():
         rows.append(row(f"flag:{name}", 0.0, float(raised), n))
     return rows
@@ -219,7 +245,12 @@ def _rows(cell: Cell, card: ModelCard, result: AttackResult, flags: dict[str, bo
 
 def _examples(cell: Cell, indices: torch.Tensor, result: AttackResult) -> dict[str, list[Any]]:
     cols: dict[str, list[Any]] = {k: [] for k in ("cell_id", "index", "eps", "clean_correct", "robust", "distance")}
+    cascaded = result.extras.get("cascaded")
+    if cascaded is not None:
+        cols["cascaded"] = []
     for e, eps in enumerate(result.eps):
+        if cascaded is not None:
+            cols["cascaded"] += cascaded.tolist()
         cols["cell_id"] += [cell.cell_id] * len(indices)
         cols["index"] += indices.tolist()
         cols["eps"] += [float(eps)] * len(indices)
@@ -229,11 +260,20 @@ def _examples(cell: Cell, indices: torch.Tensor, result: AttackResult) -> dict[s
     return cols
 
 
+def cascade_inputs(cell: Cell, store: ResultStore) -> pd.DataFrame | None:
+    """The stored per-example outcomes of a cascade cell's earlier stages (None for any other cell)."""
+    if not cell.after:
+        return None
+    return pd.concat([store.examples_of(cell.dataset, cell.model, attack, cell_id).to_pandas()
+                      for attack, cell_id in cell.after], ignore_index=True)
+
+
 def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = None, progress: bool = False,
                   run_id: str = "", model_cache: dict[str, Any] | None = None,
-                  card: ModelCard | None = None) -> tuple[list[dict], dict]:
+                  card: ModelCard | None = None, prior: pd.DataFrame | None = None) -> tuple[list[dict], dict]:
     """Attack one cell and return (summary rows, per-example columns). ``card`` skips the zoo lookup (a
-    submission outside the zoo)."""
+    submission outside the zoo); ``prior`` holds a cascade cell's earlier stages' per-example outcomes
+    (``cascade_inputs``)."""
     cache = model_cache if model_cache is not None else {}
     card = card or find_card(cell.model, cell.dataset, models_dir)
     if card.weights_sha256 != cell.weights_sha256:
@@ -259,7 +299,16 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
     if hasattr(attack, "bind"):  # transfer attacks load their surrogate
         attack.bind(dataset=cell.dataset, models_dir=models_dir, device=device, cache=cache)
     start = time.perf_counter()
-    result = attack(model, x, y, cell.eps, seed=cell.seed, batch_size=cell.batch_size, progress=progress)
+    if cell.after:
+        if prior is None:
+            raise ConfigError(f"{cell.describe()}: a cascade cell needs its earlier stages' stored outcomes")
+        alive = torch.zeros(len(idx), dtype=torch.bool)
+        keep = set(cascade_survivors(prior, idx.tolist(), cell.eps[0], stages=[a for a, _ in cell.after]).tolist())
+        alive[[i for i, j in enumerate(idx.tolist()) if j in keep]] = True
+        result = attack_survivors(attack, model, x, y, cell.eps[0], alive, seed=cell.seed,
+                                  batch_size=cell.batch_size, progress=progress)
+    else:
+        result = attack(model, x, y, cell.eps, seed=cell.seed, batch_size=cell.batch_size, progress=progress)
     flags = sanity_flags(attack, model, x, y, result, seed=cell.seed)
     duration = time.perf_counter() - start
     return _rows(cell, card, result, flags, duration, device, run_id), _examples(cell, idx, result)
@@ -284,7 +333,7 @@ def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto"
         outcome = stored_outcome(cell, store, force)
         if outcome is None:
             rows, examples = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress,
-                                           run_id=run_id, model_cache=cache)
+                                           run_id=run_id, model_cache=cache, prior=cascade_inputs(cell, store))
             store.write(rows, examples, kind=cell.kind)
             outcome = CellOutcome(cell, rows, False)
         outcomes.append(outcome)

@@ -38,7 +38,11 @@ SUMMARY_SCHEMA = pa.schema([
 EXAMPLES_SCHEMA = pa.schema([
     ("cell_id", pa.string()), ("index", pa.int64()), ("eps", pa.float64()),
     ("clean_correct", pa.bool_()), ("robust", pa.bool_()), ("distance", pa.float64()),
+    # true where a cascade's last stage did not attack the example because an earlier stage had fooled it;
+    # null in files written before cascades existed (read as: attacked)
+    ("cascaded", pa.bool_()),
 ])
+OPTIONAL_COLUMNS = frozenset({"cascaded"})  # per-example columns a writer may leave out (stored as null)
 
 VALUES_SCHEMA = pa.schema([
     ("cell_id", pa.string()), ("index", pa.int64()), ("metric", pa.string()), ("value", pa.float64()),
@@ -102,7 +106,10 @@ class ResultStore:
         suffix = PER_EXAMPLE_SUFFIX_OF_KIND[kind]
         try:
             summary = pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)
-            per_example = pa.Table.from_pydict(examples, schema=PER_EXAMPLE_SUFFIXES[suffix])
+            schema = PER_EXAMPLE_SUFFIXES[suffix]
+            size = len(next(iter(examples.values()), []))
+            filled = {**{c: [None] * size for c in OPTIONAL_COLUMNS if c in schema.names}, **examples}
+            per_example = pa.Table.from_pydict(filled, schema=schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:
             raise RibError(f"results do not fit the store's schema: {exc}") from exc
         examples_path = path.with_name(path.stem + suffix)
@@ -112,6 +119,17 @@ class ResultStore:
         write_table_atomic(per_example, examples_path)
         write_table_atomic(summary, path)
         return path
+
+    def examples_of(self, dataset: str, model: str, attack: str, cell_id: str) -> pa.Table:
+        """The per-example outcomes of one finished attack cell (read from its own file only)."""
+        path = self.summary_path(dataset, model, attack, cell_id)
+        path = path.with_name(path.stem + ".examples.parquet")
+        if not self.has(dataset, model, attack, cell_id) or not path.is_file():
+            raise RibError(f"{model} × {attack} (cell {cell_id[:12]}) is not stored in {self.root}")
+        try:
+            return pq.read_table(path, schema=EXAMPLES_SCHEMA)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise RibError(f"{path} is not a readable result file ({exc})") from exc
 
     def rows_of(self, cell: Any) -> list[dict[str, Any]]:
         """The stored summary rows of a finished cell."""
