@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from rib.attacks import ATTACKS, NORMS, create_attack, pgd_perturb
+from rib.attacks import ATTACKS, create_attack, pgd_perturb
 from rib.attacks.base import FixedEpsAttack
 from rib.errors import ConfigError
+from rib.norms import NORMS
 from rib.zoo import create_model
 
 from tests.conftest import make_card, trained_tiny_state

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rib.attacks.norms import NORMS, Norm
 from rib.errors import ConfigError
 from rib.evaluation import predict
+from rib.norms import NORMS, Norm
 from rib.registry import Registry
 
 

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from rib.attacks.base import FixedEpsAttack, register
-from rib.attacks.norms import Norm
 from rib.attacks.pgd import projected_step, random_delta
+from rib.norms import Norm
 
 
 class _FGSM(FixedEpsAttack):

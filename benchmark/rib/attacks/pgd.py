@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rib.attacks.norms import Norm
+from rib.norms import Norm
 
 # loss(model, x_adv, y) -> per-example loss to maximize
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]

@@ -8,8 +8,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rib.attacks import NORMS, pgd_perturb
+from rib.attacks.pgd import pgd_perturb
 from rib.defenses.base import Defense, Logs, register
+from rib.norms import NORMS
 from rib.zoo.robust_model import RobustModel
 
 

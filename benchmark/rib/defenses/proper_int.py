@@ -9,11 +9,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rib.attacks import NORMS, pgd_perturb
+from rib.attacks.pgd import pgd_perturb
 from rib.defenses.adversarial import attack_in_eval, ramped_eps
 from rib.defenses.base import Defense, Logs, register
 from rib.errors import ConfigError
 from rib.explain.cam import interpretation_discrepancy
+from rib.norms import NORMS
 from rib.zoo.robust_model import RobustModel
 
 
