@@ -17,7 +17,7 @@ from rib.errors import ConfigError, RibError
 from rib.evaluation import accuracy
 from rib.runtime import provenance, resolve_device
 from rib.zoo.cards import ModelCard, write_card
-from rib.zoo.factory import build_model, zoo_dir
+from rib.zoo.factory import build_model, model_resolver, zoo_dir
 from rib.zoo.recipes import Recipe, get_recipe, recipes, training_order
 from rib.zoo.robust_model import RobustModel
 from rib.zoo.weights import save_weights
@@ -32,7 +32,7 @@ def _train_once(recipe: Recipe, params: dict[str, Any], cfg: TrainConfig, split:
     defense = create_defense(recipe.defense, recipe.dataset, params)
     x, y = load_dataset(recipe.dataset, split)
     ctx = TrainContext(recipe.dataset, device, torch.Generator(device=device).manual_seed(cfg.seed + 1),
-                       model_dirs=search_dirs, progress=progress)
+                       resolve_model=model_resolver(recipe.dataset, search_dirs, device), progress=progress)
     log = fit(model, defense, x, y, cfg, ctx, desc=desc)
     return model, defense, log
 

@@ -10,7 +10,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -20,6 +20,9 @@ from rib.errors import ConfigError
 from rib.evaluation import predict
 from rib.norms import NORMS, Norm
 from rib.registry import Registry
+
+if TYPE_CHECKING:  # the zoo imports the defenses, which import the attacks: no runtime import of the zoo here
+    from rib.zoo.robust_model import ModelResolver
 
 
 @dataclass
@@ -64,6 +67,11 @@ class Attack(ABC):
     def model_dependencies(self) -> dict[str, str]:
         """Other zoo models whose weights this attack's numbers depend on: role → model name."""
         return {}
+
+    def bind(self, resolve: ModelResolver) -> None:
+        """Load the other zoo models this attack needs (``model_dependencies``) through ``resolve``; the runner
+        calls it before the attack runs. Most attacks need none: this default does nothing."""
+        return None
 
     @property
     def norm(self) -> Norm:

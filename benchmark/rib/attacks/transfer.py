@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -18,6 +18,9 @@ from rib.attacks.base import Attack, AttackResult, register
 from rib.attacks.pgd import pgd_perturb
 from rib.errors import ConfigError
 from rib.evaluation import predict
+
+if TYPE_CHECKING:  # the zoo imports the defenses, which import the attacks: the surrogate comes via a resolver
+    from rib.zoo.robust_model import ModelResolver
 
 _CRAFTED: OrderedDict[str, torch.Tensor] = OrderedDict()
 _CRAFTED_MAX = 64
@@ -38,12 +41,12 @@ class _TransferPGD(Attack):
     def model_dependencies(self) -> dict[str, str]:
         return {"surrogate": str(self.params["surrogate"])}
 
-    def bind(self, *, dataset: str, models_dir: Any, device: torch.device, cache: dict[str, Any]) -> None:
-        """Load the surrogate model (shared through ``cache`` with the runner's other cells)."""
-        from rib.zoo.factory import cached_model, find_card
-
-        card = find_card(self.params["surrogate"], dataset, models_dir)
-        self.surrogate, self.surrogate_sha = cached_model(card, device, cache), card.weights_sha256
+    def bind(self, resolve: ModelResolver) -> None:
+        """Load the surrogate model through ``resolve`` (the runner's resolver shares it with its other cells)."""
+        surrogate = resolve(str(self.params["surrogate"]))
+        # the crafted-inputs cache is keyed by the surrogate's weights; a model without a card only by its identity
+        sha = surrogate.card.weights_sha256 if surrogate.card is not None else f"uncarded-{id(surrogate)}"
+        self.surrogate, self.surrogate_sha = surrogate, sha
 
     def craft(self, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int, batch_size: int) -> torch.Tensor:
         """Full-length PGD (no early stopping) against the surrogate, for every example."""

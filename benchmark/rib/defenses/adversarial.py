@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from rib.attacks.pgd import pgd_perturb
 from rib.defenses.base import Defense, Logs, register
 from rib.norms import NORMS
-from rib.zoo.robust_model import RobustModel
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import RobustModel
 
 
 def ramped_eps(eps: float, progress: float, ramp: float) -> float:

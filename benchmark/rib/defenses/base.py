@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from rib.errors import ConfigError
 from rib.registry import Registry
-from rib.zoo.robust_model import RobustModel
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import ModelResolver, RobustModel
 
 Logs = dict[str, float]
 
@@ -23,12 +25,15 @@ def family(dataset: str) -> str:
 
 @dataclass
 class TrainContext:
-    """What a defense may need beyond the batch: where teachers live, a cache, the device and the RNG."""
+    """What a defense may need beyond the batch: other zoo models (IR's teacher), a cache, the device and the RNG.
+
+    ``resolve_model`` gives zoo models by name on ``dataset`` and ``device`` (``rib.zoo.model_resolver``).
+    """
 
     dataset: str
     device: torch.device
     generator: torch.Generator
-    model_dirs: list[Path] = field(default_factory=list)
+    resolve_model: ModelResolver | None = None
     cache_dir: Path | None = None
     progress: bool = False
 

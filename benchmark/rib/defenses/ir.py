@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -17,8 +18,11 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from rib.defenses.base import Defense, Logs, TrainContext, register
+from rib.errors import ConfigError
 from rib.explain.gradients import smoothgrad, sparsify
-from rib.zoo.robust_model import RobustModel
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import RobustModel
 
 
 def default_cache_dir() -> Path:
@@ -60,12 +64,14 @@ class InterpretationRegularization(Defense):
     def prepare(
         self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, ctx: TrainContext
     ) -> dict[str, torch.Tensor]:
-        from rib.zoo.factory import create_model
-
         p = self.params
-        teacher = create_model(p["teacher"], ctx.dataset, models_dir=ctx.model_dirs, device=ctx.device)
+        if ctx.resolve_model is None:
+            raise ConfigError(f"{self.name} needs its teacher {p['teacher']!r}: the training context has no model "
+                              "resolver (rib.zoo.model_resolver)")
+        teacher = ctx.resolve_model(p["teacher"])
         card = teacher.card
-        assert card is not None  # create_model always attaches the card
+        if card is None:
+            raise ConfigError(f"{self.name}: teacher {p['teacher']!r} has no model card to record")
         recipe = {k: p[k] for k in ("samples", "sigma", "sparsify_std", "target_seed")}
         data_digest = hashlib.sha256(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()
         key = hashlib.sha256(

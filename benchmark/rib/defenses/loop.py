@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm import tqdm
 
 from rib.defenses.base import Defense, TrainContext
 from rib.errors import ConfigError, RibError
-from rib.zoo.robust_model import RobustModel
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import RobustModel
 
 
 @dataclass

@@ -6,6 +6,8 @@ by standard PGD on cross-entropy.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
@@ -15,7 +17,9 @@ from rib.defenses.base import Defense, Logs, register
 from rib.errors import ConfigError
 from rib.explain.cam import interpretation_discrepancy
 from rib.norms import NORMS
-from rib.zoo.robust_model import RobustModel
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import RobustModel
 
 
 class _ProperInterpretability(Defense):
@@ -40,10 +44,9 @@ class _ProperInterpretability(Defense):
         with torch.no_grad():
             cam_clean = model.cam(x)
 
-        def discrepancy(m: torch.nn.Module, x_adv: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
-            return interpretation_discrepancy(
-                m, x, x_adv, yy, one_class=bool(p["one_class"]), cam_clean=cam_clean  # type: ignore[arg-type]
-            )
+        def discrepancy(_m: torch.nn.Module, x_adv: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
+            # pgd_perturb passes back the model it was given: ``model``, whose CAM type the closure keeps
+            return interpretation_discrepancy(model, x, x_adv, yy, one_class=bool(p["one_class"]), cam_clean=cam_clean)
 
         return attack_in_eval(model, pgd_perturb, x, y, linf, eps, p["steps"], step, loss_fn=discrepancy,
                               generator=generator)

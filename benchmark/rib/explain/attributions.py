@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from rib.errors import ConfigError
+from rib.explain.cam import CamModel
 from rib.registry import Registry
 
 Attribution = Callable[..., torch.Tensor]
@@ -78,8 +79,8 @@ def deeplift_shap(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> to
     return DeepLiftShap(model).attribute(x, baselines=background, target=target).detach()
 
 
-def _cam_net(model: nn.Module) -> Any:
-    if not getattr(model, "supports_cam", False):
+def _cam_net(model: nn.Module) -> CamModel:
+    if not getattr(model, "supports_cam", False) or not isinstance(model, CamModel):
         raise ConfigError(f"{type(getattr(model, 'net', model)).__name__} has no CAM head (CAM, Grad-CAM and the "
                           "interpretation discrepancy need one)")
     return model

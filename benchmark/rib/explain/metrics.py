@@ -19,7 +19,8 @@ from torch import nn
 from rib.errors import ConfigError
 from rib.evaluation import predict
 from rib.explain.attributions import attribute
-from rib.explain.cam import interpretation_discrepancy
+from rib.explain.cam import CamModel, interpretation_discrepancy
+from rib.explain.gradients import input_gradient
 from rib.registry import Registry
 
 
@@ -121,8 +122,6 @@ def _register(cls: type[Metric]) -> type[Metric]:
 
 
 def _grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, of: str, batch_size: int) -> torch.Tensor:
-    from rib.explain.gradients import input_gradient
-
     device = next(model.parameters()).device
     return torch.cat([input_gradient(model, x[i:i + batch_size].to(device), y[i:i + batch_size].to(device), of=of)
                       .detach().cpu() for i in range(0, len(x), batch_size)])
@@ -196,10 +195,12 @@ class InterpretationDiscrepancy(Metric):
 
     def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
         model, bs = inputs.model, inputs.batch_size
+        if not isinstance(model, CamModel):
+            raise ConfigError(f"metric {self.name!r} needs a model with a CAM head")
         device = next(model.parameters()).device
         x, xa, y = inputs.inputs("clean"), inputs.inputs("adv"), inputs.y
         with torch.no_grad():
-            d = torch.cat([interpretation_discrepancy(model, x[i:i + bs].to(device), xa[i:i + bs].to(device),  # type: ignore[arg-type]
+            d = torch.cat([interpretation_discrepancy(model, x[i:i + bs].to(device), xa[i:i + bs].to(device),
                                                       y[i:i + bs].to(device)).cpu() for i in range(0, len(x), bs)])
         return {self.name: d.double()}
 
