@@ -10,8 +10,6 @@ summary last: a summary on disk means the cell is complete. Files directly under
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rib.errors import RibError
+from rib.files import atomic_write, temp_files
 
 SUMMARY_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("cell_id", pa.string()), ("created_at", pa.string()),
@@ -53,22 +52,7 @@ def summary_row(base: dict[str, Any], metric: str, eps: float, value: float, cou
 
 def write_table_atomic(table: pa.Table, path: Path) -> None:
     """Write one Parquet file so that readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, lambda fh: pq.write_table(table, fh))
 
 
 class ResultStore:
@@ -98,7 +82,7 @@ class ResultStore:
             raise RibError(f"results do not fit the store's schema: {exc}") from exc
         examples_path = path.with_name(path.stem + suffix)
         for stale in (path, examples_path):  # temp files a killed writer of this cell left behind
-            for tmp in stale.parent.glob(f".{stale.name}.*.tmp"):
+            for tmp in temp_files(stale):
                 tmp.unlink(missing_ok=True)
         write_table_atomic(per_example, examples_path)
         write_table_atomic(summary, path)

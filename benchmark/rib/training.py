@@ -15,6 +15,7 @@ from rib.defenses import Defense, TrainContext, create_defense
 from rib.defenses.loop import TrainConfig, fit
 from rib.errors import ConfigError, RibError
 from rib.evaluation import accuracy
+from rib.files import atomic_write_text
 from rib.runtime import provenance, resolve_device
 from rib.zoo.cards import ModelCard, write_card
 from rib.zoo.factory import build_model, model_resolver, zoo_dir
@@ -84,11 +85,7 @@ def calibrate(model_id: str, dataset: str = "mnist-5k", *, out_dir: Path = Path(
         "seed": cfg.seed,
         **provenance(dev),
     }
-    path = calibration_path(Path(out_dir), dataset, recipe.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomli_w.dumps(record), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(calibration_path(Path(out_dir), dataset, recipe.id), tomli_w.dumps(record))
     return record
 
 

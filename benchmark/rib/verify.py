@@ -255,18 +255,14 @@ def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, 
 def install_submission(card: ModelCard, models_root: Path | str, *, force: bool = False) -> ModelCard:
     """Copy a verified submission's card and weights into ``<models_root>/<dataset>/`` (never over an existing
     model without ``force``); returns the installed card."""
-    import shutil
-
+    from rib.files import atomic_copy
     from rib.zoo import write_card
 
     folder = Path(models_root) / card.dataset
     dest = folder / f"{card.id}.toml"
     if dest.exists() and not force:
         raise RibError(f"{dest} exists: a model with id {card.id!r} is already in the zoo (--force replaces it)")
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{card.weights_file}.tmp"
-    shutil.copyfile(card.weights_path, tmp)
-    tmp.replace(folder / card.weights_file)
+    atomic_copy(card.weights_path, folder / card.weights_file)
     installed = read_card(card.path) if card.path else card
     write_card(installed, dest)
     return read_card(dest)

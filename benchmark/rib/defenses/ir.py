@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from rib.defenses.base import Defense, Logs, TrainContext, register
 from rib.errors import ConfigError
 from rib.explain.gradients import smoothgrad, sparsify
+from rib.files import atomic_write_bytes
 
 if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
     from rib.zoo.robust_model import RobustModel
@@ -90,10 +91,7 @@ class InterpretationRegularization(Defense):
             targets = teacher_targets(teacher, x, y, samples=p["samples"], sigma=p["sigma"],
                                       sparsify_std=p["sparsify_std"], seed=p["target_seed"], device=ctx.device,
                                       progress=ctx.progress)
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(cache.name + ".tmp")
-            save_file({"targets": targets.contiguous()}, str(tmp))
-            tmp.replace(cache)
+            atomic_write_bytes(cache, save({"targets": targets.contiguous()}))
         self.extra_provenance = {
             "teacher": card.id,
             "teacher_sha256": card.weights_sha256,
