@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from rib.batching import batches
 from rib.errors import ConfigError
 from rib.evaluation import predict
 from rib.norms import NORMS, Norm
@@ -123,8 +124,7 @@ class FixedEpsAttack(Attack):
         with tqdm(total=len(eps), desc=self.name, disable=not progress, leave=False, unit="eps") as bar:
             for e, epsilon in enumerate(eps):
                 idx = alive.nonzero().flatten()
-                for start in range(0, len(idx), batch_size):
-                    chunk = idx[start:start + batch_size]
+                for (chunk,) in batches(idx, batch_size=batch_size):
                     xb, yb = x[chunk].to(device), y[chunk].to(device)
                     adv = self.attack_batch(model, xb, yb, epsilon, generator)
                     adv = self._admissible(xb, adv, epsilon)

@@ -14,6 +14,7 @@ from torch import nn
 from tqdm import tqdm
 
 from rib.attacks.base import Attack, AttackResult, register
+from rib.batching import batches
 from rib.evaluation import predict
 
 
@@ -36,8 +37,7 @@ class _FoolboxMinNorm(Attack):
         distance = torch.where(clean_correct, torch.tensor(math.inf), torch.tensor(0.0))
         found = x.clone()
         idx = clean_correct.nonzero().flatten()
-        for start in tqdm(range(0, len(idx), batch_size), desc=self.name, disable=not progress, leave=False):
-            chunk = idx[start:start + batch_size]
+        for (chunk,) in tqdm(batches(idx, batch_size=batch_size), desc=self.name, disable=not progress, leave=False):
             xb, yb = x[chunk].to(device), y[chunk].to(device)
             raw, _, _ = attack(fmodel, xb, yb, epsilons=None)
             raw = raw.detach().clamp(0, 1)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rib.attacks.base import FixedEpsAttack, register
-from rib.attacks.pgd import projected_step, random_delta
+from rib.attacks.pgd import default_step_size, projected_step, random_delta
 from rib.norms import Norm
 
 
@@ -84,7 +84,7 @@ class _PGD(FixedEpsAttack):
     def attack_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                      generator: torch.Generator) -> torch.Tensor:
         steps = int(self.params["steps"])
-        step = self.params["rel_step_size"] * eps / max(steps, 1)
+        step = default_step_size(eps, steps, self.params["rel_step_size"])
         return pgd_early_stop(model, x, y, self.norm, eps, steps, step, int(self.params["restarts"]), generator)
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from rib.attacks.base import FixedEpsAttack, register
+from rib.attacks.pgd import default_step_size
 from rib.errors import ConfigError
 from rib.explain.cam import CamModel
 
@@ -33,7 +34,7 @@ class TopKCamLinf(FixedEpsAttack):
         if not getattr(model, "supports_cam", False) or not isinstance(model, CamModel):
             raise ConfigError(f"{self.name} needs a model with a CAM head")
         k, steps = int(self.params["k"]), int(self.params["steps"])
-        step_size = float(self.params["rel_step_size"]) * eps / max(steps, 1)
+        step_size = default_step_size(eps, steps, float(self.params["rel_step_size"]))
         rows = torch.arange(len(x), device=x.device)
         with torch.no_grad():
             cam_clean = model.cam(x)[rows, y].flatten(1)

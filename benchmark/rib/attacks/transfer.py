@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from rib.attacks.base import Attack, AttackResult, register
-from rib.attacks.pgd import pgd_perturb
+from rib.attacks.pgd import default_step_size, pgd_perturb
+from rib.batching import batches
 from rib.errors import ConfigError
 from rib.evaluation import predict
 
@@ -61,11 +62,10 @@ class _TransferPGD(Attack):
             return _CRAFTED[key]
         device = next(self.surrogate.parameters()).device
         gen = torch.Generator(device=device).manual_seed(seed)
-        step = self.params["rel_step_size"] * eps / max(steps, 1)
+        step = default_step_size(eps, steps, self.params["rel_step_size"])
         out = torch.cat([
-            pgd_perturb(self.surrogate, x[i:i + batch_size].to(device), y[i:i + batch_size].to(device), self.norm,
-                        eps, steps, step, generator=gen).cpu()
-            for i in range(0, len(x), batch_size)
+            pgd_perturb(self.surrogate, xb.to(device), yb.to(device), self.norm, eps, steps, step, generator=gen).cpu()
+            for xb, yb in batches(x, y, batch_size=batch_size)
         ])
         _CRAFTED[key] = out
         while len(_CRAFTED) > _CRAFTED_MAX:

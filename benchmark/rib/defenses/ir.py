@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save
 from tqdm import tqdm
 
+from rib.batching import batches
 from rib.defenses.base import Defense, Logs, TrainContext, register
 from rib.errors import ConfigError
 from rib.explain.gradients import smoothgrad, sparsify
@@ -39,8 +40,8 @@ def teacher_targets(
     device = device or torch.device("cpu")
     gen = torch.Generator(device=device).manual_seed(seed)
     out = []
-    for i in tqdm(range(0, len(x), batch_size), desc="IR targets", disable=not progress, leave=False):
-        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+    for xb, yb in tqdm(batches(x, y, batch_size=batch_size), desc="IR targets", disable=not progress, leave=False):
+        xb, yb = xb.to(device), yb.to(device)
         maps = smoothgrad(teacher, xb, yb, samples=samples, sigma=sigma, generator=gen)
         out.append(sparsify(maps, sparsify_std).cpu())
     return torch.cat(out)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rib.batching import batches
 from rib.errors import ConfigError
 from rib.evaluation import predict
 from rib.explain.attributions import attribute
@@ -123,8 +124,8 @@ def _register(cls: type[Metric]) -> type[Metric]:
 
 def _grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, of: str, batch_size: int) -> torch.Tensor:
     device = next(model.parameters()).device
-    return torch.cat([input_gradient(model, x[i:i + batch_size].to(device), y[i:i + batch_size].to(device), of=of)
-                      .detach().cpu() for i in range(0, len(x), batch_size)])
+    return torch.cat([input_gradient(model, xb.to(device), yb.to(device), of=of).detach().cpu()
+                      for xb, yb in batches(x, y, batch_size=batch_size)])
 
 
 @_register
@@ -200,8 +201,8 @@ class InterpretationDiscrepancy(Metric):
         device = next(model.parameters()).device
         x, xa, y = inputs.inputs("clean"), inputs.inputs("adv"), inputs.y
         with torch.no_grad():
-            d = torch.cat([interpretation_discrepancy(model, x[i:i + bs].to(device), xa[i:i + bs].to(device),
-                                                      y[i:i + bs].to(device)).cpu() for i in range(0, len(x), bs)])
+            d = torch.cat([interpretation_discrepancy(model, xb.to(device), xab.to(device), yb.to(device)).cpu()
+                           for xb, xab, yb in batches(x, xa, y, batch_size=bs)])
         return {self.name: d.double()}
 
 
