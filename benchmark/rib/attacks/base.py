@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,6 +20,7 @@ from rib.batching import batches
 from rib.errors import ConfigError
 from rib.evaluation import predict
 from rib.norms import NORMS, Norm
+from rib.params import Parameterized
 from rib.registry import Registry
 
 if TYPE_CHECKING:  # the zoo imports the defenses, which import the attacks: no runtime import of the zoo here
@@ -45,21 +46,16 @@ class AttackResult:
         return float(self.clean_correct.float().mean())
 
 
-class Attack(ABC):
+class Attack(Parameterized, ABC):
     """An attack under one norm. Subclasses implement ``run``; ``__call__`` validates inputs."""
 
-    name: ClassVar[str] = ""
+    params_kind = "attack"
     norm_name: ClassVar[str] = "linf"
     kind: ClassVar[str] = "white-box"  # white-box | black-box | transfer
     minimum_norm: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
-        defaults = self.default_params()
-        unknown = sorted(set(params) - set(defaults))
-        if unknown:
-            raise ConfigError(f"attack {self.name!r} has no parameter {', '.join(unknown)} "
-                              f"(known: {', '.join(sorted(defaults)) or 'none'})")
-        self.params: dict[str, Any] = {**defaults, **params}
+        self.set_params(self.default_params(), params)
 
     @classmethod
     def default_params(cls) -> dict[str, Any]:
@@ -145,17 +141,9 @@ class FixedEpsAttack(Attack):
         return (x + delta).clamp(0, 1)
 
 
-ATTACKS: Registry[type[Attack]] = Registry("attack")
-
-
-def register(name: str, aliases: tuple[str, ...] = ()) -> Callable[[type[Attack]], type[Attack]]:
-    """Class decorator: register an attack class under its CLI name."""
-
-    def wrap(cls: type[Attack]) -> type[Attack]:
-        cls.name = name
-        return ATTACKS.register(name, cls, aliases)
-
-    return wrap
+ATTACKS: Registry[type[Attack]] = Registry("attack", name_attr="name")
+"""Attack classes by CLI name: ``@ATTACKS.decorator("pgd-linf", aliases=("pgd",))`` registers one and sets its
+``name``."""
 
 
 def create_attack(name: str, **params: Any) -> Attack:

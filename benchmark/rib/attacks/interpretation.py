@@ -14,13 +14,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from rib.attacks.base import FixedEpsAttack, register
+from rib.attacks.base import ATTACKS, FixedEpsAttack
 from rib.attacks.pgd import default_step_size
 from rib.errors import ConfigError
 from rib.explain.cam import CamModel
 
 
-@register("topk-cam-linf", aliases=("topk-attack",))
+@ATTACKS.decorator("topk-cam-linf", aliases=("topk-attack",))
 class TopKCamLinf(FixedEpsAttack):
     norm_name = "linf"
     kind = "interpretation"

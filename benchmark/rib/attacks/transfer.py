@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from rib.attacks.base import Attack, AttackResult, register
+from rib.attacks.base import ATTACKS, Attack, AttackResult
 from rib.attacks.pgd import default_step_size, pgd_perturb
 from rib.batching import batches
 from rib.errors import ConfigError
@@ -92,11 +92,11 @@ class _TransferPGD(Attack):
         return AttackResult(eps, clean_correct, robust, distance, x_adv, {"surrogate": self.params["surrogate"]})
 
 
-@register("transfer-pgd-linf")
+@ATTACKS.decorator("transfer-pgd-linf")
 class TransferPGDLinf(_TransferPGD):
     norm_name = "linf"
 
 
-@register("transfer-pgd-l2")
+@ATTACKS.decorator("transfer-pgd-l2")
 class TransferPGDL2(_TransferPGD):
     norm_name = "l2"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from rib.errors import ConfigError
+from rib.params import Parameterized
 from rib.registry import Registry
 
 if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
@@ -38,22 +38,18 @@ class TrainContext:
     progress: bool = False
 
 
-class Defense(ABC):
-    """A training objective. Subclasses set ``name``, ``paper``, ``PAPER_DEFAULTS`` and implement ``loss``."""
+class Defense(Parameterized, ABC):
+    """A training objective, registered with ``@DEFENSES.decorator(name)`` (which sets ``name``); subclasses set
+    ``paper`` and ``PAPER_DEFAULTS`` and implement ``loss``."""
 
-    name: ClassVar[str]
+    params_kind = "defense"
     paper: ClassVar[str] = ""
     PAPER_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"mnist": {}, "cifar10": {}}
 
     def __init__(self, dataset: str = "mnist-5k", **params: Any) -> None:
         defaults = self.PAPER_DEFAULTS[family(dataset)]
-        unknown = sorted(set(params) - set(defaults))
-        if unknown:
-            raise ConfigError(
-                f"defense {self.name!r} has no parameter {', '.join(unknown)} (known: {', '.join(sorted(defaults))})"
-            )
+        self.set_params(defaults, params)
         self.dataset = dataset
-        self.params: dict[str, Any] = {**defaults, **params}
         self.extra_provenance: dict[str, Any] = {}
 
     def threat_model(self) -> tuple[str, float]:
@@ -79,17 +75,9 @@ class Defense(ABC):
         """The training loss on one batch and scalars to log; ``progress`` runs from 0 to 1 over training."""
 
 
-DEFENSES: Registry[type[Defense]] = Registry("defense")
-
-
-def register(name: str, aliases: tuple[str, ...] = ()) -> Any:
-    """Class decorator: register a defense under its CLI name."""
-
-    def wrap(cls: type[Defense]) -> type[Defense]:
-        cls.name = name
-        return DEFENSES.register(name, cls, aliases)
-
-    return wrap
+DEFENSES: Registry[type[Defense]] = Registry("defense", name_attr="name")
+"""Defense classes by CLI name: ``@DEFENSES.decorator("adv-linf", aliases=(...))`` registers one and sets its
+``name``."""
 
 
 def create_defense(name: str, dataset: str = "mnist-5k", params: dict[str, Any] | None = None) -> Defense:

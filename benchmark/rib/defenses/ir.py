@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from rib.batching import batches
-from rib.defenses.base import Defense, Logs, TrainContext, register
+from rib.defenses.base import DEFENSES, Defense, Logs, TrainContext
 from rib.errors import ConfigError
 from rib.explain.gradients import smoothgrad, sparsify
 from rib.files import atomic_write_bytes
@@ -47,7 +47,7 @@ def teacher_targets(
     return torch.cat(out)
 
 
-@register("ir", aliases=("interpretation-reg", "noack"))
+@DEFENSES.decorator("ir", aliases=("interpretation-reg", "noack"))
 class InterpretationRegularization(Defense):
     paper = "Noack et al., arXiv 1912.03430"
     PAPER_DEFAULTS = {

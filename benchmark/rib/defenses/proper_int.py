@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from rib.attacks.pgd import pgd_perturb
 from rib.defenses.adversarial import attack_in_eval, ramped_eps
-from rib.defenses.base import Defense, Logs, register
+from rib.defenses.base import DEFENSES, Defense, Logs
 from rib.errors import ConfigError
 from rib.explain.cam import interpretation_discrepancy
 from rib.norms import NORMS
@@ -62,13 +62,13 @@ class _ProperInterpretability(Defense):
         return ce + self.params["gamma"] * disc, {"ce": ce.item(), "discrepancy": disc.item(), "eps": eps}
 
 
-@register("proper-int", aliases=("int", "boopathy-int"))
+@DEFENSES.decorator("proper-int", aliases=("int", "boopathy-int"))
 class ProperInt(_ProperInterpretability):
     paper = "Boopathy et al., ICML 2020 (Int)"
     attack_on = "discrepancy"
 
 
-@register("proper-int2", aliases=("int2", "boopathy-int2"))
+@DEFENSES.decorator("proper-int2", aliases=("int2", "boopathy-int2"))
 class ProperInt2(_ProperInterpretability):
     paper = "Boopathy et al., ICML 2020 (Int2)"
     attack_on = "ce"
