@@ -13,7 +13,7 @@ from rib.verify import checks_table, load_submission, verification_status, verif
 from rib.zoo import read_card, write_card
 from rib.zoo.weights import save_weights
 
-from tests.conftest import make_card, trained_tiny_state
+from tests.helpers import make_card, trained_tiny_state
 
 N = 60
 

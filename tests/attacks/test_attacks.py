@@ -10,7 +10,7 @@ from rib.errors import ConfigError
 from rib.norms import NORMS
 from rib.zoo import RobustModel, create_model, find_card, model_resolver
 
-from tests.conftest import make_card, trained_tiny_state
+from tests.helpers import make_card, trained_tiny_state
 
 FAST_PARAMS = {
     "pgd-linf": {"steps": 10}, "pgd-l2": {"steps": 10},

@@ -10,7 +10,7 @@ from rib.errors import ConfigError
 from rib.explain import interpretation_discrepancy
 from rib.zoo import build_model, model_resolver
 
-from tests.conftest import make_card
+from tests.helpers import make_card
 
 FAST = {"adv-linf": {"steps": 3}, "adv-l2": {"steps": 3}, "proper-int": {"steps": 3}, "proper-int2": {"steps": 3}}
 
