@@ -10,8 +10,9 @@ summary last: a summary on disk means the cell is complete. Files directly under
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,11 +43,44 @@ VALUES_SCHEMA = pa.schema([
 PER_EXAMPLE_SUFFIXES = {".examples.parquet": EXAMPLES_SCHEMA, ".values.parquet": VALUES_SCHEMA}
 
 
-def summary_row(base: dict[str, Any], metric: str, eps: float, value: float, count: int,
+class SummaryRow(TypedDict):
+    """One stored summary row: the columns of ``SUMMARY_SCHEMA`` with their Python types, in its order (a test keeps
+    the two equal). ``summary_row`` builds every row."""
+
+    run_id: str
+    cell_id: str
+    created_at: str
+    model: str
+    dataset: str
+    defense: str
+    trained_norm: str
+    trained_eps: float
+    attack: str
+    norm: str
+    eps: float
+    metric: str
+    value: float
+    n: int
+    ci_low: float
+    ci_high: float
+    seed: int
+    params: str
+    weights_sha256: str
+    rib_version: str
+    git_sha: str
+    torch_version: str
+    device: str
+    duration_s: float
+
+
+def summary_row(base: Mapping[str, Any], metric: str, eps: float, value: float, count: int,
                 ci: tuple[float, float] | None = None) -> dict[str, Any]:
-    """One stored number: the columns a cell's rows share (``base``) plus the number, in the schema's order."""
+    """One stored number (a ``SummaryRow``): the columns a cell's rows share (``base``) plus the number, in the
+    schema's order."""
     lo, hi = ci if ci else (math.nan, math.nan)
     row = {**base, "metric": metric, "eps": float(eps), "value": float(value), "n": count, "ci_low": lo, "ci_high": hi}
+    # returned as a plain dict until the callers (runner.evaluate_cell and _rows, checks.store_black_box_checks)
+    # annotate their row lists as SummaryRow: list invariance rejects list[SummaryRow] where list[dict] is declared
     return {k: row[k] for k in SUMMARY_SCHEMA.names}
 
 
@@ -68,7 +102,7 @@ class ResultStore:
         """Whether the cell finished (its summary file exists)."""
         return self.summary_path(dataset, model, attack, cell_id).is_file()
 
-    def write(self, rows: list[dict[str, Any]], examples: dict[str, list[Any]]) -> Path:
+    def write(self, rows: Sequence[Mapping[str, Any]], examples: dict[str, list[Any]]) -> Path:
         """Store one finished cell: per-example outcomes first, then the summary rows (the completion marker)."""
         if not rows:
             raise RibError("a cell produced no rows")
