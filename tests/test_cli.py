@@ -73,7 +73,7 @@ def test_broken_card_in_models_dir_is_one_line(tmp_path: Path, content: str) -> 
 
 
 def test_run_prints_the_table_and_writes_parquet(tmp_path: Path) -> None:
-    from tests.conftest import make_card, trained_tiny_state
+    from tests.helpers import make_card, trained_tiny_state
 
     zoo = tmp_path / "zoo"
     make_card(zoo, "tiny-std", state=trained_tiny_state())
@@ -109,7 +109,7 @@ def test_run_rejects_bad_requests(tmp_path: Path) -> None:
 
 
 def test_run_dry_run_lists_cells_and_their_state(tmp_path: Path) -> None:
-    from tests.conftest import make_card, trained_tiny_state
+    from tests.helpers import make_card, trained_tiny_state
 
     zoo = tmp_path / "zoo"
     make_card(zoo, "tiny-std", state=trained_tiny_state())
@@ -131,7 +131,7 @@ def test_ls_metrics_and_unknown_metric() -> None:
 
 
 def test_explain_writes_the_same_png_twice(tmp_path: Path) -> None:
-    from tests.conftest import make_card, trained_tiny_state
+    from tests.helpers import make_card, trained_tiny_state
 
     zoo = tmp_path / "zoo"
     make_card(zoo, "tiny-std", state=trained_tiny_state())

@@ -9,7 +9,7 @@ from rib.executors import execute
 from rib.runner import plan_run
 from rib.store import ResultStore, load_results
 
-from tests.conftest import make_card, trained_tiny_state
+from tests.helpers import make_card, trained_tiny_state
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra is not installed")
 COLUMNS = ["model", "attack", "eps", "metric", "value", "n", "ci_low", "ci_high"]

@@ -10,7 +10,7 @@ from rib.metric_cells import is_metric_cell, metric_names
 from rib.runner import plan_grid, plan_run, run_cells
 from rib.store import ResultStore, load_results
 
-from tests.conftest import make_card, trained_tiny_state
+from tests.helpers import make_card, trained_tiny_state
 
 GRID = """
 [datasets.mnist-5k]

@@ -53,3 +53,17 @@ def test_decorator_registers() -> None:
 
     assert r.get("b") is A
     assert r.aliases_of("a") == ["b"]
+
+
+def test_name_attr_names_registered_classes() -> None:
+    r: Registry[type] = Registry("thing", name_attr="name")
+
+    @r.decorator("first", aliases=("one",))
+    class A:
+        name = ""
+
+    class B(A):
+        pass
+
+    r.register("second", B)
+    assert (A.name, B.name) == ("first", "second") and r.get("one") is A

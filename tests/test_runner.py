@@ -17,7 +17,7 @@ from rib.grid import Cell, grid_spec, parse_eps, plan_grid_names
 from rib.runner import plan_grid, plan_run, plan_table, run_cells, stale_cells
 from rib.store import ResultStore, load_results
 
-from tests.conftest import make_card, trained_tiny_state
+from tests.helpers import make_card, trained_tiny_state
 
 GRID = """
 [datasets.mnist-5k]

@@ -20,7 +20,7 @@ from rib.verify import (
 from rib.zoo import read_card, write_card
 from rib.zoo.weights import save_weights, sha256_file
 
-from tests.conftest import make_card, trained_tiny_state
+from tests.helpers import make_card, trained_tiny_state
 
 N = 60
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rib.batching import batches
+
 
 @torch.no_grad()
 def predict(
@@ -15,7 +17,7 @@ def predict(
     was_training = model.training
     model.eval()
     try:
-        preds = [model(x[i:i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
+        preds = [model(xb.to(device)).argmax(1).cpu() for (xb,) in batches(x, batch_size=batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)

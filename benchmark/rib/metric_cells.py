@@ -8,7 +8,6 @@ compare them with the clean ones). Summary rows hold each output's mean over the
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -18,6 +17,7 @@ from rib.attacks import ATTACKS, create_attack
 from rib.errors import ConfigError
 from rib.explain.metrics import METRICS, MetricInputs, compute_metrics
 from rib.grid import Cell
+from rib.stats import mean_interval  # noqa: F401  (re-exported: mean_interval lives in rib.stats)
 
 CLEAN = "clean"
 
@@ -53,16 +53,6 @@ def metric_params(source: str, names: list[str], eps: float) -> tuple[tuple[floa
         return (0.0,), kept
     ATTACKS.canonical(source)
     return (float(eps),), tuple(names)
-
-
-def mean_interval(values: torch.Tensor) -> tuple[float, int, tuple[float, float]]:
-    """(mean, count, 95% normal interval) over the finite values."""
-    v = values[torch.isfinite(values)].double()
-    if len(v) == 0:
-        return math.nan, 0, (math.nan, math.nan)
-    mean = float(v.mean())
-    half = 1.959963984540054 * float(v.std()) / math.sqrt(len(v)) if len(v) > 1 else math.nan
-    return mean, len(v), (mean - half, mean + half)
 
 
 def evaluate_metrics(cell: Cell, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,

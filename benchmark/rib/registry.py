@@ -15,8 +15,11 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Holds named entries of one kind (models, defenses, attacks, ...)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, name_attr: str | None = None) -> None:
+        """``kind`` names the entries in messages; with ``name_attr``, registering an entry also sets that attribute
+        on it to its name (classes that know their CLI name, such as attacks)."""
         self.kind = kind
+        self.name_attr = name_attr
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
 
@@ -25,13 +28,15 @@ class Registry(Generic[T]):
         for key in (name, *aliases):
             if key in self._entries or key in self._aliases:
                 raise ValueError(f"{self.kind} {key!r} is registered twice")
+        if self.name_attr is not None:
+            setattr(entry, self.name_attr, name)
         self._entries[name] = entry
         for alias in aliases:
             self._aliases[alias] = name
         return entry
 
     def decorator(self, name: str, aliases: Iterable[str] = ()) -> Callable[[T], T]:
-        """``@registry.decorator("name")`` registers the decorated object."""
+        """``@registry.decorator("name")`` registers the decorated class or function: rib's one way to register code."""
 
         def wrap(entry: T) -> T:
             return self.register(name, entry, aliases)

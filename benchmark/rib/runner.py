@@ -36,7 +36,7 @@ from rib.stats import stratified_indices, wilson_interval
 from rib.store import ResultStore, summary_row
 from rib.table import format_table
 from rib.zoo import ModelCard, find_card, list_cards
-from rib.zoo.factory import ModelDirs, cached_model
+from rib.zoo.factory import ModelDirs, cached_model, model_resolver
 
 
 def zoo_registry(dataset: str, models_dir: ModelDirs = None) -> Registry[ModelCard]:
@@ -296,8 +296,7 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
     attack = create_attack(cell.attack, **cell.params)
     if _dependencies(card, cell.attack, cell.params, models_dir) != cell.depends_on:
         raise ConfigError(f"{cell.describe()}: a model it depends on changed since the cell was planned")
-    if hasattr(attack, "bind"):  # transfer attacks load their surrogate
-        attack.bind(dataset=cell.dataset, models_dir=models_dir, device=device, cache=cache)
+    attack.bind(model_resolver(cell.dataset, models_dir, device, cache))  # transfer attacks load their surrogate
     start = time.perf_counter()
     if cell.after:
         if prior is None:

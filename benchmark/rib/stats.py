@@ -6,8 +6,11 @@ import math
 
 import torch
 
+Z_95 = 1.959963984540054
+"""The standard normal quantile of 0.975: the half-width factor of every 95% interval rib reports."""
 
-def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
     """95% Wilson score interval of a proportion (well-behaved at 0 and 1, unlike the normal approximation)."""
     if n <= 0:
         return math.nan, math.nan
@@ -18,6 +21,16 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends, free of rounding
     high = 1.0 if successes == n else min(1.0, centre + half)
     return low, high
+
+
+def mean_interval(values: torch.Tensor, z: float = Z_95) -> tuple[float, int, tuple[float, float]]:
+    """(mean, count, 95% normal interval) over the finite values."""
+    v = values[torch.isfinite(values)].double()
+    if len(v) == 0:
+        return math.nan, 0, (math.nan, math.nan)
+    mean = float(v.mean())
+    half = z * float(v.std()) / math.sqrt(len(v)) if len(v) > 1 else math.nan
+    return mean, len(v), (mean - half, mean + half)
 
 
 def stratified_indices(y: torch.Tensor, n: int) -> torch.Tensor:

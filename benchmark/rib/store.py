@@ -10,16 +10,16 @@ summary last: a summary on disk means the cell is complete. Files directly under
 from __future__ import annotations
 
 import math
-import os
-import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rib.errors import RibError
+from rib.files import atomic_write, temp_files
 
 if TYPE_CHECKING:  # rib.grid imports torch (through rib.data); the store does not need it
     from rib.grid import CellKind
@@ -52,32 +52,50 @@ PER_EXAMPLE_SUFFIX_OF_KIND = {"attack": ".examples.parquet", "check": ".examples
                               "metrics": ".values.parquet"}  # by cell kind
 
 
-def summary_row(base: dict[str, Any], metric: str, eps: float, value: float, count: int,
+class SummaryRow(TypedDict):
+    """One stored summary row: the columns of ``SUMMARY_SCHEMA`` with their Python types, in its order (a test keeps
+    the two equal). ``summary_row`` builds every row."""
+
+    run_id: str
+    cell_id: str
+    created_at: str
+    model: str
+    dataset: str
+    defense: str
+    trained_norm: str
+    trained_eps: float
+    attack: str
+    norm: str
+    eps: float
+    metric: str
+    value: float
+    n: int
+    ci_low: float
+    ci_high: float
+    seed: int
+    params: str
+    weights_sha256: str
+    rib_version: str
+    git_sha: str
+    torch_version: str
+    device: str
+    duration_s: float
+
+
+def summary_row(base: Mapping[str, Any], metric: str, eps: float, value: float, count: int,
                 ci: tuple[float, float] | None = None) -> dict[str, Any]:
-    """One stored number: the columns a cell's rows share (``base``) plus the number, in the schema's order."""
+    """One stored number (a ``SummaryRow``): the columns a cell's rows share (``base``) plus the number, in the
+    schema's order."""
     lo, hi = ci if ci else (math.nan, math.nan)
     row = {**base, "metric": metric, "eps": float(eps), "value": float(value), "n": count, "ci_low": lo, "ci_high": hi}
+    # returned as a plain dict until the callers (runner.evaluate_cell and _rows, checks.store_black_box_checks)
+    # annotate their row lists as SummaryRow: list invariance rejects list[SummaryRow] where list[dict] is declared
     return {k: row[k] for k in SUMMARY_SCHEMA.names}
 
 
 def write_table_atomic(table: pa.Table, path: Path) -> None:
     """Write one Parquet file so that readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, lambda fh: pq.write_table(table, fh))
 
 
 class ResultStore:
@@ -93,7 +111,7 @@ class ResultStore:
         """Whether the cell finished (its summary file exists)."""
         return self.summary_path(dataset, model, attack, cell_id).is_file()
 
-    def write(self, rows: list[dict[str, Any]], examples: dict[str, list[Any]], *,
+    def write(self, rows: Sequence[Mapping[str, Any]], examples: dict[str, list[Any]], *,
               kind: CellKind = "attack") -> Path:
         """Store one finished cell of ``kind``: its per-example table first (an attack or check cell's outcomes,
         a metrics cell's values), then the summary rows (the completion marker)."""
@@ -114,7 +132,7 @@ class ResultStore:
             raise RibError(f"results do not fit the store's schema: {exc}") from exc
         examples_path = path.with_name(path.stem + suffix)
         for stale in (path, examples_path):  # temp files a killed writer of this cell left behind
-            for tmp in stale.parent.glob(f".{stale.name}.*.tmp"):
+            for tmp in temp_files(stale):
                 tmp.unlink(missing_ok=True)
         write_table_atomic(per_example, examples_path)
         write_table_atomic(summary, path)

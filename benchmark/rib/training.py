@@ -16,9 +16,10 @@ from rib.defenses import Defense, TrainContext, create_defense
 from rib.defenses.loop import TrainConfig, fit
 from rib.errors import ConfigError, RibError
 from rib.evaluation import accuracy
+from rib.files import atomic_write_text
 from rib.runtime import provenance, resolve_device
 from rib.zoo.cards import ModelCard, write_card
-from rib.zoo.factory import build_model, zoo_dir
+from rib.zoo.factory import build_model, model_resolver, zoo_dir
 from rib.zoo.recipes import Recipe, get_recipe, recipes, training_order
 from rib.zoo.robust_model import RobustModel
 from rib.zoo.weights import save_weights
@@ -33,7 +34,7 @@ def _train_once(recipe: Recipe, params: dict[str, Any], cfg: TrainConfig, split:
     defense = create_defense(recipe.defense, recipe.dataset, params)
     x, y = load_dataset(recipe.dataset, split)
     ctx = TrainContext(recipe.dataset, device, torch.Generator(device=device).manual_seed(cfg.seed + 1),
-                       model_dirs=search_dirs, progress=progress)
+                       resolve_model=model_resolver(recipe.dataset, search_dirs, device), progress=progress)
     log = fit(model, defense, x, y, cfg, ctx, desc=desc)
     return model, defense, log
 
@@ -85,11 +86,7 @@ def calibrate(model_id: str, dataset: str = "mnist-5k", *, out_dir: Path = Path(
         "seed": cfg.seed,
         **provenance(dev),
     }
-    path = calibration_path(Path(out_dir), dataset, recipe.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomli_w.dumps(record), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(calibration_path(Path(out_dir), dataset, recipe.id), tomli_w.dumps(record))
     return record
 
 

@@ -11,7 +11,6 @@ accuracy claim reproduces when it lies inside the measured 95% Wilson interval *
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from rib.data import DATASETS
 from rib.errors import ConfigError, RibError
 from rib.executors import check_executor, execute
 from rib.explain.metrics import METRICS
+from rib.files import atomic_copy
 from rib.grid import grid_spec
 from rib.metric_cells import CLEAN
 from rib.report import render_site
@@ -259,10 +259,7 @@ def install_submission(card: ModelCard, models_root: Path | str, *, force: bool 
     dest = folder / f"{card.id}.toml"
     if dest.exists() and not force:
         raise RibError(f"{dest} exists: a model with id {card.id!r} is already in the zoo (--force replaces it)")
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{card.weights_file}.tmp"
-    shutil.copyfile(card.weights_path, tmp)
-    tmp.replace(folder / card.weights_file)
+    atomic_copy(card.weights_path, folder / card.weights_file)
     installed = read_card(card.path) if card.path else card
     write_card(installed, dest)
     return read_card(dest)

@@ -4,12 +4,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from rib.attacks import ATTACKS, NORMS, create_attack, pgd_perturb
+from rib.attacks import ATTACKS, create_attack, pgd_perturb
 from rib.attacks.base import FixedEpsAttack
 from rib.errors import ConfigError
-from rib.zoo import create_model
+from rib.norms import NORMS
+from rib.zoo import RobustModel, create_model, find_card, model_resolver
 
-from tests.conftest import make_card, trained_tiny_state
+from tests.helpers import make_card, trained_tiny_state
 
 FAST_PARAMS = {
     "pgd-linf": {"steps": 10}, "pgd-l2": {"steps": 10},
@@ -45,8 +46,7 @@ def test_every_attack_gives_admissible_adversarials(name: str, zoo: Path, data: 
     x, y = data
     model = create_model("tiny-other", models_dir=zoo)
     attack = create_attack(name, **FAST_PARAMS.get(name, {}))
-    if hasattr(attack, "bind"):
-        attack.bind(dataset="mnist-5k", models_dir=zoo, device=torch.device("cpu"), cache={})
+    attack.bind(model_resolver("mnist-5k", zoo))  # a no-op unless the attack needs another model
     eps = EPS[attack.norm_name]
     result = attack(model, x, y, eps, seed=0, batch_size=16)
     norm = NORMS.get(attack.norm_name)
@@ -117,3 +117,19 @@ def test_every_attack_is_listed() -> None:
     assert ATTACKS.get("square-l2").kind == "black-box"
     assert ATTACKS.get("transfer-pgd-l2").kind == "transfer"
     assert ATTACKS.get("topk-cam-linf").kind == "interpretation"
+
+
+def test_transfer_attack_takes_its_surrogate_from_the_resolver(zoo: Path) -> None:
+    asked: list[str] = []
+    resolve = model_resolver("mnist-5k", zoo)
+
+    def spy(name: str) -> RobustModel:
+        asked.append(name)
+        return resolve(name)
+
+    attack = create_attack("transfer-pgd-linf", surrogate="tiny-std")
+    attack.bind(spy)
+    assert asked == ["tiny-std"] and attack.surrogate is not None
+    assert attack.surrogate_sha == find_card("tiny-std", "mnist-5k", zoo).weights_sha256
+    create_attack("pgd-linf").bind(spy)  # the base class's bind loads nothing
+    assert asked == ["tiny-std"]

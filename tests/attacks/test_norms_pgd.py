@@ -1,7 +1,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from rib.attacks import NORMS, pgd_perturb
+from rib.attacks import pgd_perturb
+from rib.norms import NORMS
 from rib.zoo import build_model
 
 

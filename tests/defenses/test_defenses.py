@@ -8,9 +8,9 @@ from rib.defenses.gradient_reg import ce_with_gradient_penalty
 from rib.defenses.l1 import l1_of_weights
 from rib.errors import ConfigError
 from rib.explain import interpretation_discrepancy
-from rib.zoo import build_model
+from rib.zoo import build_model, model_resolver
 
-from tests.conftest import make_card
+from tests.helpers import make_card
 
 FAST = {"adv-linf": {"steps": 3}, "adv-l2": {"steps": 3}, "proper-int": {"steps": 3}, "proper-int2": {"steps": 3}}
 
@@ -46,7 +46,7 @@ def test_ir_prepare_caches_targets_and_trains(tmp_path: Path) -> None:
     x, y = _batch(6)
     defense = create_defense("ir", "mnist-5k", {"samples": 2})
     ctx = TrainContext("mnist-5k", torch.device("cpu"), torch.Generator().manual_seed(0),
-                       model_dirs=[tmp_path / "models"], cache_dir=tmp_path / "cache")
+                       resolve_model=model_resolver("mnist-5k", tmp_path / "models"), cache_dir=tmp_path / "cache")
     model = build_model("tiny", "mnist-5k").train()
     aux = defense.prepare(model, x, y, ctx)
     target = aux["target"]
@@ -62,6 +62,13 @@ def test_ir_prepare_caches_targets_and_trains(tmp_path: Path) -> None:
     loss.backward()
     assert torch.isfinite(loss) and -1.0 <= logs["cos"] <= 1.0
     assert model.net.conv1.weight.grad is not None
+
+
+def test_ir_without_a_model_resolver_names_its_teacher() -> None:
+    x, y = _batch(2)
+    ctx = TrainContext("mnist-5k", torch.device("cpu"), torch.Generator().manual_seed(0))
+    with pytest.raises(ConfigError, match="teacher 'adv-l2'"):
+        create_defense("ir", "mnist-5k", {"samples": 1}).prepare(build_model("tiny", "mnist-5k"), x, y, ctx)
 
 
 def test_ir_cosine_term_is_zero_when_gradient_matches_target() -> None:

@@ -10,7 +10,7 @@ from rib.explain.metrics import METRICS, MetricInputs, compute_metrics, gini, ke
 from rib.zoo import build_model
 from torch import nn
 
-from tests.conftest import trained_tiny_state
+from tests.helpers import trained_tiny_state
 
 
 class Linear(nn.Module):

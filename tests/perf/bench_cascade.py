@@ -64,7 +64,8 @@ def main() -> None:
     for role, model_id, goal in (("robust", args.robust, 1.05), ("undefended", args.undefended, 0.3)):
         r = measure(model_id, args.norm, args.n)
         ratio = r["cascade_s"] / r["alone_s"]
-        print(f"{role:10s} {model_id:10s} AutoAttack alone {r['alone_s']:7.1f} s, worst case {100 * r['alone_acc']:5.1f}%"
+        print(f"{role:10s} {model_id:10s} AutoAttack alone {r['alone_s']:7.1f} s, "
+              f"worst case {100 * r['alone_acc']:5.1f}%"
               f" | cascade {r['cascade_s']:7.1f} s (PGD {100 * r['pgd_acc']:.1f}%, AutoAttack on "
               f"{int(r['attacked'])} survivors), worst case {100 * r['cascade_acc']:5.1f}% | ratio {ratio:.2f} "
               f"(goal ≤ {goal})")

@@ -11,7 +11,7 @@ from rib.report.site import GENERATED_PREFIX, slug
 from rib.runner import plan_run, run_cells
 from rib.store import ResultStore
 
-from tests.conftest import make_card, trained_tiny_state
+from tests.helpers import make_card, trained_tiny_state
 
 CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = '<img src=x onerror="alert(1)">'

@@ -7,7 +7,7 @@ from rib.zoo import ModelCard, create_model, find_card, list_cards, read_card, w
 from rib.zoo.cards import card_errors
 from rib.zoo.weights import save_weights, sha256_file
 
-from tests.conftest import make_card
+from tests.helpers import make_card
 
 
 def test_card_round_trip(tmp_path: Path) -> None:

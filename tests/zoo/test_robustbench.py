@@ -63,7 +63,7 @@ def test_export_as_robustbench_model_info(tmp_path: Path) -> None:
     from rib.runner import plan_run, run_cells
     from rib.store import ResultStore
 
-    from tests.conftest import make_card, trained_tiny_state
+    from tests.helpers import make_card, trained_tiny_state
 
     zoo = tmp_path / "zoo"
     make_card(zoo, "tiny-std", state=trained_tiny_state())

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from rib.attacks.base import FixedEpsAttack, register
+from rib.attacks.base import ATTACKS, FixedEpsAttack
 
 _AA_NORM = {"linf": "Linf", "l2": "L2"}
 
@@ -44,29 +44,29 @@ class _PyAutoAttack(FixedEpsAttack):
         """Set attack-specific knobs on the pyautoattack object."""
 
 
-@register("apgd-ce-linf")
+@ATTACKS.decorator("apgd-ce-linf")
 class APGDCELinf(_PyAutoAttack):
     norm_name = "linf"
     version = "custom"
     attacks_to_run = ["apgd-ce"]
 
 
-@register("apgd-ce-l2")
+@ATTACKS.decorator("apgd-ce-l2")
 class APGDCEL2(APGDCELinf):
     norm_name = "l2"
 
 
-@register("autoattack-linf", aliases=("aa-linf",))
+@ATTACKS.decorator("autoattack-linf", aliases=("aa-linf",))
 class AutoAttackLinf(_PyAutoAttack):
     norm_name = "linf"
 
 
-@register("autoattack-l2", aliases=("aa-l2",))
+@ATTACKS.decorator("autoattack-l2", aliases=("aa-l2",))
 class AutoAttackL2(AutoAttackLinf):
     norm_name = "l2"
 
 
-@register("square-linf")
+@ATTACKS.decorator("square-linf")
 class SquareLinf(_PyAutoAttack):
     norm_name = "linf"
     kind = "black-box"
@@ -81,6 +81,6 @@ class SquareLinf(_PyAutoAttack):
         adversary.square.n_queries = int(self.params["n_queries"])
 
 
-@register("square-l2")
+@ATTACKS.decorator("square-l2")
 class SquareL2(SquareLinf):
     norm_name = "l2"

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from rib.attacks.norms import NORMS, Norm
+from rib.batching import batches
 from rib.errors import ConfigError
 from rib.evaluation import predict
+from rib.norms import NORMS, Norm
+from rib.params import Parameterized
 from rib.registry import Registry
+
+if TYPE_CHECKING:  # the zoo imports the defenses, which import the attacks: no runtime import of the zoo here
+    from rib.zoo.robust_model import ModelResolver
 
 
 @dataclass
@@ -41,21 +46,16 @@ class AttackResult:
         return float(self.clean_correct.float().mean())
 
 
-class Attack(ABC):
+class Attack(Parameterized, ABC):
     """An attack under one norm. Subclasses implement ``run``; ``__call__`` validates inputs."""
 
-    name: ClassVar[str] = ""
+    params_kind = "attack"
     norm_name: ClassVar[str] = "linf"
     kind: ClassVar[str] = "white-box"  # white-box | black-box | transfer
     minimum_norm: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
-        defaults = self.default_params()
-        unknown = sorted(set(params) - set(defaults))
-        if unknown:
-            raise ConfigError(f"attack {self.name!r} has no parameter {', '.join(unknown)} "
-                              f"(known: {', '.join(sorted(defaults)) or 'none'})")
-        self.params: dict[str, Any] = {**defaults, **params}
+        self.set_params(self.default_params(), params)
 
     @classmethod
     def default_params(cls) -> dict[str, Any]:
@@ -64,6 +64,11 @@ class Attack(ABC):
     def model_dependencies(self) -> dict[str, str]:
         """Other zoo models whose weights this attack's numbers depend on: role → model name."""
         return {}
+
+    def bind(self, resolve: ModelResolver) -> None:
+        """Load the other zoo models this attack needs (``model_dependencies``) through ``resolve``; the runner
+        calls it before the attack runs. Most attacks need none: this default does nothing."""
+        return None
 
     @property
     def norm(self) -> Norm:
@@ -115,8 +120,7 @@ class FixedEpsAttack(Attack):
         with tqdm(total=len(eps), desc=self.name, disable=not progress, leave=False, unit="eps") as bar:
             for e, epsilon in enumerate(eps):
                 idx = alive.nonzero().flatten()
-                for start in range(0, len(idx), batch_size):
-                    chunk = idx[start:start + batch_size]
+                for (chunk,) in batches(idx, batch_size=batch_size):
                     xb, yb = x[chunk].to(device), y[chunk].to(device)
                     adv = self.attack_batch(model, xb, yb, epsilon, generator)
                     adv = self._admissible(xb, adv, epsilon)
@@ -137,17 +141,9 @@ class FixedEpsAttack(Attack):
         return (x + delta).clamp(0, 1)
 
 
-ATTACKS: Registry[type[Attack]] = Registry("attack")
-
-
-def register(name: str, aliases: tuple[str, ...] = ()) -> Callable[[type[Attack]], type[Attack]]:
-    """Class decorator: register an attack class under its CLI name."""
-
-    def wrap(cls: type[Attack]) -> type[Attack]:
-        cls.name = name
-        return ATTACKS.register(name, cls, aliases)
-
-    return wrap
+ATTACKS: Registry[type[Attack]] = Registry("attack", name_attr="name")
+"""Attack classes by CLI name: ``@ATTACKS.decorator("pgd-linf", aliases=("pgd",))`` registers one and sets its
+``name``."""
 
 
 def create_attack(name: str, **params: Any) -> Attack:

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rib.attacks.base import Attack, AttackResult, register
+from rib.attacks.base import ATTACKS, Attack, AttackResult
+from rib.batching import batches
 from rib.evaluation import predict
 
 
@@ -36,8 +37,7 @@ class _FoolboxMinNorm(Attack):
         distance = torch.where(clean_correct, torch.tensor(math.inf), torch.tensor(0.0))
         found = x.clone()
         idx = clean_correct.nonzero().flatten()
-        for start in tqdm(range(0, len(idx), batch_size), desc=self.name, disable=not progress, leave=False):
-            chunk = idx[start:start + batch_size]
+        for (chunk,) in tqdm(batches(idx, batch_size=batch_size), desc=self.name, disable=not progress, leave=False):
             xb, yb = x[chunk].to(device), y[chunk].to(device)
             raw, _, _ = attack(fmodel, xb, yb, epsilons=None)
             raw = raw.detach().clamp(0, 1)
@@ -54,7 +54,7 @@ class _FoolboxMinNorm(Attack):
         return AttackResult(eps, clean_correct, robust, distance, x_adv)
 
 
-@register("cw-l2", aliases=("cw",))
+@ATTACKS.decorator("cw-l2", aliases=("cw",))
 class CarliniWagnerL2(_FoolboxMinNorm):
     norm_name = "l2"
 
@@ -84,12 +84,12 @@ class _DeepFool(_FoolboxMinNorm):
         return cls(steps=int(p["steps"]), candidates=int(p["candidates"]), overshoot=float(p["overshoot"]))
 
 
-@register("deepfool-l2")
+@ATTACKS.decorator("deepfool-l2")
 class DeepFoolL2(_DeepFool):
     norm_name = "l2"
 
 
-@register("deepfool-linf")
+@ATTACKS.decorator("deepfool-linf")
 class DeepFoolLinf(_DeepFool):
     norm_name = "linf"
 
@@ -106,11 +106,11 @@ class _FMN(_FoolboxMinNorm):
         return cls(steps=int(self.params["steps"]))
 
 
-@register("fmn-l2")
+@ATTACKS.decorator("fmn-l2")
 class FMNL2(_FMN):
     norm_name = "l2"
 
 
-@register("fmn-linf")
+@ATTACKS.decorator("fmn-linf")
 class FMNLinf(_FMN):
     norm_name = "linf"

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rib.attacks.base import FixedEpsAttack, register
-from rib.attacks.norms import Norm
-from rib.attacks.pgd import projected_step, random_delta
+from rib.attacks.base import ATTACKS, FixedEpsAttack
+from rib.attacks.pgd import default_step_size, projected_step, random_delta
+from rib.norms import Norm
 
 
 class _FGSM(FixedEpsAttack):
@@ -23,12 +23,12 @@ class _FGSM(FixedEpsAttack):
         return (x + eps * self.norm.normalize_grad(grad)).detach()
 
 
-@register("fgsm-linf", aliases=("fgsm",))
+@ATTACKS.decorator("fgsm-linf", aliases=("fgsm",))
 class FGSMLinf(_FGSM):
     norm_name = "linf"
 
 
-@register("fgsm-l2")
+@ATTACKS.decorator("fgsm-l2")
 class FGSML2(_FGSM):
     norm_name = "l2"
 
@@ -84,15 +84,15 @@ class _PGD(FixedEpsAttack):
     def attack_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                      generator: torch.Generator) -> torch.Tensor:
         steps = int(self.params["steps"])
-        step = self.params["rel_step_size"] * eps / max(steps, 1)
+        step = default_step_size(eps, steps, self.params["rel_step_size"])
         return pgd_early_stop(model, x, y, self.norm, eps, steps, step, int(self.params["restarts"]), generator)
 
 
-@register("pgd-linf", aliases=("pgd",))
+@ATTACKS.decorator("pgd-linf", aliases=("pgd",))
 class PGDLinf(_PGD):
     norm_name = "linf"
 
 
-@register("pgd-l2")
+@ATTACKS.decorator("pgd-l2")
 class PGDL2(_PGD):
     norm_name = "l2"

@@ -14,11 +14,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from rib.attacks.base import FixedEpsAttack, register
+from rib.attacks.base import ATTACKS, FixedEpsAttack
+from rib.attacks.pgd import default_step_size
 from rib.errors import ConfigError
+from rib.explain.cam import CamModel
 
 
-@register("topk-cam-linf", aliases=("topk-attack",))
+@ATTACKS.decorator("topk-cam-linf", aliases=("topk-attack",))
 class TopKCamLinf(FixedEpsAttack):
     norm_name = "linf"
     kind = "interpretation"
@@ -29,20 +31,20 @@ class TopKCamLinf(FixedEpsAttack):
 
     def attack_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                      generator: torch.Generator) -> torch.Tensor:
-        if not getattr(model, "supports_cam", False):
+        if not getattr(model, "supports_cam", False) or not isinstance(model, CamModel):
             raise ConfigError(f"{self.name} needs a model with a CAM head")
         k, steps = int(self.params["k"]), int(self.params["steps"])
-        step_size = float(self.params["rel_step_size"]) * eps / max(steps, 1)
+        step_size = default_step_size(eps, steps, float(self.params["rel_step_size"]))
         rows = torch.arange(len(x), device=x.device)
         with torch.no_grad():
-            cam_clean = model.cam(x)[rows, y].flatten(1)  # type: ignore[operator]
+            cam_clean = model.cam(x)[rows, y].flatten(1)
         top = cam_clean.topk(min(k, cam_clean.shape[1]), dim=1).indices
         eps_t = torch.full((len(x),), eps, device=x.device, dtype=x.dtype)
         step = torch.full((len(x),) + (1,) * (x.dim() - 1), step_size, device=x.device, dtype=x.dtype)
         delta = torch.zeros_like(x)  # a deterministic start at x itself
         for _ in range(steps):
             xi = (x + delta).requires_grad_(True)
-            cam = model.cam(xi)[rows, y].flatten(1)  # type: ignore[operator]
+            cam = model.cam(xi)[rows, y].flatten(1)
             (grad,) = torch.autograd.grad(cam.gather(1, top).sum(), xi)
             with torch.no_grad():
                 cand = self.norm.project(delta - step * self.norm.normalize_grad(grad), eps_t)

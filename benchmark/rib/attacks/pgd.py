@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import overload
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rib.attacks.norms import Norm
+from rib.norms import Norm
 
 # loss(model, x_adv, y) -> per-example loss to maximize
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -19,9 +20,16 @@ def ce_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(model(x), y, reduction="none")
 
 
-def default_step_size(eps: float, steps: int) -> float:
-    """papers.md's step rule: 2.5 · eps / steps."""
-    return 2.5 * eps / max(steps, 1)
+@overload
+def default_step_size(eps: float, steps: int, rel_step_size: float = 2.5) -> float: ...
+@overload
+def default_step_size(eps: torch.Tensor, steps: int, rel_step_size: float = 2.5) -> torch.Tensor: ...
+def default_step_size(eps: float | torch.Tensor, steps: int, rel_step_size: float = 2.5) -> float | torch.Tensor:
+    """papers.md's step rule, the one every PGD-style loop uses: ``rel_step_size · eps / steps`` (2.5 · eps / steps).
+
+    Evaluated as ``(rel_step_size * eps) / max(steps, 1)``, always in that order, so results stay bit-identical.
+    """
+    return rel_step_size * eps / max(steps, 1)
 
 
 def random_delta(norm: Norm, x: torch.Tensor, eps: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -59,7 +67,7 @@ def pgd_perturb(
     n = x.shape[0]
     eps_t = torch.as_tensor(eps, dtype=x.dtype, device=x.device).expand(n).clone()
     if step_size is None:
-        step_size = 2.5 * eps_t / max(steps, 1)
+        step_size = default_step_size(eps_t, steps)
     step_t = torch.as_tensor(step_size, dtype=x.dtype, device=x.device).expand(n).clone()
     step_view = step_t.view(-1, *([1] * (x.dim() - 1)))
     x = x.detach()

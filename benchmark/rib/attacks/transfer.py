@@ -9,15 +9,19 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from rib.attacks.base import Attack, AttackResult, register
-from rib.attacks.pgd import pgd_perturb
+from rib.attacks.base import ATTACKS, Attack, AttackResult
+from rib.attacks.pgd import default_step_size, pgd_perturb
+from rib.batching import batches
 from rib.errors import ConfigError
 from rib.evaluation import predict
+
+if TYPE_CHECKING:  # the zoo imports the defenses, which import the attacks: the surrogate comes via a resolver
+    from rib.zoo.robust_model import ModelResolver
 
 _CRAFTED: OrderedDict[str, torch.Tensor] = OrderedDict()
 _CRAFTED_MAX = 64
@@ -38,12 +42,12 @@ class _TransferPGD(Attack):
     def model_dependencies(self) -> dict[str, str]:
         return {"surrogate": str(self.params["surrogate"])}
 
-    def bind(self, *, dataset: str, models_dir: Any, device: torch.device, cache: dict[str, Any]) -> None:
-        """Load the surrogate model (shared through ``cache`` with the runner's other cells)."""
-        from rib.zoo.factory import cached_model, find_card
-
-        card = find_card(self.params["surrogate"], dataset, models_dir)
-        self.surrogate, self.surrogate_sha = cached_model(card, device, cache), card.weights_sha256
+    def bind(self, resolve: ModelResolver) -> None:
+        """Load the surrogate model through ``resolve`` (the runner's resolver shares it with its other cells)."""
+        surrogate = resolve(str(self.params["surrogate"]))
+        # the crafted-inputs cache is keyed by the surrogate's weights; a model without a card only by its identity
+        sha = surrogate.card.weights_sha256 if surrogate.card is not None else f"uncarded-{id(surrogate)}"
+        self.surrogate, self.surrogate_sha = surrogate, sha
 
     def craft(self, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int, batch_size: int) -> torch.Tensor:
         """Full-length PGD (no early stopping) against the surrogate, for every example."""
@@ -58,11 +62,10 @@ class _TransferPGD(Attack):
             return _CRAFTED[key]
         device = next(self.surrogate.parameters()).device
         gen = torch.Generator(device=device).manual_seed(seed)
-        step = self.params["rel_step_size"] * eps / max(steps, 1)
+        step = default_step_size(eps, steps, self.params["rel_step_size"])
         out = torch.cat([
-            pgd_perturb(self.surrogate, x[i:i + batch_size].to(device), y[i:i + batch_size].to(device), self.norm,
-                        eps, steps, step, generator=gen).cpu()
-            for i in range(0, len(x), batch_size)
+            pgd_perturb(self.surrogate, xb.to(device), yb.to(device), self.norm, eps, steps, step, generator=gen).cpu()
+            for xb, yb in batches(x, y, batch_size=batch_size)
         ])
         _CRAFTED[key] = out
         while len(_CRAFTED) > _CRAFTED_MAX:
@@ -89,11 +92,11 @@ class _TransferPGD(Attack):
         return AttackResult(eps, clean_correct, robust, distance, x_adv, {"surrogate": self.params["surrogate"]})
 
 
-@register("transfer-pgd-linf")
+@ATTACKS.decorator("transfer-pgd-linf")
 class TransferPGDLinf(_TransferPGD):
     norm_name = "linf"
 
 
-@register("transfer-pgd-l2")
+@ATTACKS.decorator("transfer-pgd-l2")
 class TransferPGDL2(_TransferPGD):
     norm_name = "l2"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
-from rib.attacks import NORMS, pgd_perturb
-from rib.defenses.base import Defense, Logs, register
-from rib.zoo.robust_model import RobustModel
+from rib.attacks.pgd import pgd_perturb
+from rib.defenses.base import DEFENSES, Defense, Logs
+from rib.norms import NORMS
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import RobustModel
 
 
 def ramped_eps(eps: float, progress: float, ramp: float) -> float:
@@ -46,7 +49,7 @@ class _PGDTraining(Defense):
         return ce, {"ce_adv": ce.item(), "acc_adv": (logits.argmax(1) == y).float().mean().item(), "eps": eps}
 
 
-@register("adv-linf", aliases=("at", "pgd-at", "madry"))
+@DEFENSES.decorator("adv-linf", aliases=("at", "pgd-at", "madry"))
 class AdversarialLinf(_PGDTraining):
     paper = "Madry et al., ICLR 2018 (settings of Chalasani et al. / Boopathy et al.)"
     norm_name = "linf"
@@ -56,7 +59,7 @@ class AdversarialLinf(_PGDTraining):
     }
 
 
-@register("adv-l2", aliases=("at-l2",))
+@DEFENSES.decorator("adv-l2", aliases=("at-l2",))
 class AdversarialL2(_PGDTraining):
     paper = "Madry et al., ICLR 2018 (the L2 teacher of Noack et al.)"
     norm_name = "l2"

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from rib.data import DATASETS
 from rib.errors import ConfigError
+from rib.params import Parameterized
 from rib.registry import Registry
-from rib.zoo.robust_model import RobustModel
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import ModelResolver, RobustModel
 
 Logs = dict[str, float]
 
@@ -24,32 +27,31 @@ def family(dataset: str) -> str:
 
 @dataclass
 class TrainContext:
-    """What a defense may need beyond the batch: where teachers live, a cache, the device and the RNG."""
+    """What a defense may need beyond the batch: other zoo models (IR's teacher), a cache, the device and the RNG.
+
+    ``resolve_model`` gives zoo models by name on ``dataset`` and ``device`` (``rib.zoo.model_resolver``).
+    """
 
     dataset: str
     device: torch.device
     generator: torch.Generator
-    model_dirs: list[Path] = field(default_factory=list)
+    resolve_model: ModelResolver | None = None
     cache_dir: Path | None = None
     progress: bool = False
 
 
-class Defense(ABC):
-    """A training objective. Subclasses set ``name``, ``paper``, ``PAPER_DEFAULTS`` and implement ``loss``."""
+class Defense(Parameterized, ABC):
+    """A training objective, registered with ``@DEFENSES.decorator(name)`` (which sets ``name``); subclasses set
+    ``paper`` and ``PAPER_DEFAULTS`` and implement ``loss``."""
 
-    name: ClassVar[str]
+    params_kind = "defense"
     paper: ClassVar[str] = ""
     PAPER_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"mnist": {}, "cifar10": {}}
 
     def __init__(self, dataset: str = "mnist-5k", **params: Any) -> None:
         defaults = self.paper_defaults(dataset)
-        unknown = sorted(set(params) - set(defaults))
-        if unknown:
-            raise ConfigError(
-                f"defense {self.name!r} has no parameter {', '.join(unknown)} (known: {', '.join(sorted(defaults))})"
-            )
+        self.set_params(defaults, params)
         self.dataset = dataset
-        self.params: dict[str, Any] = {**defaults, **params}
         self.extra_provenance: dict[str, Any] = {}
 
     @classmethod
@@ -84,17 +86,9 @@ class Defense(ABC):
         """The training loss on one batch and scalars to log; ``progress`` runs from 0 to 1 over training."""
 
 
-DEFENSES: Registry[type[Defense]] = Registry("defense")
-
-
-def register(name: str, aliases: tuple[str, ...] = ()) -> Any:
-    """Class decorator: register a defense under its CLI name."""
-
-    def wrap(cls: type[Defense]) -> type[Defense]:
-        cls.name = name
-        return DEFENSES.register(name, cls, aliases)
-
-    return wrap
+DEFENSES: Registry[type[Defense]] = Registry("defense", name_attr="name")
+"""Defense classes by CLI name: ``@DEFENSES.decorator("adv-linf", aliases=(...))`` registers one and sets its
+``name``."""
 
 
 def create_defense(name: str, dataset: str = "mnist-5k", params: dict[str, Any] | None = None) -> Defense:

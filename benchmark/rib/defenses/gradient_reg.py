@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
-from rib.defenses.base import Defense, Logs, register
-from rib.zoo.robust_model import RobustModel
+from rib.defenses.base import DEFENSES, Defense, Logs
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import RobustModel
 
 
 def ce_with_gradient_penalty(
@@ -24,7 +28,7 @@ def ce_with_gradient_penalty(
     return ce.mean(), grad.flatten(1).pow(2).sum(dim=1).mean()
 
 
-@register("gradient-reg", aliases=("double-backprop", "input-gradient-reg", "ross"))
+@DEFENSES.decorator("gradient-reg", aliases=("double-backprop", "input-gradient-reg", "ross"))
 class GradientRegularization(Defense):
     """L = mean CE + λ · mean_n ‖∇_{x_n} CE_n‖²; the paper's MNIST choice is λ ≈ 110 in this form.
 

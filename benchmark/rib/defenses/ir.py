@@ -10,15 +10,21 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from tqdm import tqdm
 
-from rib.defenses.base import Defense, Logs, TrainContext, family, register
+from rib.batching import batches
+from rib.defenses.base import DEFENSES, Defense, Logs, TrainContext, family
+from rib.errors import ConfigError
 from rib.explain.gradients import smoothgrad, sparsify
-from rib.zoo.robust_model import RobustModel
+from rib.files import atomic_write_bytes
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import RobustModel
 
 
 def default_cache_dir() -> Path:
@@ -34,14 +40,14 @@ def teacher_targets(
     device = device or torch.device("cpu")
     gen = torch.Generator(device=device).manual_seed(seed)
     out = []
-    for i in tqdm(range(0, len(x), batch_size), desc="IR targets", disable=not progress, leave=False):
-        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+    for xb, yb in tqdm(batches(x, y, batch_size=batch_size), desc="IR targets", disable=not progress, leave=False):
+        xb, yb = xb.to(device), yb.to(device)
         maps = smoothgrad(teacher, xb, yb, samples=samples, sigma=sigma, generator=gen)
         out.append(sparsify(maps, sparsify_std).cpu())
     return torch.cat(out)
 
 
-@register("ir", aliases=("interpretation-reg", "noack"))
+@DEFENSES.decorator("ir", aliases=("interpretation-reg", "noack"))
 class InterpretationRegularization(Defense):
     paper = "Noack et al., arXiv 1912.03430"
     PAPER_DEFAULTS = {
@@ -60,12 +66,14 @@ class InterpretationRegularization(Defense):
     def prepare(
         self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, ctx: TrainContext
     ) -> dict[str, torch.Tensor]:
-        from rib.zoo.factory import create_model
-
         p = self.params
-        teacher = create_model(p["teacher"], ctx.dataset, models_dir=ctx.model_dirs, device=ctx.device)
+        if ctx.resolve_model is None:
+            raise ConfigError(f"{self.name} needs its teacher {p['teacher']!r}: the training context has no model "
+                              "resolver (rib.zoo.model_resolver)")
+        teacher = ctx.resolve_model(p["teacher"])
         card = teacher.card
-        assert card is not None  # create_model always attaches the card
+        if card is None:
+            raise ConfigError(f"{self.name}: teacher {p['teacher']!r} has no model card to record")
         recipe = {k: p[k] for k in ("samples", "sigma", "sparsify_std", "target_seed")}
         data_digest = hashlib.sha256(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()
         key = hashlib.sha256(
@@ -84,10 +92,7 @@ class InterpretationRegularization(Defense):
             targets = teacher_targets(teacher, x, y, samples=p["samples"], sigma=p["sigma"],
                                       sparsify_std=p["sparsify_std"], seed=p["target_seed"], device=ctx.device,
                                       progress=ctx.progress)
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(cache.name + ".tmp")
-            save_file({"targets": targets.contiguous()}, str(tmp))
-            tmp.replace(cache)
+            atomic_write_bytes(cache, save({"targets": targets.contiguous()}))
         self.extra_provenance = {
             "teacher": card.id,
             "teacher_sha256": card.weights_sha256,

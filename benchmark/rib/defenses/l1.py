@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
-from rib.defenses.base import Defense, Logs, register
-from rib.zoo.robust_model import RobustModel
+from rib.defenses.base import DEFENSES, Defense, Logs
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import RobustModel
 
 
 def l1_of_weights(model: RobustModel) -> torch.Tensor:
@@ -14,7 +18,7 @@ def l1_of_weights(model: RobustModel) -> torch.Tensor:
     return sum(p.abs().sum() for n, p in model.net.named_parameters() if n.endswith("weight") and p.dim() > 1)  # type: ignore[return-value]
 
 
-@register("l1", aliases=("l1-reg",))
+@DEFENSES.decorator("l1", aliases=("l1-reg",))
 class L1Weights(Defense):
     """Paper form: Σ_n CE_n + λ₁ Σ|W| with batch 50; here mean CE + (λ₁ / reference_batch) Σ|W|, the same objective."""
 

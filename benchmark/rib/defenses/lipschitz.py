@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from rib.defenses.base import Defense, Logs, register
+from rib.defenses.base import DEFENSES, Defense, Logs
 from rib.defenses.gradient_reg import ce_with_gradient_penalty
-from rib.zoo.robust_model import RobustModel
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import RobustModel
 
 
-@register("lipschitz", aliases=("local-lipschitz", "etmann"))
+@DEFENSES.decorator("lipschitz", aliases=("local-lipschitz", "etmann"))
 class LocalLipschitz(Defense):
     """L = mean CE + λ · mean_n ‖∇_{x_n} CE_n‖₂² + μ‖W‖².
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm import tqdm
 
+from rib.batching import batches
 from rib.defenses.base import Defense, TrainContext
 from rib.errors import ConfigError, RibError
-from rib.zoo.robust_model import RobustModel
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import RobustModel
 
 
 @dataclass
@@ -75,8 +78,7 @@ def fit(
     for _epoch in range(cfg.epochs):
         perm = torch.randperm(len(x), generator=shuffle)
         sums: dict[str, float] = {}
-        for i in range(0, len(x), cfg.batch_size):
-            idx = perm[i:i + cfg.batch_size]
+        for (idx,) in batches(perm, batch_size=cfg.batch_size):
             xb, yb = x[idx].to(device), y[idx].to(device)
             aux_b = {k: v[idx].to(device) for k, v in aux.items()}
             loss, logs = defense.loss(model, xb, yb, aux_b, step / total, ctx.generator)

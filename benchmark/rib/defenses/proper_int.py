@@ -6,15 +6,20 @@ by standard PGD on cross-entropy.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
-from rib.attacks import NORMS, pgd_perturb
+from rib.attacks.pgd import pgd_perturb
 from rib.defenses.adversarial import attack_in_eval, ramped_eps
-from rib.defenses.base import Defense, Logs, register
+from rib.defenses.base import DEFENSES, Defense, Logs
 from rib.errors import ConfigError
 from rib.explain.cam import interpretation_discrepancy
-from rib.zoo.robust_model import RobustModel
+from rib.norms import NORMS
+
+if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
+    from rib.zoo.robust_model import RobustModel
 
 
 class _ProperInterpretability(Defense):
@@ -39,10 +44,9 @@ class _ProperInterpretability(Defense):
         with torch.no_grad():
             cam_clean = model.cam(x)
 
-        def discrepancy(m: torch.nn.Module, x_adv: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
-            return interpretation_discrepancy(
-                m, x, x_adv, yy, one_class=bool(p["one_class"]), cam_clean=cam_clean  # type: ignore[arg-type]
-            )
+        def discrepancy(_m: torch.nn.Module, x_adv: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
+            # pgd_perturb passes back the model it was given: ``model``, whose CAM type the closure keeps
+            return interpretation_discrepancy(model, x, x_adv, yy, one_class=bool(p["one_class"]), cam_clean=cam_clean)
 
         return attack_in_eval(model, pgd_perturb, x, y, linf, eps, p["steps"], step, loss_fn=discrepancy,
                               generator=generator)
@@ -58,13 +62,13 @@ class _ProperInterpretability(Defense):
         return ce + self.params["gamma"] * disc, {"ce": ce.item(), "discrepancy": disc.item(), "eps": eps}
 
 
-@register("proper-int", aliases=("int", "boopathy-int"))
+@DEFENSES.decorator("proper-int", aliases=("int", "boopathy-int"))
 class ProperInt(_ProperInterpretability):
     paper = "Boopathy et al., ICML 2020 (Int)"
     attack_on = "discrepancy"
 
 
-@register("proper-int2", aliases=("int2", "boopathy-int2"))
+@DEFENSES.decorator("proper-int2", aliases=("int2", "boopathy-int2"))
 class ProperInt2(_ProperInterpretability):
     paper = "Boopathy et al., ICML 2020 (Int2)"
     attack_on = "ce"

@@ -16,7 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from rib.batching import batches
 from rib.errors import ConfigError
+from rib.explain.cam import CamModel
 from rib.registry import Registry
 
 Attribution = Callable[..., torch.Tensor]
@@ -78,8 +80,8 @@ def deeplift_shap(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> to
     return DeepLiftShap(model).attribute(x, baselines=background, target=target).detach()
 
 
-def _cam_net(model: nn.Module) -> Any:
-    if not getattr(model, "supports_cam", False):
+def _cam_net(model: nn.Module) -> CamModel:
+    if not getattr(model, "supports_cam", False) or not isinstance(model, CamModel):
         raise ConfigError(f"{type(getattr(model, 'net', model)).__name__} has no CAM head (CAM, Grad-CAM and the "
                           "interpretation discrepancy need one)")
     return model
@@ -112,6 +114,6 @@ def attribute(name: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor
     device = next(model.parameters()).device
     with warnings.catch_warnings():  # captum's notes on hooks and on inputs without requires_grad
         warnings.simplefilter("ignore", UserWarning)
-        parts = [fn(model, x[i:i + batch_size].to(device), target[i:i + batch_size].to(device), **kwargs).cpu()
-                 for i in range(0, len(x), batch_size)]
+        parts = [fn(model, xb.to(device), tb.to(device), **kwargs).cpu()
+                 for xb, tb in batches(x, target, batch_size=batch_size)]
     return torch.cat(parts) if parts else torch.empty(0)

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import torch
 
-from rib.zoo.robust_model import RobustModel
+
+@runtime_checkable
+class CamModel(Protocol):
+    """A model with class activation maps, such as a ``RobustModel`` whose architecture ends in a CAM head.
+
+    Every ``RobustModel`` has a ``cam`` method; ``supports_cam`` tells whether it works.
+    """
+
+    def cam(self, x: torch.Tensor) -> torch.Tensor:
+        """Class activation maps ``[N, classes, h, w]`` of the inputs."""
+        ...
 
 
 def interpretation_discrepancy(
-    model: RobustModel,
+    model: CamModel,
     x: torch.Tensor,
     x_adv: torch.Tensor,
     y: torch.Tensor,

@@ -16,10 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rib.batching import batches
 from rib.errors import ConfigError
 from rib.evaluation import predict
 from rib.explain.attributions import attribute
-from rib.explain.cam import interpretation_discrepancy
+from rib.explain.cam import CamModel, interpretation_discrepancy
+from rib.explain.gradients import input_gradient
+from rib.params import Parameterized
 from rib.registry import Registry
 
 
@@ -87,10 +90,13 @@ class MetricInputs:
         return self._memo[key]
 
 
-class Metric:
-    """One interpretability metric: ``compute`` returns per-example values for each of its ``outputs``."""
+class Metric(Parameterized):
+    """One interpretability metric: ``compute`` returns per-example values for each of its ``outputs``.
 
-    name: ClassVar[str] = ""
+    Registered with ``@METRICS.decorator(name)``, which sets ``name``.
+    """
+
+    params_kind = "metric"
     outputs: ClassVar[tuple[str, ...]] = ()
     higher_is_better: ClassVar[bool | None] = True  # None: neither (a property, not a score)
     pairwise: ClassVar[bool] = False  # compares clean and adversarial inputs
@@ -98,11 +104,7 @@ class Metric:
     description: ClassVar[str] = ""
 
     def __init__(self, **params: Any) -> None:
-        defaults = self.default_params()
-        unknown = sorted(set(params) - set(defaults))
-        if unknown:
-            raise ConfigError(f"metric {self.name!r} has no parameter {', '.join(unknown)}")
-        self.params = {**defaults, **params}
+        self.set_params(self.default_params(), params)
 
     @classmethod
     def default_params(cls) -> dict[str, Any]:
@@ -112,25 +114,17 @@ class Metric:
         raise NotImplementedError
 
 
-METRICS: Registry[type[Metric]] = Registry("metric")
-
-
-def _register(cls: type[Metric]) -> type[Metric]:
-    METRICS.register(cls.name, cls)
-    return cls
+METRICS: Registry[type[Metric]] = Registry("metric", name_attr="name")
 
 
 def _grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, of: str, batch_size: int) -> torch.Tensor:
-    from rib.explain.gradients import input_gradient
-
     device = next(model.parameters()).device
-    return torch.cat([input_gradient(model, x[i:i + batch_size].to(device), y[i:i + batch_size].to(device), of=of)
-                      .detach().cpu() for i in range(0, len(x), batch_size)])
+    return torch.cat([input_gradient(model, xb.to(device), yb.to(device), of=of).detach().cpu()
+                      for xb, yb in batches(x, y, batch_size=batch_size)])
 
 
-@_register
+@METRICS.decorator("alignment")
 class Alignment(Metric):
-    name = "alignment"
     outputs = ("alignment", "alignment-normalized")
     description = "Etmann et al.: |<x, grad z_c>| / ||grad z_c||, c the predicted class; normalized: / ||x||"
 
@@ -149,21 +143,20 @@ class _Gini(Metric):
         return {self.name: gini(inputs.attribution(self.attribution))}
 
 
-@_register
+@METRICS.decorator("gini-saliency")
 class GiniSaliency(_Gini):
-    name, outputs, attribution = "gini-saliency", ("gini-saliency",), "saliency"
+    outputs, attribution = ("gini-saliency",), "saliency"
     description = "Gini index of the true-class saliency map (higher = sparser)"
 
 
-@_register
+@METRICS.decorator("gini-ig")
 class GiniIG(_Gini):
-    name, outputs, attribution = "gini-ig", ("gini-ig",), "ig"
+    outputs, attribution = ("gini-ig",), "ig"
     description = "Gini index of Integrated Gradients (zero baseline, 100 steps; Chalasani et al.)"
 
 
-@_register
+@METRICS.decorator("grad-norm")
 class GradNorm(Metric):
-    name = "grad-norm"
     outputs = ("grad-norm",)
     higher_is_better = False
     description = "L2 norm of the input gradient of cross-entropy (Ross & Doshi-Velez)"
@@ -173,9 +166,8 @@ class GradNorm(Metric):
         return {self.name: g.flatten(1).double().norm(dim=1)}
 
 
-@_register
+@METRICS.decorator("smoothgrad-cosine")
 class SmoothGradCosine(Metric):
-    name = "smoothgrad-cosine"
     outputs = ("smoothgrad-cosine",)
     description = "cosine between the saliency map and its SmoothGrad (50 samples, sigma 0.15): 1 = not noisy"
 
@@ -185,9 +177,8 @@ class SmoothGradCosine(Metric):
         return {self.name: F.cosine_similarity(a, b, dim=1, eps=1e-30)}
 
 
-@_register
+@METRICS.decorator("interp-discrepancy")
 class InterpretationDiscrepancy(Metric):
-    name = "interp-discrepancy"
     outputs = ("interp-discrepancy",)
     higher_is_better = False
     pairwise = True
@@ -196,11 +187,13 @@ class InterpretationDiscrepancy(Metric):
 
     def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
         model, bs = inputs.model, inputs.batch_size
+        if not isinstance(model, CamModel):
+            raise ConfigError(f"metric {self.name!r} needs a model with a CAM head")
         device = next(model.parameters()).device
         x, xa, y = inputs.inputs("clean"), inputs.inputs("adv"), inputs.y
         with torch.no_grad():
-            d = torch.cat([interpretation_discrepancy(model, x[i:i + bs].to(device), xa[i:i + bs].to(device),  # type: ignore[arg-type]
-                                                      y[i:i + bs].to(device)).cpu() for i in range(0, len(x), bs)])
+            d = torch.cat([interpretation_discrepancy(model, xb.to(device), xab.to(device), yb.to(device)).cpu()
+                           for xb, xab, yb in batches(x, xa, y, batch_size=bs)])
         return {self.name: d.double()}
 
 
@@ -216,9 +209,8 @@ class _CamStability(Metric):
         return inputs.attribution("cam", "clean"), inputs.attribution("cam", "adv")
 
 
-@_register
+@METRICS.decorator("topk-intersection")
 class TopKIntersection(_CamStability):
-    name = "topk-intersection"
     outputs = ("topk-intersection",)
     description = "|TopK ∩ TopK| / k (k = 8) of the true-class CAM, clean vs adversarial, prediction unchanged"
 
@@ -232,9 +224,8 @@ class TopKIntersection(_CamStability):
         return {self.name: torch.where(self._unchanged(inputs), value, torch.nan)}
 
 
-@_register
+@METRICS.decorator("kendall-tau")
 class KendallTau(_CamStability):
-    name = "kendall-tau"
     outputs = ("kendall-tau",)
     description = "Kendall's tau between the true-class CAMs, clean vs adversarial, prediction unchanged"
 
@@ -243,9 +234,8 @@ class KendallTau(_CamStability):
         return {self.name: torch.where(self._unchanged(inputs), kendall_tau(a, b), torch.nan)}
 
 
-@_register
+@METRICS.decorator("max-sensitivity")
 class MaxSensitivity(Metric):
-    name = "max-sensitivity"
     outputs = ("max-sensitivity-saliency", "max-sensitivity-ig")
     higher_is_better = False
     description = ("max over random inputs in an Linf ball (radius 0.02, 10 samples, clipped to [0, 1]) of "

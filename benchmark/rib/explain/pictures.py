@@ -16,6 +16,7 @@ from rib.attacks import create_attack
 from rib.data import headline_eps, load_dataset
 from rib.evaluation import predict
 from rib.explain.attributions import attribute
+from rib.files import atomic_write
 from rib.stats import stratified_indices
 
 CLEAN_COLUMNS = ("saliency", "ig", "smoothgrad", "cam")
@@ -80,9 +81,8 @@ def explain_figure(model: nn.Module, model_id: str, dataset: str, out: Path, *, 
         ax.set_title(title, fontsize=8)
     fig.suptitle(f"{model_id} on {dataset}: attributions of the true class", fontsize=9)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        atomic_write(out, lambda fh: fig.savefig(fh, format="png", dpi=100, metadata={"Software": None}))
+    finally:
+        plt.close(fig)
     return out

@@ -20,6 +20,7 @@ from typing import Any
 
 from rib.claims import evaluate_claims
 from rib.errors import RibError
+from rib.files import atomic_write_bytes, atomic_write_text
 from rib.report import plots
 from rib.report.tables import KEY_METRICS, StoreView, best_known, cross_norm, leaderboard, model_numbers
 
@@ -171,12 +172,8 @@ def _write(out: Path, files: dict[str, str | bytes]) -> Path:
     for sub in ("models", "csv", "plots", "static"):
         shutil.rmtree(out / sub, ignore_errors=True)
     for rel, content in sorted(files.items()):
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
         if isinstance(content, bytes):
-            tmp.write_bytes(content)
+            atomic_write_bytes(out / rel, content)
         else:
-            tmp.write_text(content, encoding="utf-8")
-        tmp.replace(path)
+            atomic_write_text(out / rel, content)
     return out / "index.html"

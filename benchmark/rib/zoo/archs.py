@@ -38,6 +38,7 @@ class CAMNet(nn.Module):
         return torch.einsum("kc,nkhw->nchw", self.classifier.weight.t(), self.features(x))
 
 
+@ARCHS.decorator("cam-cnn")
 class CamCNN(CAMNet):
     """The mnist-5k zoo network: conv5x5-pool → conv5x5-pool → conv3x3 (A) → GAP → linear (no bias)."""
 
@@ -62,6 +63,7 @@ class CamCNN(CAMNet):
         return self.relu3
 
 
+@ARCHS.decorator("tiny", aliases=("tiny-cnn",))
 class TinyCNN(CAMNet):
     """A few thousand parameters, for tests: conv3x3(8)-pool → conv3x3(16) (A) → GAP → linear (no bias)."""
 
@@ -80,6 +82,7 @@ class TinyCNN(CAMNet):
         return self.relu2
 
 
+@ARCHS.decorator("mnist-cnn")
 class MnistCNN(nn.Module):
     """The papers' MNIST CNN (IR, Ross & Doshi-Velez, Chalasani): conv32-conv64-fc1024 (optional batch norm)."""
 
@@ -121,6 +124,7 @@ class _PreActBlock(nn.Module):
         return self.conv2(out) + skip
 
 
+@ARCHS.decorator("preact-resnet18", aliases=("preactresnet18",))
 class PreActResNet18(CAMNet):
     """PreAct ResNet-18 (He et al. 2016) for 32x32 inputs; its GAP head makes it CAM-capable."""
 
@@ -140,6 +144,7 @@ class PreActResNet18(CAMNet):
         return F.relu(self.bn(self.layers(self.stem(x))))
 
 
+@ARCHS.decorator("wrn-28-10", aliases=("wideresnet",))
 class WideResNet(CAMNet):
     """WRN-depth-width (Zagoruyko & Komodakis 2016), default WRN-28-10, CAM-capable GAP head."""
 
@@ -164,9 +169,3 @@ class WideResNet(CAMNet):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn(self.blocks(self.stem(x))))
 
-
-ARCHS.register("cam-cnn", CamCNN)
-ARCHS.register("tiny", TinyCNN, aliases=("tiny-cnn",))
-ARCHS.register("mnist-cnn", MnistCNN)
-ARCHS.register("preact-resnet18", PreActResNet18, aliases=("preactresnet18",))
-ARCHS.register("wrn-28-10", WideResNet, aliases=("wideresnet",))

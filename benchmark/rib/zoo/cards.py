@@ -11,6 +11,7 @@ import tomli_w
 import tomllib
 
 from rib.errors import ConfigError
+from rib.files import atomic_write_text
 
 # (section.key, accepted types, required) — the schema every card is checked against, all errors at once.
 _NUM = (int, float)
@@ -203,10 +204,7 @@ def read_card(path: Path) -> ModelCard:
 
 def write_card(card: ModelCard, path: Path) -> None:
     """Write ``card`` to ``path`` atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomli_w.dumps(_drop_none(card.to_dict())), encoding="utf-8")
-    tmp.replace(path)
+    path = atomic_write_text(path, tomli_w.dumps(_drop_none(card.to_dict())))
     card.path = path
 
 

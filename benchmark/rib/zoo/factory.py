@@ -9,11 +9,13 @@ from pathlib import Path
 import torch
 
 from rib.data import DATASETS
+from rib.defenses import DEFENSES
 from rib.errors import ConfigError, UnknownNameError
 from rib.registry import Registry
 from rib.zoo.archs import ARCHS
 from rib.zoo.cards import ModelCard, read_card
-from rib.zoo.robust_model import RobustModel
+from rib.zoo.robust_model import ModelResolver, RobustModel
+from rib.zoo.robustbench_models import robustbench_card, robustbench_model
 from rib.zoo.weights import load_into, read_weights
 
 ModelDirs = Path | str | Sequence[Path | str] | None
@@ -58,8 +60,6 @@ def find_card(model_id: str, dataset: str = "mnist-5k", models_dir: ModelDirs = 
         return read_card(Path(model_id))
     dataset = DATASETS.canonical(dataset)
     if model_id.startswith("robustbench:"):
-        from rib.zoo.robustbench_models import robustbench_card
-
         return robustbench_card(model_id, dataset)
     dirs = model_dirs(models_dir)
     for candidate in _candidate_ids(model_id):
@@ -81,8 +81,6 @@ def find_card(model_id: str, dataset: str = "mnist-5k", models_dir: ModelDirs = 
 
 
 def _candidate_ids(model_id: str) -> list[str]:
-    from rib.defenses import DEFENSES
-
     out = [model_id]
     if model_id in DEFENSES:
         canonical = DEFENSES.canonical(model_id)
@@ -106,8 +104,6 @@ def build_model(arch: str, dataset: str, arch_kwargs: dict | None = None,
 def model_from_card(card: ModelCard, device: torch.device | str = "cpu") -> RobustModel:
     """Build the card's architecture and load its weights after checking their sha256."""
     if card.arch == "robustbench":
-        from rib.zoo.robustbench_models import robustbench_model
-
         return robustbench_model(card).to(device).eval()
     model = build_model(card.arch, card.dataset, card.arch_kwargs, card.mean, card.std)
     info = DATASETS.get(card.dataset)
@@ -127,6 +123,18 @@ def cached_model(card: ModelCard, device: torch.device | str, cache: dict[str, R
     if key not in cache:
         cache[key] = model_from_card(card, device)
     return cache[key]
+
+
+def model_resolver(dataset: str, models_dir: ModelDirs = None, device: torch.device | str = "cpu",
+                   cache: dict[str, RobustModel] | None = None) -> ModelResolver:
+    """A ``ModelResolver`` for ``dataset``: zoo names (or aliases) → verified models on ``device``, each loaded once
+    through ``cache`` (shared with the caller's own models when given)."""
+    models = cache if cache is not None else {}
+
+    def resolve(model_id: str) -> RobustModel:
+        return cached_model(find_card(model_id, dataset, models_dir), device, models)
+
+    return resolve
 
 
 def create_model(model_id: str, dataset: str = "mnist-5k", *, models_dir: ModelDirs = None,

@@ -10,6 +10,7 @@ from typing import Any
 import tomllib
 
 from rib.data import DATASETS
+from rib.defenses import DEFENSES
 from rib.errors import ConfigError
 from rib.registry import Registry
 
@@ -69,8 +70,6 @@ def recipes(dataset: str) -> Registry[Recipe]:
 
 def get_recipe(model_id: str, dataset: str) -> Recipe:
     """The recipe for ``model_id`` on ``dataset`` (defense aliases accepted), with did-you-mean on a miss."""
-    from rib.defenses import DEFENSES
-
     reg = recipes(dataset)
     if model_id not in reg and model_id in DEFENSES and DEFENSES.canonical(model_id) in reg:
         model_id = DEFENSES.canonical(model_id)

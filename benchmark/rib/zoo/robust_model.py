@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from rib.errors import ConfigError
+from rib.explain.cam import CamModel
 
 if TYPE_CHECKING:
     from rib.zoo.cards import ModelCard
@@ -40,14 +41,21 @@ class RobustModel(nn.Module):
     @property
     def supports_cam(self) -> bool:
         """Whether the architecture ends in a CAM head (conv map → GAP → bias-free linear)."""
-        return callable(getattr(self.net, "cam", None))
+        return isinstance(self.net, CamModel)
 
     def cam(self, x: torch.Tensor) -> torch.Tensor:
         """Class activation maps ``[N, classes, h, w]`` of [0, 1] inputs."""
-        if not self.supports_cam:
-            raise ConfigError(f"architecture {type(self.net).__name__} has no CAM head")
-        return self.net.cam(self.normalize(x))  # type: ignore[operator]
+        net = self.net
+        if not isinstance(net, CamModel):
+            raise ConfigError(f"architecture {type(net).__name__} has no CAM head")
+        return net.cam(self.normalize(x))
 
     def weights_state(self) -> dict[str, torch.Tensor]:
         """The trainable state to save: the network's tensors (normalization lives in the card)."""
         return {k: v.detach().contiguous().cpu() for k, v in self.net.state_dict().items()}
+
+
+ModelResolver = Callable[[str], RobustModel]
+"""Another zoo model by name (an IR teacher, a transfer surrogate): ready, in eval mode, on the device in use and
+for the dataset in use. ``rib.zoo.factory.model_resolver`` builds one; attacks and defenses receive it instead of
+importing the zoo."""

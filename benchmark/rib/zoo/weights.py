@@ -8,10 +8,11 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from rib.errors import WeightsError
+from rib.files import atomic_write_bytes
 
 MAX_WEIGHTS_BYTES = 2 * 1024**3
 TORCH_SUFFIXES = (".pt", ".pth")
@@ -28,11 +29,7 @@ def sha256_file(path: Path) -> str:
 
 def save_weights(state: dict[str, torch.Tensor], path: Path) -> str:
     """Write ``state`` as safetensors atomically; returns the file's sha256."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
-    tmp.replace(path)
-    return sha256_file(path)
+    return sha256_file(atomic_write_bytes(path, save({k: v.contiguous() for k, v in state.items()})))
 
 
 def read_weights(path: Path, expected_sha256: str | None) -> dict[str, torch.Tensor]:

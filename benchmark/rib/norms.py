@@ -1,4 +1,6 @@
-"""Norms as strategies for iterative attacks: random start, gradient normalization, projection, distance."""
+"""Norms as strategies for iterative attacks and adversarial training: random start, gradient normalization,
+projection, distance. Attacks and defenses both use them, so they sit beside, not inside, ``rib.attacks``.
+"""
 
 from __future__ import annotations
 

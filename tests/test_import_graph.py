@@ -1,0 +1,144 @@
+"""rib's modules import each other without a cycle (module-level imports only), and ``import rib`` works.
+
+Function-level imports are not edges (they run later, once every module is loaded), nor are the imports of an
+``if TYPE_CHECKING:`` block. An import of ``a.b.c`` also imports the packages ``a`` and ``a.b`` (their
+``__init__`` runs first), except packages that are ancestors of the importing module, which are already loading.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import rib
+
+PACKAGE_ROOT = Path(rib.__file__).resolve().parent
+
+
+def module_files(root: Path = PACKAGE_ROOT) -> dict[str, Path]:
+    """Every module of the package under ``root``, by dotted name (a package by its own name)."""
+    out: dict[str, Path] = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _module_level(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Import statements that run when the module is imported: not in functions, not under TYPE_CHECKING."""
+    for node in body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, ast.If):
+            if not _is_type_checking(node.test):
+                yield from _module_level(node.body)
+            yield from _module_level(node.orelse)
+        elif isinstance(node, (ast.Try, ast.TryStar)):
+            for block in (node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody):
+                yield from _module_level(block)
+        elif isinstance(node, (ast.With, ast.ClassDef)):  # class bodies run at import time
+            yield from _module_level(node.body)
+
+
+def _with_packages(target: str, importer: str, is_package: bool, known: dict[str, Path]) -> set[str]:
+    """``target`` plus its parent packages that are not ancestors of ``importer`` (nor ``importer`` itself)."""
+    parts = target.split(".")
+    names = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    own = importer if is_package else importer.rpartition(".")[0]
+    ancestors = {".".join(own.split(".")[:i]) for i in range(1, len(own.split(".")) + 1)} if own else set()
+    return {n for n in names if n in known and n not in ancestors and n != importer}
+
+
+def import_graph(root: Path = PACKAGE_ROOT) -> dict[str, set[str]]:
+    """Module → the package's modules it imports at module level."""
+    known = module_files(root)
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        is_package = path.name == "__init__.py"
+        package = name if is_package else name.rpartition(".")[0]
+        edges: set[str] = set()
+        for node in _module_level(ast.parse(path.read_text(encoding="utf-8")).body):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join([*anchor, base] if base else anchor)
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                           for alias in node.names]
+            for target in targets:
+                edges |= _with_packages(target, name, is_package, known)
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as ``[a, b, ..., a]``, or None (depth-first search, deterministic order)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state:
+            found = visit(start)
+            if found:
+                return found
+    return None
+
+
+def test_graph_sees_imports_packages_and_relative_imports(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from pkg.sub import b\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "b.py").write_text("from . import c\nfrom typing import TYPE_CHECKING\n"
+                                      "if TYPE_CHECKING:\n    import pkg.a\n")
+    (pkg / "sub" / "c.py").write_text("def f():\n    import pkg.a\n")
+    (pkg / "a.py").write_text("import pkg.sub.c\n")
+    graph = import_graph(pkg)
+    assert graph["pkg"] == {"pkg.sub", "pkg.sub.b"}
+    assert graph["pkg.sub.b"] == {"pkg.sub.c"}  # the TYPE_CHECKING import is no edge; pkg.sub is an ancestor
+    assert graph["pkg.sub.c"] == set()  # nor is a function-level import
+    assert graph["pkg.a"] == {"pkg.sub", "pkg.sub.c"}  # importing pkg.sub.c runs pkg.sub's __init__ first
+    assert find_cycle(graph) is None
+    (pkg / "sub" / "c.py").write_text("import pkg.a\n")
+    cycle = find_cycle(import_graph(pkg))
+    assert cycle is not None and cycle[0] == cycle[-1] and set(cycle) == {"pkg.a", "pkg.sub.c"}
+
+
+def test_rib_has_no_import_cycle() -> None:
+    graph = import_graph()
+    assert "rib.attacks.base" in graph and "rib.zoo.factory" in graph
+    cycle = find_cycle(graph)
+    assert cycle is None, f"import cycle among rib's modules: {' → '.join(cycle or [])}"
+
+
+def test_import_rib_in_a_fresh_interpreter() -> None:
+    proc = subprocess.run([sys.executable, "-c", "import rib; print(rib.__version__)"], capture_output=True,
+                          text=True, check=False, cwd=PACKAGE_ROOT.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == rib.__version__
