@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rib.attacks import ATTACKS
 from rib.data import DATASETS
 from rib.defenses import DEFENSES
+from rib.explain.metrics import METRICS
 from rib.table import format_table
 from rib.zoo import ARCHS, ModelCard, list_cards
 
@@ -29,7 +31,6 @@ def render(what: str, dataset: str | None = None, models_dir: str | None = None)
         cards = list_cards(dataset, models_dir)
         return cards_table(cards) if cards else "no models found (train some with `rib train --all`)"
     if what == "attacks":
-        from rib.attacks import ATTACKS
 
         rows = []
         for n in ATTACKS.names():
@@ -38,7 +39,6 @@ def render(what: str, dataset: str | None = None, models_dir: str | None = None)
             rows.append([n, cls.norm_name, cls.kind, "minimum-norm" if cls.minimum_norm else "fixed eps", params])
         return format_table(["attack", "norm", "threat", "kind", "defaults"], rows)
     if what == "metrics":
-        from rib.explain.metrics import METRICS
 
         def direction(better: bool | None) -> str:
             return "higher" if better else "lower" if better is False else "-"

@@ -126,7 +126,7 @@ def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None
     """Cells of grid ``grid`` for ``dataset`` (optionally only some models)."""
     spec = grid_spec(grid, dataset)
     cards = resolve_models(models or spec.models, spec.dataset, models_dir)
-    cells = []
+    cells: list[Cell] = []
     for group in spec.attacks:
         names = [ATTACKS.canonical(nm) for nm in group.get("names", [])]
         for card in cards:

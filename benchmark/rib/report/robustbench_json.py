@@ -14,6 +14,7 @@ from typing import Any
 
 from rib.report.site import slug
 from rib.store import load_results
+from rib.zoo import list_cards
 
 NORM_NAMES = {"linf": "Linf", "l2": "L2"}
 
@@ -25,7 +26,6 @@ def _eps_text(eps: float) -> str:
 
 def export_robustbench_json(results: Path | str, out: Path | str, *, models_dir: Any = None) -> list[Path]:
     """Write the model_info files; returns their paths."""
-    from rib.zoo import list_cards
 
     df = load_results(results)
     aa = df[df["attack"].str.startswith("autoattack-") & df["metric"].isin(["clean_accuracy", "robust_accuracy"])]

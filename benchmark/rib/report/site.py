@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from rib.claims import evaluate_claims
+from rib.data import headline_eps
 from rib.errors import RibError
 from rib.files import atomic_write_bytes, atomic_write_text
 from rib.report import plots
 from rib.report.tables import KEY_METRICS, StoreView, best_known, cross_norm, leaderboard, model_numbers
+from rib.zoo import list_cards
 
 GENERATED_PREFIX = "Generated at "
 
@@ -93,8 +95,6 @@ def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: 
 def render_site(results: Path | str = "results", out: Path | str = "reports", *, models_dir: Any = None,
                 generated_at: str | None = None) -> Path:
     """Write the site under ``out`` (index.html and the pages it links); returns the index path."""
-    from rib.data import headline_eps
-    from rib.zoo import list_cards
 
     view = StoreView.load(results)
     if view.summary.empty:

@@ -35,7 +35,7 @@ class StoreView:
 
     @classmethod
     def load(cls, results: Any) -> StoreView:
-        from rib.verify import verification_status
+        from rib.verify import verification_status  # here, not at the top: verify renders the site (cycle)
 
         store = ResultStore(results)
         summary = store.scan().to_pandas()
