@@ -16,8 +16,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import torch
+from scipy.stats import spearmanr
 
 from rib.data import DATASETS
+from rib.ensemble import robustness_cells, worst_case
 from rib.runtime import provenance
 from rib.store import ResultStore, write_table_atomic
 from rib.table import format_table
@@ -41,12 +43,40 @@ class Side:
     ci: tuple[float, float] = (math.nan, math.nan)
 
 
-class Results:
-    """Lookup of stored summary rows of one dataset."""
+MIN_NORM_L2 = ("fmn-l2", "deepfool-l2", "cw-l2")  # minimum-norm attacks whose distances bound the boundary
 
-    def __init__(self, frame: pd.DataFrame, dataset: str) -> None:
+
+class Results:
+    """Lookup of stored summary rows of one dataset, and of their per-example worst cases."""
+
+    def __init__(self, frame: pd.DataFrame, dataset: str, examples: pd.DataFrame | None = None) -> None:
         self.df = frame[frame["dataset"] == dataset]
         self.dataset = dataset
+        self.examples = examples if examples is not None else pd.DataFrame(columns=["cell_id", "index", "eps",
+                                                                                   "robust", "distance"])
+        self.worst = worst_case(self.examples, robustness_cells(self.df))
+
+    def worst_side(self, model: str, norm: str, eps: float) -> Side | None:
+        """The model's worst case over attacks at (norm, eps): at ensemble strength (AutoAttack included) where an
+        ensemble ran there, else over the attacks that did (the label says which)."""
+        w = self.worst
+        hit = w[(w["model"] == model) & (w["norm"] == norm) & ((w["eps"] - eps).abs() < 1e-9)]
+        if hit.empty:
+            return None
+        r = hit.iloc[0]
+        how = "AutoAttack included" if bool(r["ensemble"]) else "no AutoAttack at this eps"
+        return Side(f"{model} worst-case robust acc ({norm} {eps:g}, {how})", float(r["value"]), int(r["n"]),
+                    (float(r["ci_low"]), float(r["ci_high"])))
+
+    def boundary_distance(self, model: str) -> Side | None:
+        """Median over correctly classified examples of the smallest L2 distance any minimum-norm attack found."""
+        cells = self.df[(self.df["model"] == model) & self.df["attack"].isin(MIN_NORM_L2)]["cell_id"].unique()
+        ex = self.examples[self.examples["cell_id"].isin(cells) & self.examples["clean_correct"].astype(bool)]
+        if ex.empty:
+            return None
+        per_example = ex.groupby("index")["distance"].min()
+        return Side(f"{model} median smallest L2 distance over {', '.join(MIN_NORM_L2)}",
+                    float(per_example.median()), len(per_example))
 
     def side(self, model: str, attack: str, metric: str, eps: float = 0.0, label: str = "") -> Side | None:
         """The stored number for (model, attack, metric, eps); the largest-n cell when several exist."""
@@ -59,25 +89,21 @@ class Results:
         return Side(label or f"{model} {metric} ({attack}{f' @ {eps:g}' if eps else ''})", float(r["value"]),
                     int(r["n"]), (float(r["ci_low"]), float(r["ci_high"])))
 
-    def curve_mean(self, model: str, attack: str) -> Side | None:
-        """Robust accuracy averaged over the eps the cell holds (the area under its accuracy-vs-eps curve)."""
-        d = self.df
-        hit = d[(d["model"] == model) & (d["attack"] == attack) & (d["metric"] == "robust_accuracy")]
-        if hit.empty:
-            return None
-        hit = hit[hit["n"] == hit["n"].max()]
-        return Side(f"{model} mean robust acc over {attack} eps {', '.join(f'{e:g}' for e in sorted(hit['eps']))}",
-                    float(hit["value"].mean()), int(hit["n"].iloc[0]))
-
     def models(self) -> list[str]:
         return sorted(self.df["model"].unique())
 
 
+VERDICTS = ("holds", "does not hold", "inconclusive", "no data")
+
+
 @dataclass(frozen=True)
 class Verdict:
+    """A claim's outcome: ``holds`` / ``does not hold`` only where the evidence is significant (non-overlapping
+    95% intervals, or p < 0.05 for a rank correlation), else ``inconclusive``; ``no data`` where a side is missing."""
+
     left: Side | None
     right: Side | None
-    holds: bool | None
+    verdict: str
     detail: str = ""
 
 
@@ -91,10 +117,25 @@ class Claim:
     evaluate: Callable[[Results], Verdict]
 
 
+def _separated(left: Side, right: Side) -> bool | None:
+    """Whether the two 95% intervals are disjoint (None when a side has no interval)."""
+    if not all(map(math.isfinite, (*left.ci, *right.ci))):
+        return None
+    return left.ci[0] > right.ci[1] or right.ci[0] > left.ci[1]
+
+
 def _greater(left: Side | None, right: Side | None) -> Verdict:
+    """Claim: ``left`` exceeds ``right``, judged on their 95% intervals."""
     if left is None or right is None:
-        return Verdict(left, right, None, "no data")
-    return Verdict(left, right, left.value > right.value, f"difference {left.value - right.value:+.4f}")
+        return Verdict(left, right, "no data", "no data")
+    diff = f"difference {left.value - right.value:+.4f}"
+    separated = _separated(left, right)
+    if separated is None:
+        return Verdict(left, right, "inconclusive", f"{diff}; no interval to judge it by")
+    if not separated:
+        return Verdict(left, right, "inconclusive", f"{diff}; the 95% intervals overlap")
+    return Verdict(left, right, "holds" if left.value > right.value else "does not hold",
+                   f"{diff}; the 95% intervals are disjoint")
 
 
 def _cells(left: tuple[Any, ...], right: tuple[Any, ...]) -> Callable[[Results], Verdict]:
@@ -102,35 +143,38 @@ def _cells(left: tuple[Any, ...], right: tuple[Any, ...]) -> Callable[[Results],
     return lambda r: _greater(r.side(*left), r.side(*right))
 
 
-def _curves(left: tuple[str, str], right: tuple[str, str]) -> Callable[[Results], Verdict]:
-    """Claim: (model, attack) ``left`` has the higher mean robust accuracy over the eps of its cell."""
-    return lambda r: _greater(r.curve_mean(*left), r.curve_mean(*right))
+def _worst(left: str, right: str, norm: str, eps: float) -> Callable[[Results], Verdict]:
+    """Claim: model ``left`` has the higher worst-case robust accuracy than ``right`` at (norm, eps)."""
+    return lambda r: _greater(r.worst_side(left, norm, eps), r.worst_side(right, norm, eps))
 
 
 def _alignment_vs_distance(r: Results) -> Verdict:
-    from scipy.stats import spearmanr
-
     pairs = []
     for model in r.models():
         a = r.side(model, "clean", "alignment")
-        d = r.side(model, "fmn-l2", "median_distance")
-        if a is not None and d is not None:
+        d = r.boundary_distance(model)
+        if a is not None and d is not None and math.isfinite(d.value):
             pairs.append((model, a.value, d.value))
     if len(pairs) < 3:
-        return Verdict(None, None, None, "no data (needs clean alignment and fmn-l2 distances of 3+ models)")
+        return Verdict(None, None, "no data", "no data (needs clean alignment and minimum-norm L2 distances of 3+ "
+                       "models)")
     rho, p = spearmanr([a for _, a, _ in pairs], [d for _, _, d in pairs])
-    left = Side("Spearman rho(alignment, median L2 boundary distance)", float(rho), len(pairs))
+    left = Side("Spearman rho(alignment, median smallest L2 boundary distance)", float(rho), len(pairs))
     right = Side("no association (rho = 0)", 0.0, len(pairs))
     order = ", ".join(m for m, _, _ in sorted(pairs, key=lambda t: t[2]))
-    return Verdict(left, right, bool(rho > 0), f"p = {p:.3f} over {len(pairs)} models; by distance: {order}")
+    verdict = "inconclusive" if not p < 0.05 else "holds" if rho > 0 else "does not hold"
+    return Verdict(left, right, verdict, f"p = {p:.3f} over {len(pairs)} models (significant if < 0.05); "
+                   f"by distance: {order}")
 
 
 def _clean_cost(r: Results) -> Verdict:
     adv, std = r.side("adv-linf", "pgd-linf", "clean_accuracy"), r.side("standard", "pgd-linf", "clean_accuracy")
     if adv is None or std is None:
-        return Verdict(adv, std, None, "no data")
-    return Verdict(adv, std, std.value - adv.value <= 0.02, f"cost {100 * (std.value - adv.value):.1f} points "
-                   "(holds if at most 2)")
+        return Verdict(adv, std, "no data", "no data")
+    cost, most, least = std.value - adv.value, std.ci[1] - adv.ci[0], std.ci[0] - adv.ci[1]
+    verdict = "holds" if most <= 0.02 else "does not hold" if least > 0.02 else "inconclusive"
+    return Verdict(adv, std, verdict, f"cost {100 * cost:.1f} points, between {100 * least:.1f} and {100 * most:.1f} "
+                   "by the 95% intervals (holds if surely at most 2)")
 
 
 def default_claims(dataset: str) -> list[Claim]:
@@ -153,30 +197,33 @@ def default_claims(dataset: str) -> list[Claim]:
     ]
     fgsm_eps = [e for e in linf if e <= 0.3 + 1e-9] if spec.family == "mnist" else linf[:3]
     claims += [Claim(f"gradient-reg-fgsm-{eps:g}", "Ross & Doshi-Velez 2018",
-                     f"gradient regularization beats standard training under FGSM at linf {eps:g}",
+                     f"gradient regularization beats standard training under FGSM at linf {eps:g} (the paper's claim "
+                     "is about FGSM itself, so FGSM's own number is read)",
                      _cells(("gradient-reg", "fgsm-linf", "robust_accuracy", eps),
                             ("standard", "fgsm-linf", "robust_accuracy", eps))) for eps in fgsm_eps]
     claims += [
         Claim("gradient-reg-smoother", "Ross & Doshi-Velez 2018",
               "gradient regularization gives smoother input gradients (SmoothGrad cosine) than standard",
               _cells(("gradient-reg", "clean", "smoothgrad-cosine"), ("standard", "clean", "smoothgrad-cosine"))),
-        Claim("ir-vs-standard-linf", "Noack et al. 2019", "IR beats standard training under PGD linf",
-              _curves(("ir", "pgd-linf"), ("standard", "pgd-linf"))),
-        Claim("ir-vs-standard-l2", "Noack et al. 2019", "IR beats standard training under PGD l2",
-              _curves(("ir", "pgd-l2"), ("standard", "pgd-l2"))),
+        Claim("ir-vs-standard-linf", "Noack et al. 2019",
+              f"IR is more robust than standard training at linf {spec.headline['linf']:g} (worst case over attacks)",
+              _worst("ir", "standard", "linf", spec.headline["linf"])),
+        Claim("ir-vs-standard-l2", "Noack et al. 2019",
+              f"IR is more robust than standard training at l2 {spec.headline['l2']:g} (worst case over attacks)",
+              _worst("ir", "standard", "l2", spec.headline["l2"])),
         Claim("ir-cross-norm", "Noack et al. 2019",
-              "IR (l2 SmoothGrad targets) beats its l2 adversarially trained teacher in the cross-norm (linf) attack",
-              _curves(("ir", "pgd-linf"), ("adv-l2", "pgd-linf"))),
+              "IR (l2 SmoothGrad targets) beats its l2 adversarially trained teacher in the cross-norm (linf) attack "
+              f"at linf {spec.headline['linf']:g} (worst case over attacks)",
+              _worst("ir", "adv-l2", "linf", spec.headline["linf"])),
         Claim("ir-large-eps", "Noack et al. 2019",
-              f"IR beats its l2 adversarially trained teacher at the largest l2 eps ({l2[-1]:g})",
-              _cells(("ir", "pgd-l2", "robust_accuracy", l2[-1]), ("adv-l2", "pgd-l2", "robust_accuracy", l2[-1]))),
+              f"IR beats its l2 adversarially trained teacher at the largest l2 eps ({l2[-1]:g}; worst case over the "
+              "attacks run there)", _worst("ir", "adv-l2", "l2", l2[-1])),
     ]
     for model in ("proper-int", "proper-int2"):
         claims += [
             Claim(f"{model}-large-eps", "Boopathy et al. 2020",
-                  f"{model} beats PGD adversarial training at the largest linf eps ({linf[-1]:g})",
-                  _cells((model, "pgd-linf", "robust_accuracy", linf[-1]),
-                         ("adv-linf", "pgd-linf", "robust_accuracy", linf[-1]))),
+                  f"{model} beats PGD adversarial training at the largest linf eps ({linf[-1]:g}; worst case over "
+                  "the attacks run there)", _worst(model, "adv-linf", "linf", linf[-1])),
             Claim(f"{model}-kendall", "Boopathy et al. 2020",
                   f"{model} keeps interpretations more stable under the top-k attack (higher Kendall tau) "
                   "than PGD adversarial training",
@@ -187,10 +234,13 @@ def default_claims(dataset: str) -> list[Claim]:
 
 
 def evaluate_claims(results: Path | str = "results", dataset: str = "mnist-5k", *,
-                    frame: pd.DataFrame | None = None) -> list[dict[str, Any]]:
-    """Every default claim evaluated on the store at ``results`` (or on its rows already loaded as ``frame``), as
-    rows of ``CLAIMS_SCHEMA``."""
-    r = Results(frame if frame is not None else ResultStore(results).scan().to_pandas(), dataset)
+                    frame: pd.DataFrame | None = None, examples: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Every default claim evaluated on the store at ``results`` (or on its rows and per-example outcomes already
+    loaded as ``frame`` and ``examples``), as rows of ``CLAIMS_SCHEMA``."""
+    store = ResultStore(results)
+    frame = frame if frame is not None else store.scan().to_pandas()
+    examples = examples if examples is not None else store.examples(dataset=dataset).to_pandas()
+    r = Results(frame, dataset, examples)
     prov = provenance(torch.device("cpu"))  # claims use no device; only version, sha and time
     rows = []
     for claim in default_claims(dataset):
@@ -198,7 +248,7 @@ def evaluate_claims(results: Path | str = "results", dataset: str = "mnist-5k", 
         overlap = None
         if v.left and v.right and all(map(math.isfinite, (*v.left.ci, *v.right.ci))):
             overlap = v.left.ci[0] <= v.right.ci[1] and v.right.ci[0] <= v.left.ci[1]
-        verdict = "no data" if v.holds is None else "holds" if v.holds else "does not hold"
+        verdict = v.verdict
         rows.append({
             "dataset": dataset, "claim": claim.id, "paper": claim.paper, "statement": claim.statement,
             "left": v.left.label if v.left else "", "left_value": v.left.value if v.left else math.nan,
@@ -226,6 +276,8 @@ def claims_table(rows: list[dict[str, Any]]) -> str:
              f"{r['right']}: {fmt(r['right_value'])} (n={r['right_n']})", r["verdict"],
              "-" if r["intervals_overlap"] is None else "yes" if r["intervals_overlap"] else "no"] for r in rows]
     held = sum(r["verdict"] == "holds" for r in rows)
+    against = sum(r["verdict"] == "does not hold" for r in rows)
     tested = sum(r["verdict"] != "no data" for r in rows)
     return format_table(["claim", "paper", "left", "right", "verdict", "CIs overlap"], body) + \
-        f"\n{held} of {tested} claims with data hold ({len(rows) - tested} without data)"
+        f"\n{held} of {tested} claims with data hold, {against} do not, {tested - held - against} are inconclusive " \
+        f"({len(rows) - tested} without data)"

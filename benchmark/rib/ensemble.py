@@ -19,12 +19,23 @@ import pandas as pd
 import torch
 from torch import nn
 
-from rib.attacks.base import Attack, AttackResult
+from rib.attacks.base import ATTACKS, Attack, AttackResult
 from rib.errors import ConfigError
 from rib.evaluation import predict
 from rib.stats import wilson_interval
 
 WORST_CASE_COLUMNS = ["model", "norm", "eps", "value", "n", "ci_low", "ci_high", "attacks", "ensemble"]
+ROBUSTNESS_KINDS = ("white-box", "black-box", "transfer", "ensemble")  # attack kinds that can lower robust accuracy
+ATTACK_CELL_METRICS = ("clean_accuracy", "robust_accuracy")
+
+
+def robustness_cells(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per stored robustness cell (cell_id, model, attack, norm, kind) of the summary rows ``summary``."""
+    rows = summary[summary["metric"].isin(ATTACK_CELL_METRICS)]
+    kinds = {a: ATTACKS.get(a).kind if a in ATTACKS else "" for a in rows["attack"].unique()}
+    rows = rows.assign(kind=rows["attack"].map(kinds))
+    return rows[rows["kind"].isin(ROBUSTNESS_KINDS)].drop_duplicates("cell_id")[
+        ["cell_id", "model", "attack", "norm", "kind"]]
 
 
 def cascade_survivors(prior: pd.DataFrame, universe: Sequence[int], eps: float, *,

@@ -59,6 +59,7 @@ class APGDCEL2(APGDCELinf):
 @ATTACKS.decorator("autoattack-linf", aliases=("aa-linf",))
 class AutoAttackLinf(_PyAutoAttack):
     norm_name = "linf"
+    kind = "ensemble"
 
 
 @ATTACKS.decorator("autoattack-l2", aliases=("aa-l2",))

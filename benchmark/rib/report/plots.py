@@ -38,7 +38,7 @@ def curves_svg(rows: pd.DataFrame, best: pd.DataFrame, model: str, norm: str) ->
         ax.plot(g["eps"], 100 * g["value"], marker="o", markersize=3, linewidth=1, label=str(attack))
     b = best[(best["model"] == model) & (best["norm"] == norm)].sort_values("eps")
     if len(b):
-        ax.plot(b["eps"], 100 * b["value"], color="black", linewidth=2.5, label="best known (worst case)")
+        ax.plot(b["eps"], 100 * b["value"], color="black", linewidth=2.5, label="worst case over attacks")
     ax.set_xlabel(f"{norm} eps")
     ax.set_ylabel("robust accuracy %")
     ax.set_ylim(-2, 102)

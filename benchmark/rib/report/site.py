@@ -74,7 +74,8 @@ class _Site:
 
 def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: str, eps: float) -> list[dict]:
     metrics = view.metric_rows(dataset)
-    b = best[(best["norm"] == norm) & ((best["eps"] - eps).abs() < 1e-9)].set_index("model")
+    b = best[(best["norm"] == norm) & ((best["eps"] - eps).abs() < 1e-9) & best["ensemble"].astype(bool)]
+    b = b.set_index("model")
     out = []
     for metric, source in KEY_METRICS:
         hit = metrics[(metrics["metric"] == metric) & (metrics["attack"] == source)]
@@ -86,7 +87,7 @@ def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: 
         title = (f"{metric} ({source}) vs robust acc, {norm} {eps:g}: "
                  f"Spearman ρ = {rho:.2f} (p = {p:.2f}, n = {len(pts)})")
         svg = plots.scatter_svg([x for _, x, _ in pts], [100 * y for _, _, y in pts], [m for m, _, _ in pts],
-                                f"{metric} on {source} inputs", f"best-known robust accuracy % ({norm} {eps:g})", title)
+                                f"{metric} on {source} inputs", f"worst-case robust accuracy % ({norm} {eps:g})", title)
         rel = site.add(f"plots/{dataset}-scatter-{metric}-{norm}.svg", svg)
         out.append({"src": rel, "title": title, "rho": rho, "n": len(pts)})
     return out
@@ -96,7 +97,7 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
                 generated_at: str | None = None) -> Path:
     """Write the site under ``out`` (index.html and the pages it links); returns the index path."""
 
-    view = StoreView.load(results)
+    view = StoreView.load(results, models_dir)
     if view.summary.empty:
         raise RibError(f"no results in {results}: run `rib run` first")
     out = Path(out)
@@ -123,7 +124,7 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
         plots_ = [p for norm in ("linf", "l2") for p in
                   _scatter_pages(site, view, dataset, best, norm, headline_eps(dataset, norm))]
         scatter_sections.append({"dataset": dataset, "plots": plots_})
-        claims = evaluate_claims(results, dataset, frame=view.summary)
+        claims = evaluate_claims(results, dataset, frame=view.summary, examples=view.examples)
         ch = ["claim", "paper", "statement", "left", "left value", "left n", "right", "right value", "right n",
               "verdict", "CIs overlap", "detail"]
         cr = [[c["claim"], c["paper"], c["statement"], c["left"], f"{c['left_value']:.4f}", c["left_n"],

@@ -1,8 +1,9 @@
 """The leaderboard's tables, computed from the result store alone (summary rows and per-example outcomes).
 
-"Best known" robust accuracy at an eps is the per-example worst case over every attack that ran at that eps
-(RobustBench's rule): an example counts as robust only if it survived each attack that tried it, and the share is
-over every example some attack tried. It is not the minimum of the attacks' accuracies.
+The headline robust accuracy at an eps is the per-example worst case over every attack run at that eps, counted
+over the examples that faced the full ensemble (AutoAttack, standard version, as the cascade's last stage):
+``rib.ensemble.worst_case``. At an eps where no ensemble ran, the worst case is over every example some attack
+tried; it is shown, but never ranks a model. Only cells of each model's current weights (the card's sha256) count.
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ from typing import Any
 
 import pandas as pd
 
-from rib.attacks import ATTACKS
 from rib.data import DATASETS, headline_eps
+from rib.ensemble import robustness_cells, worst_case
 from rib.run_table import is_attack_row
-from rib.stats import wilson_interval
 from rib.store import ResultStore
+from rib.zoo import list_cards
 
 KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"), ("smoothgrad-cosine", "clean"),
                ("kendall-tau", "topk-cam-linf"))
-ROBUSTNESS_KINDS = ("white-box", "black-box", "transfer")
 
 
 @dataclass
@@ -34,12 +34,15 @@ class StoreView:
     _memo: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, results: Any) -> StoreView:
+    def load(cls, results: Any, models_dir: Any = None) -> StoreView:
+        """The store at ``results``, keeping only cells of each model's current weights (its card's sha256; for a
+        model without a card, the weights of its newest row)."""
         from rib.verify import verification_status  # here, not at the top: verify renders the site (cycle)
 
         store = ResultStore(results)
-        summary = store.scan().to_pandas()
+        summary = current_weights(store.scan().to_pandas(), models_dir)
         examples = store.examples().to_pandas()
+        examples = examples[examples["cell_id"].isin(set(summary["cell_id"]))]
         verification = {}
         for dataset, rows in summary.groupby("dataset"):
             shas = dict(zip(rows["model"], rows["weights_sha256"], strict=True))
@@ -67,46 +70,48 @@ class StoreView:
         return self._memo[("metrics", dataset)]
 
 
-def _robustness_cells(view: StoreView, dataset: str) -> pd.DataFrame:
-    rows = view.attack_rows(dataset)
-    rows = rows[rows["attack"].map(lambda a: a in ATTACKS and ATTACKS.get(a).kind in ROBUSTNESS_KINDS)]
-    return rows.drop_duplicates("cell_id")[["cell_id", "model", "attack", "norm"]]
+def current_weights(summary: pd.DataFrame, models_dir: Any = None) -> pd.DataFrame:
+    """The rows of ``summary`` measured on each model's current weights: the sha256 in its card, or, for a model
+    without a card, the weights of its newest row. Rows of older weights never mix into a model's numbers."""
+    if summary.empty:
+        return summary
+    keep = []
+    for dataset, rows in summary.groupby("dataset"):
+        cards = {c.id: c.weights_sha256 for c in list_cards(str(dataset), models_dir)} if dataset in DATASETS else {}
+        newest = rows.sort_values("created_at").groupby("model")["weights_sha256"].last()
+        current = {m: cards.get(str(m), sha) for m, sha in newest.items()}
+        keep.append(rows[rows["weights_sha256"] == rows["model"].map(current)])
+    return pd.concat(keep) if keep else summary
 
 
 def best_known(view: StoreView, dataset: str) -> pd.DataFrame:
-    """Per (model, norm, eps): worst-case robust accuracy over attacks, its n, Wilson interval and attack count.
+    """Per (model, norm, eps): the worst case over attacks (``rib.ensemble.worst_case``): value, n, Wilson
+    interval, attack count and whether it is at ensemble strength.
 
     Computed once per dataset and kept in ``view``: callers must not modify the frame.
     """
     key = ("best", dataset)
     if key not in view._memo:
-        view._memo[key] = _best_known(view, dataset)
+        view._memo[key] = worst_case(view.examples, robustness_cells(view.attack_rows(dataset)))
     return view._memo[key]
-
-
-def _best_known(view: StoreView, dataset: str) -> pd.DataFrame:
-    cells = _robustness_cells(view, dataset)
-    ex = view.examples.merge(cells, on="cell_id")
-    if ex.empty:
-        return pd.DataFrame(columns=["model", "norm", "eps", "value", "n", "ci_low", "ci_high", "attacks"])
-    keys = ["model", "norm", "eps"]
-    per_example = ex.groupby([*keys, "index"]).agg(robust=("robust", "all"))
-    attack_counts = ex.groupby(keys)["attack"].nunique()
-    out = []
-    for (model, norm, eps), group in per_example.groupby(level=[0, 1, 2]):
-        k, n = int(group["robust"].sum()), len(group)
-        lo, hi = wilson_interval(k, n)
-        out.append({"model": model, "norm": norm, "eps": float(eps), "value": k / n, "n": n, "ci_low": lo,
-                    "ci_high": hi, "attacks": int(attack_counts[(model, norm, eps)])})
-    return pd.DataFrame(out)
 
 
 def _fmt_pct(value: float) -> str:
     return "" if value is None or not math.isfinite(value) else f"{100 * value:.1f}"
 
 
+def headline(best: pd.DataFrame, model: str, norm: str, eps: float | None) -> pd.Series | None:
+    """The model's headline row at ``eps``: its worst case there, only if it is at ensemble strength."""
+    if eps is None:
+        return None
+    hit = best[(best["model"] == model) & (best["norm"] == norm) & ((best["eps"] - eps).abs() < 1e-9)
+               & best["ensemble"].astype(bool)]
+    return None if hit.empty else hit.iloc[0]
+
+
 def leaderboard(view: StoreView, dataset: str, norm: str) -> tuple[list[str], list[list[Any]], list[str]]:
-    """(headers, rows, model ids) of one threat model's leaderboard, ranked by best-known accuracy at the headline eps.
+    """(headers, rows, model ids) of one threat model's leaderboard, ranked by the headline: the ensemble worst
+    case at the dataset's headline eps, with its 95% interval and n. Models without an ensemble there rank last.
 
     Every cell is text or a number ready for the page; sorting on the page uses the cell's text.
     """
@@ -115,11 +120,12 @@ def leaderboard(view: StoreView, dataset: str, norm: str) -> tuple[list[str], li
     best = best_known(view, dataset)
     best = best[best["norm"] == norm]
     eps_list = sorted(best["eps"].unique())
-    headline = spec.headline.get(norm) if spec else (eps_list[-1] if eps_list else None)
+    top = spec.headline.get(norm) if spec else (eps_list[-1] if eps_list else None)
     models = sorted(attacks["model"].unique())
     metrics = view.metric_rows(dataset)
-    headers = ["rank", "model", "defense", "trained against", "clean %", *[f"best known % @ {e:g}" for e in eps_list],
-               f"AutoAttack % @ {headline:g}" if headline is not None else "AutoAttack %",
+    at = f" @ {top:g}" if top is not None else ""
+    headers = ["rank", "model", "defense", "trained against", "clean %", f"worst case %{at}", "95% CI", "n",
+               *[f"worst % @ {e:g}" for e in eps_list], f"AutoAttack %{at}", "AutoAttack n",
                *[f"{m} ({src})" for m, src in KEY_METRICS], "verification", "flags"]
     rows = []
     for model in models:
@@ -128,7 +134,9 @@ def leaderboard(view: StoreView, dataset: str, norm: str) -> tuple[list[str], li
         first = mine.iloc[0]
         trained = "-" if first["trained_norm"] == "none" else f"{first['trained_norm']} {first['trained_eps']:g}"
         mb = best[best["model"] == model].set_index("eps")
+        head = headline(best, model, norm, top)
         aa = mine[(mine["attack"] == f"autoattack-{norm}") & (mine["metric"] == "robust_accuracy")]
+        aa = aa.sort_values("n")
         flags = mine[mine["metric"].str.startswith("flag:") & (mine["value"] > 0)]
         flag_text = ", ".join(sorted({f"{r.attack}: {r.metric[5:]}" for r in flags.itertuples()}))
         keys = []
@@ -137,21 +145,22 @@ def leaderboard(view: StoreView, dataset: str, norm: str) -> tuple[list[str], li
             keys.append("" if hit.empty or not math.isfinite(hit["value"].iloc[-1]) else f"{hit['value'].iloc[-1]:.3f}")
         rows.append([model, str(first["defense"]), trained,
                      _fmt_pct(float(clean["value"].iloc[-1])) if len(clean) else "",
+                     _fmt_pct(float(head["value"])) if head is not None else "",
+                     f"[{_fmt_pct(float(head['ci_low']))}, {_fmt_pct(float(head['ci_high']))}]"
+                     if head is not None else "", int(head["n"]) if head is not None else "",
                      *[_fmt_pct(float(mb.loc[e, "value"])) if e in mb.index else "" for e in eps_list],
-                     _fmt_pct(float(aa["value"].iloc[-1])) if len(aa) else "", *keys,
-                     view.verification.get(dataset, {}).get(model, "unverified"),
-                     flag_text or "none"])
-    rank_col = 4 + (eps_list.index(headline) if headline in eps_list else len(eps_list) - 1) if eps_list else 3
-    rows.sort(key=lambda r: (-(float(r[rank_col]) if r[rank_col] else -1.0), r[0]))
+                     _fmt_pct(float(aa["value"].iloc[-1])) if len(aa) else "", int(aa["n"].iloc[-1]) if len(aa) else "",
+                     *keys, view.verification.get(dataset, {}).get(model, "unverified"), flag_text or "none"])
+    rows.sort(key=lambda r: (-(float(r[4]) if r[4] else -1.0), r[0]))
     ranked = [[i + 1, *r] for i, r in enumerate(rows)]
     return headers, ranked, [r[0] for r in rows]
 
 
 def cross_norm(view: StoreView, dataset: str) -> tuple[list[str], list[list[Any]]]:
-    """Trained norm × attacked norm: best-known accuracy at each norm's headline eps, per model."""
-    headline = {n: headline_eps(dataset, n) for n in ("linf", "l2")}
+    """Trained norm × attacked norm: the headline (ensemble worst case) at each norm's headline eps, per model."""
+    headline_at = {n: headline_eps(dataset, n) for n in ("linf", "l2")}
     best = best_known(view, dataset)
-    headers = ["model", "trained against", *[f"attacked {n} @ {headline[n]:g} %" for n in ("linf", "l2")]]
+    headers = ["model", "trained against", *[f"attacked {n} @ {headline_at[n]:g} %" for n in ("linf", "l2")]]
     rows = []
     attacks = view.attack_rows(dataset)
     for model in sorted(attacks["model"].unique()):
@@ -159,8 +168,8 @@ def cross_norm(view: StoreView, dataset: str) -> tuple[list[str], list[list[Any]
         trained = "none" if first["trained_norm"] == "none" else f"{first['trained_norm']} {first['trained_eps']:g}"
         cols = []
         for n in ("linf", "l2"):
-            hit = best[(best.model == model) & (best.norm == n) & ((best.eps - headline[n]).abs() < 1e-9)]
-            cols.append(_fmt_pct(float(hit["value"].iloc[0])) if len(hit) else "")
+            head = headline(best, model, n, headline_at[n])
+            cols.append(_fmt_pct(float(head["value"])) if head is not None else "")
         rows.append([model, trained, *cols])
     return headers, rows
 
