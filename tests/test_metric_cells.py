@@ -97,13 +97,30 @@ def test_claims_use_stored_numbers_and_say_when_data_is_missing(zoo: Path, tmp_p
     df = load_results(tmp_path / "res")
     for eps in (0.1, 0.2, 0.3):
         claim = by[f"gradient-reg-fgsm-{eps:g}"]
-        acc = {m: df[(df.model == m) & (df.metric == "robust_accuracy") & (df.eps == eps)]["value"].item()
+        hit = {m: df[(df.model == m) & (df.metric == "robust_accuracy") & (df.eps == eps)].iloc[0]
                for m in ("gradient-reg", "standard")}
+        acc = {m: r["value"] for m, r in hit.items()}
         assert claim["left_value"] == acc["gradient-reg"] and claim["right_value"] == acc["standard"]
-        assert claim["verdict"] == ("holds" if acc["gradient-reg"] > acc["standard"] else "does not hold")
+        g, st = hit["gradient-reg"], hit["standard"]
+        disjoint = g["ci_low"] > st["ci_high"] or st["ci_low"] > g["ci_high"]
+        expected = ("holds" if acc["gradient-reg"] > acc["standard"] else "does not hold") if disjoint \
+            else "inconclusive"
+        assert claim["verdict"] == expected
         assert claim["left_n"] == 40
     assert by["gini-adv-vs-standard"]["verdict"] == "no data"
     assert "claims with data hold" in claims_table(rows)
     path = write_claims(rows, tmp_path / "res", "mnist-5k")
     assert path.is_file()
     assert len(load_results(tmp_path / "res")) == len(df)  # the claims table is not read as a cell
+
+
+def test_verdicts_need_significance() -> None:
+    from rib.claims import Side, _greater
+
+    high, low = Side("a", 0.8, 200, (0.74, 0.85)), Side("b", 0.5, 200, (0.43, 0.57))
+    near = Side("c", 0.78, 200, (0.72, 0.83))
+    assert _greater(high, low).verdict == "holds"
+    assert _greater(low, high).verdict == "does not hold"
+    assert _greater(high, near).verdict == "inconclusive"  # larger point estimate, overlapping intervals
+    assert _greater(high, Side("d", 0.1, 9)).verdict == "inconclusive"  # no interval: no verdict
+    assert _greater(None, low).verdict == "no data"
