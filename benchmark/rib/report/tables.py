@@ -21,7 +21,7 @@ from rib.store import ResultStore
 
 KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"), ("smoothgrad-cosine", "clean"),
                ("kendall-tau", "topk-cam-linf"))
-ROBUSTNESS_KINDS = ("white-box", "black-box", "transfer")
+ROBUSTNESS_KINDS = ("white-box", "black-box", "transfer", "ensemble")
 
 
 @dataclass
