@@ -14,6 +14,7 @@ are marked ``ensemble = False`` and are never a headline.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import torch
@@ -93,7 +94,7 @@ def attack_survivors(attack: Attack, model: nn.Module, x: torch.Tensor, y: torch
                      progress: bool = False) -> AttackResult:
     """The last stage of a cascade: ``attack`` runs at ``eps`` only on the examples ``alive`` marks (correctly
     classified and not fooled by an earlier stage); the other correctly classified ones count as fooled and are
-    marked in ``extras["cascaded"]`` (their distance is unknown: NaN)."""
+    marked in ``extras["cascaded"]`` (their distance is unknown: NaN); the attack's own extras are kept."""
     clean_correct = predict(model, x, batch_size) == y
     alive = alive.to(torch.bool) & clean_correct
     n = len(x)
@@ -101,11 +102,13 @@ def attack_survivors(attack: Attack, model: nn.Module, x: torch.Tensor, y: torch
     distance = torch.where(clean_correct, torch.tensor(float("nan")), torch.tensor(0.0))
     x_adv = x.clone()
     idx = alive.nonzero().flatten()
+    extras: dict[str, Any] = {}
     if len(idx):
         sub = attack(model, x[idx], y[idx], [eps], seed=seed, batch_size=batch_size, progress=progress)
         robust[idx] = sub.robust
         distance[idx] = sub.distance
         x_adv[idx] = sub.x_adv
+        extras.update(sub.extras)  # e.g. AutoAttack's own warnings
     cascaded = clean_correct & ~alive
     return AttackResult([float(eps)], clean_correct, robust, distance, x_adv,
-                        {"cascaded": cascaded, "attacked": len(idx)})
+                        {**extras, "cascaded": cascaded, "attacked": len(idx)})

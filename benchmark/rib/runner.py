@@ -16,7 +16,7 @@ import torch
 
 from rib.attacks import ATTACKS, AttackResult, create_attack
 from rib.attacks.sanity import sanity_flags
-from rib.checks import store_black_box_checks
+from rib.checks import store_checks
 from rib.data import dataset_eps, headline_eps, load_dataset
 from rib.ensemble import attack_survivors, cascade_survivors
 from rib.errors import ConfigError
@@ -240,6 +240,8 @@ def _rows(cell: Cell, card: ModelCard, result: AttackResult, flags: dict[str, bo
         rows.append(row("cascade_attacked", result.eps[0], int(result.extras["attacked"]) / n, n))
     for name, raised in flags.items():
         rows.append(row(f"flag:{name}", 0.0, float(raised), n))
+    for kind in result.extras.get("autoattack_warnings", ()):  # pyautoattack's own checks, one row per kind
+        rows.append(row(f"flag:autoattack_warning:{kind}", 0.0, 1.0, n))
     return rows
 
 
@@ -342,13 +344,13 @@ def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto"
 
 
 def add_black_box_checks(cells: Sequence[Cell], store: ResultStore, models_dir: ModelDirs = None) -> list[CellOutcome]:
-    """Recompute and store the black-box-beats-white-box check of every model whose cells include a black-box
-    attack; one derived outcome (a check cell) per model with a stored check."""
+    """Recompute and store the cross-cell checks (``rib.checks``) of every model whose cells include a black-box or
+    a strong attack; one derived outcome (a check cell) per model with a stored check."""
     outcomes = []
     for dataset, model in sorted({(c.dataset, c.model) for c in cells}):
-        if any(ATTACKS.get(c.attack).kind == "black-box" for c in cells
+        if any(ATTACKS.get(c.attack).kind == "black-box" or ATTACKS.get(c.attack).strong for c in cells
                if c.kind == "attack" and (c.dataset, c.model) == (dataset, model)):
-            rows = store_black_box_checks(store, dataset, model, find_card(model, dataset, models_dir))
+            rows = store_checks(store, dataset, model, find_card(model, dataset, models_dir))
             if rows:
                 outcomes.append(CellOutcome(check_cell(rows), rows, False))
     return outcomes

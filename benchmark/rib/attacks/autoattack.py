@@ -1,23 +1,81 @@
-"""Adapters to pyautoattack: APGD-CE, AutoAttack (standard version) and Square (black-box)."""
+"""Adapters to pyautoattack: APGD-CE, AutoAttack (standard version) and Square (black-box).
+
+pyautoattack logs its own checks (a randomized or dynamic defense, zero gradients, Square beating the gradient
+attacks, …) as warnings of the logger ``auto-attack``; the adapters capture them and return their kinds in
+``AttackResult.extras["autoattack_warnings"]``, which the runner stores as ``flag:autoattack_warning:<kind>``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import logging
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from rib.attacks.base import ATTACKS, FixedEpsAttack
+from rib.attacks.base import ATTACKS, AttackResult, FixedEpsAttack
 
 _AA_NORM = {"linf": "Linf", "l2": "L2"}
+AA_LOGGER = "auto-attack"
+# a phrase of each warning pyautoattack's checks log (pyautoattack/checks.py) → its short kind
+AA_WARNINGS = {
+    "seems to be a randomized defense": "randomized",
+    "output is a probability distribution": "probability_output",
+    "seems to be a dynamic defense": "dynamic",
+    "points with zero gradient": "zero_gradients",
+    "Square Attack has decreased the robust accuracy": "square_beats_gradient",
+    "not possible to use the": "too_few_classes",
+    "more target classes": "too_many_targets",
+}
+
+
+def warning_kind(message: str) -> str:
+    """The short kind of one pyautoattack warning text ("other" for a text rib does not know)."""
+    return next((kind for phrase, kind in AA_WARNINGS.items() if phrase in message), "other")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def captured_warnings() -> Iterator[list[str]]:
+    """Collect the warnings pyautoattack logs inside the block (and keep them off the console: rib stores them)."""
+    logger = logging.getLogger(AA_LOGGER)
+    handler, level, propagate = _Collect(), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 class _PyAutoAttack(FixedEpsAttack):
     version: ClassVar[str] = "standard"
     attacks_to_run: ClassVar[list[str] | None] = None
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._warnings: set[str] = set()
+
+    def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: list[float], *, seed: int,
+            batch_size: int, progress: bool) -> AttackResult:
+        self._warnings = set()
+        result = super().run(model, x, y, eps, seed=seed, batch_size=batch_size, progress=progress)
+        result.extras["autoattack_warnings"] = sorted(self._warnings)
+        return result
 
     def attack_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                      generator: torch.Generator) -> torch.Tensor:
@@ -30,14 +88,9 @@ class _PyAutoAttack(FixedEpsAttack):
             kwargs["attacks"] = list(self.attacks_to_run)
         adversary = AutoAttack(model, **kwargs)
         self.configure(adversary)
-        quiet = logging.getLogger("autoattack")
-        level = quiet.level
-        quiet.setLevel(logging.WARNING)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                x_adv, _ = adversary.run_standard_evaluation(x, y, batch_size=len(x))
-        finally:
-            quiet.setLevel(level)
+        with captured_warnings() as messages, contextlib.redirect_stdout(io.StringIO()):
+            x_adv, _ = adversary.run_standard_evaluation(x, y, batch_size=len(x))
+        self._warnings.update(warning_kind(m) for m in messages)
         return x_adv.to(x.device)
 
     def configure(self, adversary: Any) -> None:
@@ -49,6 +102,7 @@ class APGDCELinf(_PyAutoAttack):
     norm_name = "linf"
     version = "custom"
     attacks_to_run = ["apgd-ce"]
+    strong = True
 
 
 @ATTACKS.decorator("apgd-ce-l2")
@@ -58,8 +112,11 @@ class APGDCEL2(APGDCELinf):
 
 @ATTACKS.decorator("autoattack-linf", aliases=("aa-linf",))
 class AutoAttackLinf(_PyAutoAttack):
+    """The standard ensemble (APGD-CE, APGD-T, FAB-T, Square): neither white-box nor black-box."""
+
     norm_name = "linf"
     kind = "ensemble"
+    strong = True
 
 
 @ATTACKS.decorator("autoattack-l2", aliases=("aa-l2",))

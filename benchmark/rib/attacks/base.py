@@ -51,8 +51,10 @@ class Attack(Parameterized, ABC):
 
     params_kind = "attack"
     norm_name: ClassVar[str] = "linf"
-    kind: ClassVar[str] = "white-box"  # white-box | black-box | transfer
+    kind: ClassVar[str] = "white-box"  # white-box | black-box | transfer | interpretation | ensemble
     minimum_norm: ClassVar[bool] = False
+    strong: ClassVar[bool] = False  # a reference attack whose successes where PGD failed mark PGD unreliable
+    single_step: ClassVar[bool] = False  # one step, no search: exempt from the eps-sweep sanity checks
 
     def __init__(self, **params: Any) -> None:
         self.set_params(self.default_params(), params)

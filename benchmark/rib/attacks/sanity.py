@@ -5,11 +5,15 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rib.attacks.base import Attack, AttackResult, FixedEpsAttack
 
 CHECK_EXAMPLES = 64
+# attacks whose eps sweep is re-attacked (non_monotone, large_eps_not_zero): not the ensemble, which would re-run
+# every stage on the examples its cascade spared (its gradient stages are checked in their own cells)
+SWEEP_KINDS = ("white-box",)
 
 
 def very_large_eps(norm: str, x: torch.Tensor) -> float:
@@ -27,17 +31,28 @@ def vanishing_gradient_share(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return float((grad.flatten(1).norm(dim=1) < tol).float().mean())
 
 
+def ce_saturation_share(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Share of examples whose cross-entropy input gradient has norm zero or below float32 eps (a saturated
+    softmax: the loss every CE-based attack follows gives it no direction)."""
+    xg = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(xg), y, reduction="sum"), xg)
+    return float((grad.flatten(1).norm(dim=1) <= torch.finfo(torch.float32).eps).float().mean())
+
+
 def sanity_flags(attack: Attack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, result: AttackResult, *,
                  seed: int = 0) -> dict[str, bool]:
-    """Flags for one cell: vanishing gradients; a white-box attack that, at a larger eps, no longer finds
-    adversarials it found at a smaller one (``non_monotone``); one that cannot reach ~0% at a very large eps."""
+    """Flags for one cell: vanishing margin gradients, saturated cross-entropy (``ce_saturation``); a white-box attack
+    that, at a larger eps, no longer finds adversarials it found at a smaller one
+    (``non_monotone``); one that cannot reach ~0% at a very large eps. Single-step attacks (FGSM) skip the last
+    two: they are weak by design, not a sign of masking."""
     device = next(model.parameters()).device
     correct = result.clean_correct.nonzero().flatten()[:CHECK_EXAMPLES]
     flags: dict[str, bool] = {}
     if len(correct):
         share = vanishing_gradient_share(model, x[correct].to(device), y[correct].to(device))
         flags["vanishing_gradients"] = share > 0.1
-    if attack.kind != "white-box":
+        flags["ce_saturation"] = ce_saturation_share(model, x[correct].to(device), y[correct].to(device)) > 0.1
+    if attack.kind not in SWEEP_KINDS or attack.single_step:
         return flags
     if attack.minimum_norm:
         d = result.distance[result.clean_correct]
