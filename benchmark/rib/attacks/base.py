@@ -53,6 +53,7 @@ class Attack(Parameterized, ABC):
     norm_name: ClassVar[str] = "linf"
     kind: ClassVar[str] = "white-box"  # white-box | black-box | transfer
     minimum_norm: ClassVar[bool] = False
+    single_step: ClassVar[bool] = False  # one gradient step (FGSM): too weak to support a robustness claim
 
     def __init__(self, **params: Any) -> None:
         self.set_params(self.default_params(), params)

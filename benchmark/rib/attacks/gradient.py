@@ -16,6 +16,8 @@ from rib.norms import Norm
 class _FGSM(FixedEpsAttack):
     """One step of size eps along the normalized gradient of cross-entropy, no random start."""
 
+    single_step = True
+
     def attack_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                      generator: torch.Generator) -> torch.Tensor:
         x = x.detach().requires_grad_(True)
