@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rib.errors import RibError
+from rib.errors import RibError, RibWarning
 
 if TYPE_CHECKING:
     from rib.verify import ClaimCheck
@@ -298,11 +299,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(outer: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` printing rib's own warnings as ``rib: warning: …``, others through ``outer``."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+        if issubclass(category, RibWarning):
+            print(f"rib: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            outer(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rib`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():  # rib's own warnings: one line each on stderr, each shown once
+            warnings.simplefilter("default", RibWarning)
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return int(args.func(args))
     except RibError as exc:
         print(f"rib: error: {exc}", file=sys.stderr)
         return exc.exit_code
