@@ -299,6 +299,11 @@ def test_the_verdict_needs_a_worst_case_claim_at_the_headline(checks: list[Claim
     assert card_status(_card([], trained_norm), checks) == status
 
 
+def test_n_below_the_minimum_is_refused_before_anything_runs() -> None:
+    with pytest.raises(ConfigError, match="at least 100 examples"):
+        verify_card(_card([{"attack": "clean", "metric": "clean_accuracy", "value": 0.9}]), n=50)
+
+
 def test_records_carry_the_verdict_for_the_report(tmp_path: Path) -> None:
     card = _card([])
     write_record(card, [CLEAN_CHECK], tmp_path)

@@ -25,11 +25,11 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
 
 def two_proportion_p(p1: float, n1: int, p2: float, n2: int) -> float:
     """Two-sided p-value of the pooled two-proportion z-test that proportions ``p1`` (of ``n1``) and ``p2`` (of
-    ``n2``) are equal; 1 when both are the same 0 or 1 (no variance), 0 when they differ there."""
+    ``n2``) are equal; 1 when both are 0 or both are 1 (nothing varies)."""
     pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
     se = math.sqrt(max(pooled * (1 - pooled), 0.0) * (1 / n1 + 1 / n2))
     if se == 0.0:
-        return 1.0 if abs(p1 - p2) < 1e-12 else 0.0
+        return 1.0
     return math.erfc(abs(p1 - p2) / se / math.sqrt(2))
 
 

@@ -248,6 +248,8 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
                 device: str = "auto", models_dir: ModelDirs = None, progress: bool = False) -> list[ClaimCheck]:
     """Re-measure every claim of ``card`` (at ``n`` examples instead of each claim's own when given); one check per
     claim, in the card's order."""
+    if n is not None and n < MIN_ACCURACY_N and any(c["metric"] in ACCURACIES for c in card.claims):
+        raise ConfigError(f"--n {n}: accuracy claims are measured on at least {MIN_ACCURACY_N} examples")
     spec = grid_spec("default", card.dataset)
     dev = resolve_device(device)
     cache: dict[str, Any] = {}
