@@ -1,11 +1,16 @@
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from rib.errors import RibError
-from rib.stats import stratified_indices, wilson_interval
+import rib.files
+from rib.cli import main
+from rib.errors import RibError, RibWarning
+from rib.stats import stratified_indices, two_proportion_p, wilson_interval
 from rib.store import ResultStore, load_results
+
+from tests.helpers import make_card
 
 
 def _row(cell_id: str = "c" * 64, **kw: object) -> dict:
@@ -53,12 +58,109 @@ def test_stale_temp_files_are_removed_on_rewrite(tmp_path: Path) -> None:
     assert not stale.exists()
 
 
-def test_corrupt_result_file_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_damaged_file_is_left_out_of_scan_with_a_warning(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
     path = store.write([_row()], _examples())
+    store.write([_row("d" * 64)], _examples("d" * 64))
     path.write_bytes(b"not parquet")
-    with pytest.raises(RibError, match="not a readable result file"):
-        store.scan()
+    with pytest.warns(RibWarning, match=f"{path.name} is not a readable result file"):
+        table = store.scan()
+    assert table.column("cell_id").to_pylist() == ["d" * 64]
+    examples = path.with_name(path.stem + ".examples.parquet")
+    examples.write_bytes(examples.read_bytes()[:100])
+    with pytest.warns(RibWarning, match=f"{examples.name} is not a readable result file"):
+        assert set(store.examples().column("cell_id").to_pylist()) == {"d" * 64}
+
+
+def _fail_summary_renames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every rename onto a summary fail (a crash between the per-example file and the summary)."""
+    replace = os.replace
+
+    def flaky(src: str, dst: str) -> None:
+        if not str(dst).endswith((".examples.parquet", ".values.parquet")):
+            raise OSError(28, "No space left on device")
+        replace(src, dst)
+
+    monkeypatch.setattr(rib.files.os, "replace", flaky)
+
+
+def test_a_failed_summary_rename_leaves_nothing_visible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ResultStore(tmp_path)
+    with monkeypatch.context() as patch:
+        _fail_summary_renames(patch)
+        with pytest.raises(OSError, match="No space left"):
+            store.write([_row()], _examples())
+    orphan = store.summary_path("mnist-5k", "m", "pgd-linf", "c" * 64)
+    assert orphan.with_name(orphan.stem + ".examples.parquet").is_file()  # the per-example file landed
+    assert not store.has("mnist-5k", "m", "pgd-linf", "c" * 64) and store.scan().num_rows == 0
+    assert store.examples().num_rows == 0 and not list(tmp_path.rglob("*.tmp"))  # the orphan is invisible
+    store.write([_row()], _examples())  # the rerun completes the cell
+    assert store.has("mnist-5k", "m", "pgd-linf", "c" * 64) and store.examples().num_rows == 2
+
+
+def _tiny_run(zoo: Path, results: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    code = main(["run", "--model", "tiny-std,tiny-two", "--attack", "fgsm-linf", "--n", "20", "--eps", "0.1",
+                 "--models-dir", str(zoo), "--results", str(results), "--quiet", "--device", "cpu", *extra])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def tiny_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
+    zoo = tmp_path / "zoo"
+    make_card(zoo, "tiny-std")
+    make_card(zoo, "tiny-two", seed=1)
+    code, _, err = _tiny_run(zoo, tmp_path / "res", capsys)
+    assert code == 0, err
+    return zoo, tmp_path / "res"
+
+
+def test_rib_run_completes_a_cell_whose_summary_rename_failed(tiny_store: tuple[Path, Path], tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    zoo, _ = tiny_store
+    results = tmp_path / "fresh"
+    with monkeypatch.context() as patch:
+        _fail_summary_renames(patch)
+        with pytest.raises(OSError, match="No space left"):
+            _tiny_run(zoo, results, capsys)
+    assert list(results.rglob("*.examples.parquet")) and not ResultStore(results).summary_files()
+    code, out, err = _tiny_run(zoo, results, capsys)
+    assert code == 0 and "done" in err and "stored earlier" not in err, err
+    assert len(ResultStore(results).summary_files()) == 2 and "tiny-std" in out
+
+
+def test_rib_run_sets_a_damaged_summary_aside_and_recomputes_it(tiny_store: tuple[Path, Path],
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    zoo, results = tiny_store
+    store = ResultStore(results)
+    before = load_results(results).sort_values(["model", "metric"])["value"].tolist()
+    damaged = next(p for p in store.summary_files() if p.parent.name == "tiny-std")
+    original = damaged.read_bytes()
+    damaged.write_bytes(original[:100])  # cut short
+    code, out, err = _tiny_run(zoo, results, capsys)
+    assert code == 0, err
+    warnings_ = [line for line in err.splitlines() if line.startswith("rib: warning:")]
+    assert len(warnings_) == 1 and str(damaged) in warnings_[0] and "recomputed" in warnings_[0]
+    aside = list(damaged.parent.glob(damaged.name + ".corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == original[:100]  # kept, renamed
+    assert "tiny-std × fgsm-linf" in err and "stored earlier" in err  # tiny-two was read back, tiny-std rerun
+    assert load_results(results).sort_values(["model", "metric"])["value"].tolist() == before
+    assert "tiny-std" in out and "tiny-two" in out
+
+
+def test_rib_report_names_a_damaged_file_and_renders_the_rest(tiny_store: tuple[Path, Path], tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    zoo, results = tiny_store
+    damaged = next(p for p in ResultStore(results).summary_files() if p.parent.name == "tiny-std")
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    code = main(["report", "--results", str(results), "--out", str(tmp_path / "site"), "--models-dir", str(zoo)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    warnings_ = [line for line in err.splitlines() if line.startswith("rib: warning:")]
+    assert len(warnings_) == 1 and str(damaged) in warnings_[0] and "left out" in warnings_[0]
+    html = (tmp_path / "site" / "index.html").read_text()
+    assert "tiny-two" in html and "tiny-std" not in html
 
 
 def test_wilson_interval_by_hand() -> None:
@@ -67,6 +169,14 @@ def test_wilson_interval_by_hand() -> None:
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
     assert wilson_interval(0, 20)[1] == pytest.approx(0.1611, abs=1e-4)
     assert all(math.isnan(v) for v in wilson_interval(0, 0))
+
+
+def test_two_proportion_p_by_hand() -> None:
+    # 50% of 1,000 against 40% of 300: pooled 0.4769, se 0.03288, z 3.042
+    assert two_proportion_p(0.5, 1000, 0.4, 300) == pytest.approx(0.00235, abs=1e-5)
+    assert two_proportion_p(0.3, 100, 0.3, 500) == pytest.approx(1.0)
+    assert two_proportion_p(0.0, 100, 0.0, 300) == 1.0 and two_proportion_p(1.0, 100, 1.0, 300) == 1.0
+    assert two_proportion_p(1.0, 100, 0.0, 300) < 1e-12
 
 
 def test_stratified_indices() -> None:

@@ -1,5 +1,6 @@
 """`rib verify`: submissions are validated, never executed, re-measured claim by claim, and recorded."""
 
+import math
 import os
 import pickle
 import subprocess
@@ -8,21 +9,33 @@ from pathlib import Path
 
 import pytest
 import torch
-from rib.errors import ConfigError, UnknownNameError, WeightsError
+from rib import verify
+from rib.errors import ConfigError, RibError, UnknownNameError, WeightsError
+from rib.store import ResultStore
 from rib.verify import (
+    CLEAN_ONLY,
+    FAILED,
+    NO_WORST_CASE,
+    VERIFIED,
+    ClaimCheck,
+    accuracy_agrees,
+    card_status,
     checks_table,
+    claim_errors,
     load_submission,
+    metric_agrees,
     submit,
     verification_status,
     verify_card,
     write_record,
 )
-from rib.zoo import read_card, write_card
+from rib.zoo import ModelCard, build_model, read_card, write_card
 from rib.zoo.weights import save_weights, sha256_file
 
 from tests.helpers import make_card, trained_tiny_state
 
-N = 60
+N = 100
+WORST = {"attack": "worst-case", "metric": "robust_accuracy", "eps": 0.3, "value": 0.0, "n": N}
 
 
 def rib(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,7 +48,7 @@ def measured_claims(folder: Path, model_id: str) -> Path:
     card = make_card(folder / "sub", model_id, state=trained_tiny_state())
     card_path = folder / "sub" / "mnist-5k" / f"{model_id}.toml"
     card.claims = [{"attack": "clean", "metric": "clean_accuracy", "value": 0.5, "n": N},
-                   {"attack": "fgsm-linf", "metric": "robust_accuracy", "eps": 0.1, "value": 0.5, "n": N}]
+                   {"attack": "pgd-linf", "metric": "robust_accuracy", "eps": 0.1, "value": 0.5, "n": N}, WORST]
     write_card(card, card_path)
     checks = verify_card(read_card(card_path))
     card.claims = [{**c, "value": round(k.measured, 4)} for c, k in zip(card.claims, checks, strict=True)]
@@ -47,13 +60,14 @@ def test_a_model_reproduces_its_measured_claims_and_altered_weights_do_not(tmp_p
     sub = measured_claims(tmp_path, "tiny-sub")
     card = load_submission(sub)
     checks = verify_card(card)
-    assert [c.reproduced for c in checks] == [True, True]
-    assert "verified (2 of 2 claims reproduced)" in checks_table(card, checks)
+    assert [c.reproduced for c in checks] == [True, True, True]
+    assert "verified (3 of 3 claims reproduced)" in checks_table(card, checks)
     write_record(card, checks, tmp_path / "results")
     assert verification_status(tmp_path / "results", "mnist-5k") == {"tiny-sub": "verified"}
-    # the same card over other weights (a different training seed): new sha256 in the card, same claims
-    other = trained_tiny_state(seed=1)
-    sha = save_weights(other, sub / "tiny-sub.safetensors")
+    # the same card over other weights (untrained: chance accuracy): new sha256 in the card, same claims
+    torch.manual_seed(1)
+    untrained = build_model("tiny", "mnist-5k").net.state_dict()
+    sha = save_weights(untrained, sub / "tiny-sub.safetensors")
     card.weights_sha256 = sha
     write_card(card, sub / "tiny-sub.toml")
     altered = load_submission(sub)
@@ -76,12 +90,18 @@ def test_cli_exit_codes_and_untouched_store(tmp_path: Path) -> None:
     write_card(card, sub / "tiny-cli.toml")
     bad = rib("verify", str(sub), "--results", str(tmp_path / "results"), "--quiet")
     assert bad.returncode == 1 and "NOT reproduced" in bad.stdout and "+20.0 pts" in bad.stdout
+    assert "0 of 1 models verified (1 failed)" in bad.stderr
+    card.claims = card.claims[:1]  # clean accuracy only: reproduces, exit 0, but not verified
+    write_card(card, sub / "tiny-cli.toml")
+    clean = rib("verify", str(sub), "--results", str(tmp_path / "results"), "--quiet")
+    assert clean.returncode == 0 and "tiny-cli: clean-only" in clean.stdout
+    assert "0 of 1 models verified (1 clean-only)" in clean.stderr
 
 
 def _submission(tmp_path: Path, **edits: object) -> Path:
     sub = tmp_path / "s"
     card = make_card(sub, "tiny-x")
-    card.claims = [{"attack": "fgsm-linf", "metric": "robust_accuracy", "eps": 0.1, "value": 0.1}]
+    card.claims = [{"attack": "pgd-linf", "metric": "robust_accuracy", "eps": 0.1, "value": 0.1}]
     for k, v in edits.items():
         setattr(card, k, v)
     write_card(card, sub / "mnist-5k" / "tiny-x.toml")
@@ -191,3 +211,173 @@ def test_submit_refuses_a_bad_executor_before_doing_anything(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="--address goes with --executor ray"):
         submit(tmp_path / "nothing", models_root=tmp_path / "models", address="auto")
     assert not list(tmp_path.iterdir())
+
+
+# --- the decision, table by table ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("claimed, claim_n, k, n, agrees, rule", [
+    (0.59, 100, 50, 100, True, "wilson"),     # inside the interval [40.4%, 59.6%], 9 points from the point
+    (0.04, 100, 0, 100, False, "wilson"),     # 4 points away but outside [0%, 3.7%]
+    (0.96, 100, 100, 100, False, "wilson"),   # outside [96.3%, 100%]
+    (0.462, 1000, 140, 300, True, "z-test"),  # --n 300 measures 46.7% against a claim of 46.2% at 1,000
+    (0.50, 1000, 120, 300, False, "z-test"),  # 40% at 300 against 50% at 1,000: p ≈ 0.003
+    (0.0, 1000, 0, 300, True, "z-test"),      # both zero: nothing to reject
+])
+def test_accuracy_claims_are_judged_statistically(claimed: float, claim_n: int, k: int, n: int, agrees: bool,
+                                                  rule: str) -> None:
+    ok, used, p = accuracy_agrees(claimed, claim_n, k, n)
+    assert (ok, used) == (agrees, rule)
+    assert math.isnan(p) if rule == "wilson" else (p >= 0.05) == agrees
+
+
+@pytest.mark.parametrize("claimed, value, lo, hi, tolerance, agrees", [
+    (0.30, 0.25, 0.20, 0.31, 0.015, True),    # inside the interval, 20% from the value
+    (0.251, 0.25, 0.249, 0.2505, 0.015, True),  # outside a tight interval, within 1.5% of the value
+    (0.30, 0.25, 0.24, 0.26, 0.015, False),   # outside both
+    (0.30, 0.25, math.nan, math.nan, 0.25, True),  # no interval (n = 1): the tolerance alone
+])
+def test_metric_claims_keep_their_rule(claimed: float, value: float, lo: float, hi: float, tolerance: float,
+                                       agrees: bool) -> None:
+    assert metric_agrees(claimed, value, lo, hi, tolerance) == agrees
+
+
+def _card(claims: list[dict], trained_norm: str = "none") -> ModelCard:
+    return ModelCard(id="m", dataset="mnist-5k", arch="tiny", defense="standard", mean=[0.1307], std=[0.3081],
+                     weights_file="m.safetensors", weights_sha256="0" * 64, trained_norm=trained_norm,
+                     trained_eps=0.0 if trained_norm == "none" else 0.3, claims=claims)
+
+
+def _claim(attack: str, eps: float = 0.3, metric: str = "robust_accuracy", **kw: object) -> dict:
+    return {"attack": attack, "metric": metric, "eps": eps, "value": 0.1, **kw}
+
+
+@pytest.mark.parametrize("claim, match", [
+    (_claim("topk-cam-linf"), "topk-cam-linf is a interpretation attack"),
+    (_claim("fgsm-linf"), "fgsm-linf is single-step"),
+    (_claim("transfer-pgd-linf"), "transfer-pgd-linf is a transfer attack"),
+    (_claim("pgd-linf", n=1), "an accuracy claim needs n >= 100 (got 1)"),
+    (_claim("worst-case", n=99), "needs n >= 100 (got 99)"),
+    ({"attack": "clean", "metric": "clean_accuracy", "value": 0.9, "n": 10}, "needs n >= 100"),
+    (_claim("worst-case", metric="gini-ig"), "a worst-case claim is a robust_accuracy claim"),
+    (_claim("pgd-linf", norm="l2"), "norm goes with attack = 'worst-case' only"),
+    (_claim("worst-case", norm="l3"), "unknown norm 'l3'"),
+    (_claim("worst-case", eps=0.25), "eps 0.25 is not in the mnist-5k linf grid"),
+])
+def test_claims_too_weak_or_too_small_are_refused(claim: dict, match: str) -> None:
+    errors = claim_errors(_card([claim]))
+    assert len(errors) == 1 and match in errors[0], errors
+
+
+@pytest.mark.parametrize("claim", [_claim("pgd-linf"), _claim("apgd-ce-l2", eps=2.0), _claim("square-linf"),
+                                   _claim("autoattack-linf"), _claim("deepfool-l2", eps=2.0), _claim("worst-case"),
+                                   _claim("worst-case", eps=2.0, norm="l2", n=100)])
+def test_robustness_attacks_may_be_claimed(claim: dict) -> None:
+    assert claim_errors(_card([claim])) == []
+
+
+def _check(attack: str, metric: str = "robust_accuracy", norm: str = "linf", eps: float = 0.3,
+           ok: bool = True) -> ClaimCheck:
+    return ClaimCheck(attack, metric, norm, eps, 100, 100, 0.1, 0.1, 0.05, 0.2, math.nan, math.nan, "wilson", ok)
+
+
+CLEAN_CHECK = _check("clean", "clean_accuracy", "", 0.0)
+
+
+@pytest.mark.parametrize("checks, trained_norm, status", [
+    ([CLEAN_CHECK, _check("worst-case")], "none", VERIFIED),             # untrained: linf headline 0.3
+    ([CLEAN_CHECK, _check("worst-case", norm="l2", eps=2.0)], "l2", VERIFIED),
+    ([CLEAN_CHECK], "none", CLEAN_ONLY),                                  # clean accuracy only
+    ([CLEAN_CHECK, _check("gini-ig", "gini-ig", "", 0.0)], "none", CLEAN_ONLY),  # no robustness claim
+    ([CLEAN_CHECK, _check("pgd-linf")], "none", NO_WORST_CASE),           # reproduces, but no worst case
+    ([_check("worst-case", norm="l2", eps=2.0)], "linf", NO_WORST_CASE),  # not the trained norm
+    ([_check("worst-case", eps=0.2)], "none", NO_WORST_CASE),             # not the headline eps
+    ([CLEAN_CHECK, _check("worst-case", ok=False)], "none", FAILED),
+    ([CLEAN_CHECK.__class__(**{**CLEAN_CHECK.__dict__, "reproduced": False})], "none", FAILED),
+])
+def test_the_verdict_needs_a_worst_case_claim_at_the_headline(checks: list[ClaimCheck], trained_norm: str,
+                                                                status: str) -> None:
+    assert card_status(_card([], trained_norm), checks) == status
+
+
+def test_n_below_the_minimum_is_refused_before_anything_runs() -> None:
+    with pytest.raises(ConfigError, match="at least 100 examples"):
+        verify_card(_card([{"attack": "clean", "metric": "clean_accuracy", "value": 0.9}]), n=50)
+
+
+def test_records_carry_the_verdict_for_the_report(tmp_path: Path) -> None:
+    card = _card([])
+    write_record(card, [CLEAN_CHECK], tmp_path)
+    assert verification_status(tmp_path, "mnist-5k") == {"m": CLEAN_ONLY}
+    write_record(card, [CLEAN_CHECK, _check("pgd-linf")], tmp_path)  # replaces the earlier record
+    assert verification_status(tmp_path, "mnist-5k", {"m": "0" * 64}) == {"m": NO_WORST_CASE}
+    assert verification_status(tmp_path, "mnist-5k", {"m": "1" * 64}) == {}
+
+
+def test_a_worst_case_claim_runs_pgd_then_autoattack_on_its_survivors(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    card = make_card(tmp_path, "tiny-wc", state=trained_tiny_state())
+    seen: list[int] = []
+    survivors = verify.attack_survivors
+
+    def spy(attack, model, x, y, eps, alive, **kw):  # type: ignore[no-untyped-def]
+        seen.append(int(alive.sum()))
+        result = survivors(attack, model, x, y, eps, alive, **kw)
+        assert attack.name == "autoattack-linf" and not bool((result.robust[:, 0] & ~alive).any())
+        return result
+
+    monkeypatch.setattr(verify, "attack_survivors", spy)
+    card.claims = [{"attack": "worst-case", "metric": "robust_accuracy", "eps": 0.3, "value": 0.02, "n": N},
+                   {"attack": "worst-case", "metric": "robust_accuracy", "eps": 0.3, "value": 0.08, "n": N}]
+    near, far = verify_card(card)
+    assert len(seen) == 1  # measured once for both claims
+    assert near.measured <= 0.02 and near.n == N and near.rule == "wilson"
+    assert near.reproduced and not far.reproduced  # 2% lies inside [0%, 3.7%], 8% does not
+    assert card_status(card, [near]) == VERIFIED and card_status(card, [near, far]) == FAILED
+    # at linf 0.1 PGD leaves a few examples robust; AutoAttack then runs on those alone
+    k, n = verify.measure_worst_case(card, "linf", 0.1, N, seed=0, batch_size=500, device=torch.device("cpu"),
+                                     cache={})
+    assert n == N and k <= seen[-1] and seen[-1] > 0
+
+
+def _store_row(cell_id: str, attack: str, norm: str, sha: str, metric: str, eps: float, value: float,
+               n: int) -> dict:
+    return {"run_id": "r", "cell_id": cell_id, "created_at": "now", "model": "tiny-z", "dataset": "mnist-5k",
+            "defense": "standard", "trained_norm": "none", "trained_eps": 0.0, "attack": attack, "norm": norm,
+            "eps": eps, "metric": metric, "value": value, "n": n, "ci_low": 0.0, "ci_high": 1.0, "seed": 0,
+            "params": "{}", "weights_sha256": sha, "rib_version": "0", "git_sha": "x", "torch_version": "t",
+            "device": "cpu", "duration_s": 1.0}
+
+
+def _store_cell(store: ResultStore, cell_id: str, attack: str, sha: str, eps: float, robust: list[bool]) -> None:
+    norm = "l2" if attack.endswith("l2") else "linf"
+    n = len(robust)
+    rows = [_store_row(cell_id, attack, norm, sha, "clean_accuracy", 0.0, 0.9, n),
+            _store_row(cell_id, attack, norm, sha, "robust_accuracy", eps, sum(robust) / n, n)]
+    store.write(rows, {"cell_id": [cell_id] * n, "index": list(range(n)), "eps": [eps] * n,
+                       "clean_correct": [True] * n, "robust": robust, "distance": [math.nan] * n})
+
+
+def test_zoo_claims_come_from_the_stored_worst_case_of_the_current_weights(tmp_path: Path) -> None:
+    card = make_card(tmp_path / "models", "tiny-z")
+    sha = card.weights_sha256
+    store = ResultStore(tmp_path / "results")
+    _store_cell(store, "a" * 64, "pgd-linf", sha, 0.3, [i % 2 == 0 for i in range(1000)])  # 50%
+    _store_cell(store, "b" * 64, "pgd-l2", sha, 2.0, [True] * 1000)
+    _store_cell(store, "c" * 64, "topk-cam-linf", sha, 0.3, [False] * 200)  # interpretation: not in the worst case
+    _store_cell(store, "d" * 64, "autoattack-linf", sha, 0.3, [i % 4 == 0 for i in range(100)])
+    _store_cell(store, "e" * 64, "pgd-linf", "f" * 64, 0.3, [False] * 1000)  # other (old) weights: ignored
+    claims = verify.claims_from_results(card, tmp_path / "results")
+    assert claims[0] == {"attack": "clean", "metric": "clean_accuracy", "value": 0.9, "n": 1000}
+    assert [c["attack"] for c in claims] == ["clean", "pgd-linf", "pgd-l2", "worst-case"]
+    # over AutoAttack's 100 examples: robust to both PGD (even indices) and AutoAttack (multiples of 4) → 25%
+    assert claims[-1] == {"attack": "worst-case", "metric": "robust_accuracy", "norm": "linf", "eps": 0.3,
+                          "value": 0.25, "n": 100}
+    card.claims = claims
+    assert claim_errors(card) == [] and card_status(card, [_check("worst-case")]) == VERIFIED
+    small = ResultStore(tmp_path / "small")
+    for cell_id, attack, eps, robust in (("a" * 64, "pgd-linf", 0.3, [True] * 1000),
+                                         ("b" * 64, "pgd-l2", 2.0, [True] * 1000),
+                                         ("d" * 64, "autoattack-linf", 0.3, [True] * 50)):
+        _store_cell(small, cell_id, attack, sha, eps, robust)
+    with pytest.raises(RibError, match="covers 50 examples"):
+        verify.claims_from_results(card, tmp_path / "small")

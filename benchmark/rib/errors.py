@@ -33,3 +33,16 @@ class WeightsError(RibError):
 
 class DatasetError(RibError):
     """A dataset whose files are missing or malformed."""
+
+
+class DamagedFileError(RibError):
+    """A stored file that cannot be read (cut short, not Parquet, wrong columns); ``path`` names it."""
+
+    def __init__(self, path: object, reason: object) -> None:
+        super().__init__(f"{path} is not a readable result file ({reason})")
+        self.path = path
+
+
+class RibWarning(UserWarning):
+    """Something rib worked around and reports (a damaged result file left out or set aside); the CLI prints it on
+    one line as ``rib: warning: …``."""

@@ -316,10 +316,10 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
 
 
 def stored_outcome(cell: Cell, store: ResultStore, force: bool) -> CellOutcome | None:
-    """The cell's outcome read back from ``store`` when it is there and not to be recomputed, else None."""
-    if force or not store.has(cell.dataset, cell.model, cell.attack, cell.cell_id):
-        return None
-    return CellOutcome(cell, store.rows_of(cell), True)
+    """The cell's outcome read back from ``store`` when it is there, readable and not to be recomputed, else None
+    (a damaged stored cell is set aside by the store, with a warning)."""
+    rows = None if force else store.stored_rows(cell)
+    return None if rows is None else CellOutcome(cell, rows, True)
 
 
 def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto", force: bool = False,

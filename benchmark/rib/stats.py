@@ -1,4 +1,4 @@
-"""Confidence intervals and stratified subsets."""
+"""Confidence intervals, the two-proportion test and stratified subsets."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends, free of rounding
     high = 1.0 if successes == n else min(1.0, centre + half)
     return low, high
+
+
+def two_proportion_p(p1: float, n1: int, p2: float, n2: int) -> float:
+    """Two-sided p-value of the pooled two-proportion z-test that proportions ``p1`` (of ``n1``) and ``p2`` (of
+    ``n2``) are equal; 1 when both are 0 or both are 1 (nothing varies)."""
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    se = math.sqrt(max(pooled * (1 - pooled), 0.0) * (1 / n1 + 1 / n2))
+    if se == 0.0:
+        return 1.0
+    return math.erfc(abs(p1 - p2) / se / math.sqrt(2))
 
 
 def mean_interval(values: torch.Tensor, z: float = Z_95) -> tuple[float, int, tuple[float, float]]:

@@ -3,13 +3,20 @@
 Layout: ``<root>/<dataset>/<model>/<attack>-<cell_id>.parquet`` holds the summary rows (long format, one
 measured number per row); beside it, ``….examples.parquet`` holds an attack cell's per-example outcomes and
 ``….values.parquet`` a metric cell's per-example metric values. The per-example file is written first and the
-summary last: a summary on disk means the cell is complete. Files directly under ``<root>/<dataset>/`` (such as
-``claims.parquet``) are derived tables, not cells.
+summary last: a summary on disk means the cell is complete, and a per-example file without its summary (a write cut
+short) is invisible and recomputed. Files directly under ``<root>/<dataset>/`` (such as ``claims.parquet``) are
+derived tables, not cells.
+
+A file that cannot be read (cut short, overwritten) never stops a reader: ``scan`` and the per-example readers leave
+it out with a ``RibWarning`` naming it, and ``stored_rows`` (what a rerun asks) sets the cell's damaged file aside as
+``<name>.corrupt-<UTC time>`` (kept, never deleted) so that the cell is recomputed.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -18,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rib.errors import RibError
+from rib.errors import DamagedFileError, RibError, RibWarning
 from rib.files import atomic_write, temp_files
 
 if TYPE_CHECKING:  # rib.grid imports torch (through rib.data); the store does not need it
@@ -147,15 +154,45 @@ class ResultStore:
         try:
             return pq.read_table(path, schema=EXAMPLES_SCHEMA)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise RibError(f"{path} is not a readable result file ({exc})") from exc
+            raise DamagedFileError(path, exc) from exc
 
     def rows_of(self, cell: Any) -> list[dict[str, Any]]:
-        """The stored summary rows of a finished cell."""
+        """The stored summary rows of a finished cell (``DamagedFileError`` when the file cannot be read)."""
         path = self.summary_path(cell.dataset, cell.model, cell.attack, cell.cell_id)
         try:
             return pq.read_table(path, schema=SUMMARY_SCHEMA).to_pylist()
         except (pa.ArrowInvalid, OSError) as exc:
-            raise RibError(f"{path} is not a readable result file ({exc})") from exc
+            raise DamagedFileError(path, exc) from exc
+
+    def stored_rows(self, cell: Any) -> list[dict[str, Any]] | None:
+        """The summary rows of ``cell`` when it is stored and readable, else None. A damaged summary or per-example
+        file of the cell is set aside (``set_aside``, with a ``RibWarning``) first, so the cell counts as not stored
+        and a rerun recomputes it."""
+        if not self.has(cell.dataset, cell.model, cell.attack, cell.cell_id):
+            return None
+        path = self.summary_path(cell.dataset, cell.model, cell.attack, cell.cell_id)
+        try:
+            for suffix in PER_EXAMPLE_SUFFIXES:  # the footer is enough to tell a file cut short
+                extra = path.with_name(path.stem + suffix)
+                if extra.is_file():
+                    try:
+                        pq.read_metadata(extra)
+                    except (pa.ArrowInvalid, OSError) as exc:
+                        raise DamagedFileError(extra, exc) from exc
+            return self.rows_of(cell)
+        except DamagedFileError as exc:
+            moved = [self.set_aside(p) for p in (path, exc.path) if isinstance(p, Path) and p.is_file()]
+            warnings.warn(f"{exc}; set aside as {', '.join(m.name for m in moved)}, the cell will be recomputed",
+                          RibWarning, stacklevel=2)
+            return None
+
+    def set_aside(self, path: Path) -> Path:
+        """Rename a damaged file to ``<name>.corrupt-<UTC time>`` beside it (no reader sees it again; nothing is
+        deleted); returns the new path."""
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        target = path.with_name(f"{path.name}.corrupt-{stamp}")
+        path.rename(target)
+        return target
 
     def cell_files(self, dataset: str) -> dict[str, Path]:
         """Summary file of every finished cell of ``dataset``, by its (20-character) cell id prefix."""
@@ -175,13 +212,9 @@ class ResultStore:
                       if not any(p.name.endswith(s) for s in PER_EXAMPLE_SUFFIXES))
 
     def scan(self) -> pa.Table:
-        """Every stored summary row as one table (empty, with the schema, when nothing is stored)."""
-        tables = []
-        for path in self.summary_files():
-            try:
-                tables.append(pq.read_table(path, schema=SUMMARY_SCHEMA))
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise RibError(f"{path} is not a readable result file ({exc})") from exc
+        """Every stored summary row as one table (empty, with the schema, when nothing is stored); a summary that
+        cannot be read is left out with a ``RibWarning``."""
+        tables = [t for t in (_read_or_warn(p, SUMMARY_SCHEMA) for p in self.summary_files()) if t is not None]
         return pa.concat_tables(tables) if tables else SUMMARY_SCHEMA.empty_table()
 
     def examples(self, cell_id: str | None = None, *, dataset: str | None = None, model: str | None = None) -> pa.Table:
@@ -195,14 +228,22 @@ class ResultStore:
     def _per_example(self, suffix: str, cell_id: str | None, dataset: str | None, model: str | None) -> pa.Table:
         schema = PER_EXAMPLE_SUFFIXES[suffix]
         folder = self.root / dataset / model if dataset and model else self.root / dataset if dataset else self.root
-        try:
-            tables = [pq.read_table(p, schema=schema) for p in sorted(folder.rglob(f"*{suffix}"))]
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise RibError(f"a per-example file under {folder} is not readable ({exc})") from exc
+        finished = [p for p in sorted(folder.rglob(f"*{suffix}"))  # without its summary: a write cut short
+                    if p.with_name(p.name[: -len(suffix)] + ".parquet").is_file()]
+        tables = [t for t in (_read_or_warn(p, schema) for p in finished) if t is not None]
         table = pa.concat_tables(tables) if tables else schema.empty_table()
         if cell_id is not None:
             table = table.filter(pc.equal(table["cell_id"], cell_id))
         return table
+
+
+def _read_or_warn(path: Path, schema: pa.Schema) -> pa.Table | None:
+    """The file's table, or None with a ``RibWarning`` naming it when it cannot be read."""
+    try:
+        return pq.read_table(path, schema=schema)
+    except (pa.ArrowInvalid, OSError) as exc:
+        warnings.warn(f"{path} is not a readable result file ({exc}); left out", RibWarning, stacklevel=2)
+        return None
 
 
 def load_results(path: Path | str = "results") -> Any:

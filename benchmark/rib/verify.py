@@ -1,11 +1,22 @@
 """Reproduction checks: ``rib verify`` re-runs exactly the cells a card claims and compares, claim by claim.
 
-A claim is a table in the card: ``attack`` (a registered attack, or ``clean``), ``metric`` (``clean_accuracy``,
-``robust_accuracy`` or an interpretability metric output), ``value``, optionally ``eps`` and ``n``. Each claimed
-cell is recomputed from scratch with rib's fixed seed and settings (nothing is read from the result store). An
-accuracy claim reproduces when it lies inside the measured 95% Wilson interval *and* within ``tolerance`` (default
-1.5 points) of the measured value; a metric claim when it lies inside the measured 95% interval or within
-``tolerance`` relative to the measured value. Every check is stored as a verification record.
+A claim is a table in the card: ``attack`` (a registered attack, ``clean`` or ``worst-case``), ``metric``
+(``clean_accuracy``, ``robust_accuracy`` or an interpretability metric output), ``value``, optionally ``eps``, ``n``
+and (worst-case claims only) ``norm``. Each claimed cell is recomputed from scratch with rib's fixed seed and
+settings (nothing is read from the result store).
+
+- A robust-accuracy claim names an attack of the robustness kind (multi-step white-box, black-box or the AutoAttack
+  ensemble; never the interpretation attack, a transfer attack or single-step FGSM), or ``worst-case``: PGD of the
+  claim's norm on its ``n`` images, then AutoAttack on the examples PGD left robust. Accuracy claims need n >= 100.
+- An accuracy claim reproduces when the claimed value lies inside the measurement's 95% Wilson interval at the
+  claim's n; when ``--n`` measures at another n, when a two-proportion z-test at 5% (claimed value at the claim's n
+  against the measured one) does not reject. A metric claim reproduces when it lies inside the measured 95% interval
+  or within ``tolerance`` relative to the measured value.
+- The verdict on a card (``card_status``): ``failed`` when a claim does not reproduce; else ``verified`` when a
+  worst-case claim at the dataset's headline eps of the trained norm (linf for an untrained model) is among the
+  claims, ``clean-only`` when no robust-accuracy claim is, and ``unverified (no worst-case claim)`` otherwise.
+
+Every check is stored as a verification record, with the card's verdict.
 """
 
 from __future__ import annotations
@@ -21,8 +32,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from rib.attacks import ATTACKS
-from rib.data import DATASETS
+from rib.attacks import ATTACKS, create_attack
+from rib.data import DATASETS, headline_eps, load_dataset
+from rib.ensemble import attack_survivors, worst_case
 from rib.errors import ConfigError, RibError
 from rib.executors import check_executor, execute
 from rib.explain.metrics import METRICS
@@ -32,35 +44,51 @@ from rib.metric_cells import CLEAN
 from rib.report import render_site
 from rib.runner import CellOutcome, evaluate_cell, plan_cell, plan_grid, plan_metric_cell
 from rib.runtime import provenance, resolve_device
-from rib.store import ResultStore, load_results, write_table_atomic
+from rib.stats import Z_95, stratified_indices, two_proportion_p, wilson_interval
+from rib.store import ResultStore, write_table_atomic
 from rib.table import format_table
 from rib.zoo import ARCHS, ModelCard, list_cards, write_card
 from rib.zoo.cards import read_card
-from rib.zoo.factory import ModelDirs, model_from_card
+from rib.zoo.factory import ModelDirs, cached_model, model_from_card
 
 ACCURACIES = ("clean_accuracy", "robust_accuracy")
-DEFAULT_TOLERANCE = 0.015
+WORST_CASE = "worst-case"  # the claim's attack: PGD, then AutoAttack on PGD's survivors
+CLAIM_KINDS = ("white-box", "black-box", "ensemble")  # attacks a robust-accuracy claim may name (multi-step only)
+STORE_KINDS = (*CLAIM_KINDS, "transfer")  # cells whose per-example outcomes enter the stored worst case
+MIN_ACCURACY_N = 100
+ALPHA = 0.05
+DEFAULT_TOLERANCE = 0.015  # metric claims only: relative to the measured value
+VERIFIED, FAILED, CLEAN_ONLY, NO_WORST_CASE = "verified", "failed", "clean-only", "unverified (no worst-case claim)"
+UNVERIFIED = "unverified"  # no verification record for the weights
+STATUSES = (VERIFIED, FAILED, CLEAN_ONLY, NO_WORST_CASE, UNVERIFIED)
 RECORD_SCHEMA = pa.schema([
     ("dataset", pa.string()), ("model", pa.string()), ("weights_sha256", pa.string()), ("attack", pa.string()),
-    ("metric", pa.string()), ("eps", pa.float64()), ("n", pa.int64()), ("claimed", pa.float64()),
-    ("measured", pa.float64()), ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("tolerance", pa.float64()),
-    ("reproduced", pa.bool_()), ("rib_version", pa.string()), ("git_sha", pa.string()), ("created_at", pa.string()),
+    ("metric", pa.string()), ("norm", pa.string()), ("eps", pa.float64()), ("n", pa.int64()),
+    ("claim_n", pa.int64()), ("claimed", pa.float64()), ("measured", pa.float64()), ("ci_low", pa.float64()),
+    ("ci_high", pa.float64()), ("tolerance", pa.float64()), ("p_value", pa.float64()), ("rule", pa.string()),
+    ("reproduced", pa.bool_()), ("status", pa.string()), ("rib_version", pa.string()), ("git_sha", pa.string()),
+    ("created_at", pa.string()),
 ])
 
 
 @dataclass(frozen=True)
 class ClaimCheck:
-    """One claim against its re-measured value."""
+    """One claim against its re-measured value. ``n`` is the measured n, ``claim_n`` the claim's; ``rule`` says how
+    they were compared (``wilson``, ``z-test`` with its ``p_value``, or ``metric`` with ``tolerance``)."""
 
     attack: str
     metric: str
+    norm: str
     eps: float
     n: int
+    claim_n: int
     claimed: float
     measured: float
     ci_low: float
     ci_high: float
     tolerance: float
+    p_value: float
+    rule: str
     reproduced: bool
 
     @property
@@ -85,8 +113,45 @@ def _metric_outputs() -> set[str]:
     return {o for name in METRICS.names() for o in METRICS.get(name).outputs}
 
 
+def attack_kind(attack: str) -> str:
+    """An attack's kind; AutoAttack (``autoattack-*``) is the ``ensemble`` whatever its class says."""
+    return "ensemble" if attack.startswith("autoattack-") else str(ATTACKS.get(attack).kind)
+
+
+def default_norm(card: ModelCard) -> str:
+    """The norm a card's headline worst case is claimed in: the one it was trained against, linf when none."""
+    return card.trained_norm if card.trained_norm in ("linf", "l2") else "linf"
+
+
+def claim_norm(card: ModelCard, claim: dict[str, Any]) -> str:
+    """The norm of a claim: its attack's, a worst-case claim's ``norm`` (default ``default_norm``), "" for clean."""
+    if claim["attack"] == WORST_CASE:
+        return str(claim.get("norm", default_norm(card)))
+    return "" if claim["attack"] == CLEAN else str(ATTACKS.get(claim["attack"]).norm_name)
+
+
+def claim_n(card: ModelCard, claim: dict[str, Any]) -> int:
+    """A claim's n: its own, else the dataset's default."""
+    return int(claim.get("n", DATASETS.get(card.dataset).n))
+
+
+def _robust_attack_error(attack: str) -> str | None:
+    if attack == WORST_CASE:
+        return None
+    if attack == CLEAN:
+        return "robust_accuracy needs an attack"
+    kind = attack_kind(attack)
+    if kind not in CLAIM_KINDS:
+        return (f"robust_accuracy needs a robustness attack (multi-step white-box, black-box, AutoAttack or "
+                f"worst-case); {attack} is a {kind} attack")
+    if ATTACKS.get(attack).single_step:
+        return f"robust_accuracy needs a multi-step attack; {attack} is single-step"
+    return None
+
+
 def claim_errors(card: ModelCard) -> list[str]:
-    """Every problem with a card's claims: unknown attacks or metrics, eps outside the dataset's grid."""
+    """Every problem with a card's claims: unknown attacks or metrics, eps outside the dataset's grid, attacks too
+    weak to support a robust-accuracy claim, accuracy claims on fewer than ``MIN_ACCURACY_N`` examples."""
     if not card.claims:
         return ["the card makes no claims (add [[claims]] tables: attack, metric, value, eps)"]
     spec = DATASETS.get(card.dataset)
@@ -94,21 +159,28 @@ def claim_errors(card: ModelCard) -> list[str]:
     errors = []
     for i, c in enumerate(card.claims):
         attack, metric, eps = c["attack"], c["metric"], float(c.get("eps", 0.0))
-        if attack != "clean" and attack not in ATTACKS:
+        if attack not in (CLEAN, WORST_CASE) and attack not in ATTACKS:
             errors.append(f"claims[{i}]: unknown attack {attack!r}")
             continue
         if metric not in (*ACCURACIES, *outputs):
             errors.append(f"claims[{i}]: unknown metric {metric!r}")
-        elif metric == "robust_accuracy" and attack == "clean":
-            errors.append(f"claims[{i}]: robust_accuracy needs an attack")
-        if attack != "clean":
-            norm = ATTACKS.get(attack).norm_name
-            if not any(abs(eps - e) < 1e-9 for e in spec.eps[norm]):
-                errors.append(f"claims[{i}]: eps {eps:g} is not in the {card.dataset} {norm} grid "
-                              f"({', '.join(f'{e:g}' for e in spec.eps[norm])})")
+        elif metric == "robust_accuracy" and (problem := _robust_attack_error(attack)):
+            errors.append(f"claims[{i}]: {problem}")
+        elif attack == WORST_CASE and metric != "robust_accuracy":
+            errors.append(f"claims[{i}]: a worst-case claim is a robust_accuracy claim")
+        if "norm" in c and attack != WORST_CASE:
+            errors.append(f"claims[{i}]: norm goes with attack = {WORST_CASE!r} only (other attacks have theirs)")
+        norm = claim_norm(card, c)
+        if norm and norm not in spec.eps:
+            errors.append(f"claims[{i}]: unknown norm {norm!r} (known: {', '.join(spec.eps)})")
+        elif norm and not any(abs(eps - e) < 1e-9 for e in spec.eps[norm]):
+            errors.append(f"claims[{i}]: eps {eps:g} is not in the {card.dataset} {norm} grid "
+                          f"({', '.join(f'{e:g}' for e in spec.eps[norm])})")
         if not math.isfinite(float(c["value"])):
             errors.append(f"claims[{i}]: value must be finite")
-        if int(c.get("n", 1)) < 1:
+        if metric in ACCURACIES and claim_n(card, c) < MIN_ACCURACY_N:
+            errors.append(f"claims[{i}]: an accuracy claim needs n >= {MIN_ACCURACY_N} (got {claim_n(card, c)})")
+        elif claim_n(card, c) < 1:
             errors.append(f"claims[{i}]: n must be at least 1")
     return errors
 
@@ -125,26 +197,76 @@ def load_submission(path: Path | str) -> ModelCard:
     return card
 
 
+def accuracy_agrees(claimed: float, claimed_n: int, successes: int, n: int) -> tuple[bool, str, float]:
+    """Whether a claimed accuracy (on ``claimed_n`` examples) agrees with ``successes`` of ``n`` measured: the claim
+    lies inside the measurement's 95% Wilson interval when ``n == claimed_n``, else a two-proportion z-test at 5%
+    does not reject. Returns (agrees, rule, p-value or NaN)."""
+    if n == claimed_n:
+        lo, hi = wilson_interval(successes, n, Z_95)
+        return lo - 1e-12 <= claimed <= hi + 1e-12, "wilson", math.nan
+    p = two_proportion_p(claimed, claimed_n, successes / n, n)
+    return p >= ALPHA, "z-test", p
+
+
+def metric_agrees(claimed: float, value: float, ci_low: float, ci_high: float, tolerance: float) -> bool:
+    """Whether a metric claim agrees: inside the measured 95% interval, or within ``tolerance`` relative to the
+    measured value."""
+    inside = math.isfinite(ci_low) and ci_low - 1e-12 <= claimed <= ci_high + 1e-12
+    return inside or abs(claimed - value) <= tolerance * abs(value)
+
+
+def card_status(card: ModelCard, checks: list[ClaimCheck]) -> str:
+    """The verdict on a card from its checks (see the module's docstring)."""
+    if not checks or not all(c.reproduced for c in checks):
+        return FAILED
+    if not any(c.metric == "robust_accuracy" for c in checks):
+        return CLEAN_ONLY
+    norm = default_norm(card)
+    headline = headline_eps(card.dataset, norm)
+    if any(c.attack == WORST_CASE and c.norm == norm and abs(c.eps - headline) < 1e-9 for c in checks):
+        return VERIFIED
+    return NO_WORST_CASE
+
+
+def measure_worst_case(card: ModelCard, norm: str, eps: float, n: int, *, seed: int, batch_size: int,
+                       device: torch.device, cache: dict[str, Any], progress: bool = False) -> tuple[int, int]:
+    """(examples robust to the full ensemble, n): PGD of ``norm`` on the first ``n`` images of the stratified test
+    subset, then AutoAttack only on the examples PGD left robust; an example counts when it survives both."""
+    model = cached_model(card, device, cache)
+    x, y = load_dataset(card.dataset, "test")
+    idx = stratified_indices(y, n)
+    x, y = x[idx], y[idx]
+    first = create_attack(f"pgd-{norm}")(model, x, y, [eps], seed=seed, batch_size=batch_size, progress=progress)
+    alive = first.robust[:, 0]
+    last = attack_survivors(create_attack(f"autoattack-{norm}"), model, x, y, eps, alive, seed=seed,
+                            batch_size=batch_size, progress=progress)
+    robust = alive & last.robust[:, 0]
+    return int(robust.sum()), len(robust)
+
+
 def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
                 device: str = "auto", models_dir: ModelDirs = None, progress: bool = False) -> list[ClaimCheck]:
-    """Re-measure every claim of ``card``; one check per claim, in the card's order."""
+    """Re-measure every claim of ``card`` (at ``n`` examples instead of each claim's own when given); one check per
+    claim, in the card's order."""
+    if n is not None and n < MIN_ACCURACY_N and any(c["metric"] in ACCURACIES for c in card.claims):
+        raise ConfigError(f"--n {n}: accuracy claims are measured on at least {MIN_ACCURACY_N} examples")
     spec = grid_spec("default", card.dataset)
     dev = resolve_device(device)
     cache: dict[str, Any] = {}
     measured: dict[tuple[str, str, float, int], dict[str, Any]] = {}
 
-    def claim_n(claim: dict[str, Any]) -> int:
-        return n or int(claim.get("n", spec.n))
+    def run_n(claim: dict[str, Any]) -> int:
+        return n or claim_n(card, claim)
 
     groups: dict[tuple[str, int, bool], set[float]] = {}
     for c in card.claims:  # robust-accuracy and metric claims, grouped into cells
-        if c["metric"] != "clean_accuracy":
-            key = (c["attack"], claim_n(c), c["metric"] not in ACCURACIES)
+        if c["metric"] != "clean_accuracy" and c["attack"] != WORST_CASE:
+            key = (c["attack"], run_n(c), c["metric"] not in ACCURACIES)
             groups.setdefault(key, set()).add(float(c.get("eps", 0.0)))
     clean_source: dict[int, str] = {}  # n → the attack cell whose clean accuracy answers clean-accuracy claims
     for c in card.claims:
         if c["metric"] == "clean_accuracy":
-            cn = claim_n(c)
+            cn = run_n(c)
             same_n = sorted(a for (a, k, m) in groups if k == cn and not m)
             clean_source[cn] = same_n[0] if same_n else "fgsm-linf"  # any attack cell measures clean accuracy
             groups.setdefault((clean_source[cn], cn, False), set()).add(spec.eps["linf"][0])
@@ -163,92 +285,148 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
                                     card=card)
             for row in rows:
                 measured[(attack, row["metric"], round(float(row["eps"]), 9), cn)] = row
+    worst: dict[tuple[str, float, int], tuple[int, int]] = {}
     checks = []
     for c in card.claims:
-        cn = claim_n(c)
+        cn, own_n, norm = run_n(c), claim_n(card, c), claim_norm(card, c)
         metric, claimed = c["metric"], float(c["value"])
         is_metric = metric not in ACCURACIES
-        attack = clean_source[cn] if metric == "clean_accuracy" else c["attack"]
-        eps = 0.0 if metric == "clean_accuracy" or (is_metric and attack == CLEAN) else float(c.get("eps", 0.0))
-        r = measured.get((attack, metric, round(eps, 9), cn))
-        if r is None:
-            raise RibError(f"{card.id}: no measurement for claim {c} (an attack that does not report it?)")
-        value, lo, hi = float(r["value"]), float(r["ci_low"]), float(r["ci_high"])
-        inside = math.isfinite(lo) and lo - 1e-12 <= claimed <= hi + 1e-12
-        if metric in ACCURACIES:
-            ok = inside and abs(claimed - value) <= tolerance + 1e-12
+        eps = 0.0 if metric == "clean_accuracy" or (is_metric and c["attack"] == CLEAN) else float(c.get("eps", 0.0))
+        if c["attack"] == WORST_CASE:
+            wkey = (norm, round(eps, 9), cn)
+            if wkey not in worst:
+                worst[wkey] = measure_worst_case(card, norm, eps, cn, seed=spec.seed, batch_size=spec.batch_size,
+                                                device=dev, cache=cache, progress=progress)
+            k, count = worst[wkey]
+            value, (lo, hi) = k / count, wilson_interval(k, count)
         else:
-            ok = inside or abs(claimed - value) <= tolerance * abs(value)
-        checks.append(ClaimCheck(c["attack"], metric, eps, int(r["n"]), claimed, value, lo, hi, tolerance, ok))
+            attack = clean_source[cn] if metric == "clean_accuracy" else c["attack"]
+            r = measured.get((attack, metric, round(eps, 9), cn))
+            if r is None:
+                raise RibError(f"{card.id}: no measurement for claim {c} (an attack that does not report it?)")
+            value, lo, hi, count = float(r["value"]), float(r["ci_low"]), float(r["ci_high"]), int(r["n"])
+        if is_metric:
+            ok, rule, p = metric_agrees(claimed, value, lo, hi, tolerance), "metric", math.nan
+        else:
+            ok, rule, p = accuracy_agrees(claimed, own_n, round(value * count), count)
+        checks.append(ClaimCheck(c["attack"], metric, norm, eps, count, own_n, claimed, value, lo, hi,
+                                 tolerance if is_metric else math.nan, p, rule, ok))
     return checks
 
 
 def checks_table(card: ModelCard, checks: list[ClaimCheck]) -> str:
-    """The per-claim table ``rib verify`` prints."""
+    """The per-claim table ``rib verify`` prints, and the card's verdict."""
     def pct(metric: str, v: float) -> str:
         return f"{100 * v:.1f}%" if metric in ACCURACIES else f"{v:.4f}"
 
-    rows = [[c.attack, c.metric, f"{c.eps:g}", c.n, pct(c.metric, c.claimed), pct(c.metric, c.measured),
+    def rule(c: ClaimCheck) -> str:
+        if c.rule == "z-test":
+            return f"z-test p={c.p_value:.3f}"
+        return "Wilson 95% CI" if c.rule == "wilson" else f"CI or ±{100 * c.tolerance:g}%"
+
+    rows = [[c.attack, c.metric, c.norm or "-", f"{c.eps:g}", c.n if c.n == c.claim_n else f"{c.n} (claim {c.claim_n})",
+             pct(c.metric, c.claimed), pct(c.metric, c.measured),
              f"[{pct(c.metric, c.ci_low)}, {pct(c.metric, c.ci_high)}]",
-             (f"{100 * c.gap:+.1f} pts" if c.metric in ACCURACIES else f"{c.gap:+.4f}"),
+             (f"{100 * c.gap:+.1f} pts" if c.metric in ACCURACIES else f"{c.gap:+.4f}"), rule(c),
              "reproduced" if c.reproduced else "NOT reproduced"] for c in checks]
-    verdict = "verified" if checks and all(c.reproduced for c in checks) else "failed"
-    return format_table(["attack", "metric", "eps", "n", "claimed", "measured", "95% CI", "gap", "result"], rows) + \
-        f"\n{card.id}: {verdict} ({sum(c.reproduced for c in checks)} of {len(checks)} claims reproduced)"
+    headers = ["attack", "metric", "norm", "eps", "n", "claimed", "measured", "95% CI", "gap", "check", "result"]
+    return format_table(headers, rows) + f"\n{card.id}: {card_status(card, checks)} " \
+        f"({sum(c.reproduced for c in checks)} of {len(checks)} claims reproduced)"
 
 
 def records_path(results: Path | str, dataset: str) -> Path:
     return Path(results) / dataset / "verifications.parquet"
 
 
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    """The stored records, columns that older files lack filled with None."""
+    if not path.is_file():
+        return []
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise RibError(f"{path} is not a readable verification file ({exc})") from exc
+    return [{name: r.get(name) for name in RECORD_SCHEMA.names} for r in rows]
+
+
 def write_record(card: ModelCard, checks: list[ClaimCheck], results: Path | str) -> Path:
     """Add this verification to ``<results>/<dataset>/verifications.parquet`` (replacing an earlier one of the same
-    model and weights), atomically."""
+    model and weights), atomically; every row carries the card's verdict."""
     prov = provenance(torch.device("cpu"))
-    new = [{"dataset": card.dataset, "model": card.id, "weights_sha256": card.weights_sha256,
-            **{k: v for k, v in asdict(c).items()}, "rib_version": prov["rib_version"], "git_sha": prov["git_sha"],
+    status = card_status(card, checks)
+    new = [{"dataset": card.dataset, "model": card.id, "weights_sha256": card.weights_sha256, **asdict(c),
+            "status": status, "rib_version": prov["rib_version"], "git_sha": prov["git_sha"],
             "created_at": prov["created_at"]} for c in checks]
     path = records_path(results, card.dataset)
-    old = pq.read_table(path, schema=RECORD_SCHEMA).to_pylist() if path.is_file() else []
-    keep = [r for r in old if (r["model"], r["weights_sha256"]) != (card.id, card.weights_sha256)]
+    keep = [r for r in _read_records(path) if (r["model"], r["weights_sha256"]) != (card.id, card.weights_sha256)]
     write_table_atomic(pa.Table.from_pylist(keep + new, schema=RECORD_SCHEMA), path)
     return path
 
 
 def verification_status(results: Path | str, dataset: str, models: dict[str, str] | None = None) -> dict[str, str]:
-    """``verified`` / ``failed`` per model id, from the stored records (for ``models``: only records of the given
-    weights sha256)."""
-    path = records_path(results, dataset)
-    if not path.is_file():
+    """The verdict per model id (``card_status``'s, stored with the records; for ``models``: only records of the
+    given weights sha256). Records written before verdicts were stored read as ``failed`` or, when every claim
+    reproduced, as ``clean-only`` / ``unverified (no worst-case claim)``."""
+    rows = _read_records(records_path(results, dataset))
+    if not rows:
         return {}
-    df: pd.DataFrame = pq.read_table(path, schema=RECORD_SCHEMA).to_pandas()
+    df = pd.DataFrame(rows)
     out = {}
     for (model, sha), group in df.groupby(["model", "weights_sha256"]):
         if models is not None and models.get(str(model)) != sha:
             continue
-        out[str(model)] = "verified" if bool(group["reproduced"].all()) else "failed"
+        stored = [s for s in group["status"] if isinstance(s, str)]
+        if stored:
+            out[str(model)] = stored[0]
+        elif not bool(group["reproduced"].all()):
+            out[str(model)] = FAILED
+        else:
+            out[str(model)] = NO_WORST_CASE if (group["metric"] == "robust_accuracy").any() else CLEAN_ONLY
     return out
 
 
+def _robustness_cells(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per stored robustness cell (cell_id, model, attack, norm, kind), AutoAttack as the ensemble."""
+    cells = summary[summary["attack"].map(lambda a: a in ATTACKS)].drop_duplicates("cell_id")
+    cells = cells[["cell_id", "model", "attack", "norm"]].assign(kind=cells["attack"].map(attack_kind))
+    return cells[cells["kind"].isin(STORE_KINDS)]
+
+
 def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, Any]]:
-    """Claims for a zoo card from the stored results: clean accuracy and PGD robust accuracy at each norm's
-    headline eps (the numbers the committed results say this model has)."""
+    """Claims for a zoo card from the stored results of its current weights: clean accuracy and PGD robust
+    accuracy at each norm's headline eps (at the dataset's n), and the worst case over every stored attack at the
+    headline eps of the trained norm (linf when untrained), over the examples that faced AutoAttack."""
     spec = DATASETS.get(card.dataset)
-    df = load_results(results)
-    df = df[(df["dataset"] == card.dataset) & (df["model"] == card.id) & (df["weights_sha256"] == card.weights_sha256)
-            & (df["n"] == spec.n)]
+    store = ResultStore(results)
+    df = store.scan().to_pandas()
+    df = df[(df["dataset"] == card.dataset) & (df["model"] == card.id) & (df["weights_sha256"] == card.weights_sha256)]
     claims = []
     for attack, metric, eps in (("pgd-linf", "clean_accuracy", 0.0),
                                 ("pgd-linf", "robust_accuracy", spec.headline["linf"]),
                                 ("pgd-l2", "robust_accuracy", spec.headline["l2"])):
-        hit = df[(df["attack"] == attack) & (df["metric"] == metric) & ((df["eps"] - eps).abs() < 1e-9)]
+        hit = df[(df["attack"] == attack) & (df["metric"] == metric) & ((df["eps"] - eps).abs() < 1e-9)
+                 & (df["n"] == spec.n)]
         if hit.empty:
             raise RibError(f"{card.id}: no stored {attack} {metric} at eps {eps:g} with n={spec.n} in {results}")
-        claim = {"attack": "clean" if metric == "clean_accuracy" else attack, "metric": metric,
+        claim = {"attack": CLEAN if metric == "clean_accuracy" else attack, "metric": metric,
                  "value": round(float(hit["value"].iloc[0]), 4), "n": spec.n}
         if metric != "clean_accuracy":
             claim["eps"] = eps
         claims.append(claim)
+    norm = default_norm(card)
+    eps = headline_eps(card.dataset, norm)
+    examples = store.examples(dataset=card.dataset, model=card.id).to_pandas()
+    wc = worst_case(examples, _robustness_cells(df))
+    hit = wc[(wc["norm"] == norm) & ((wc["eps"] - eps).abs() < 1e-9) & wc["ensemble"].astype(bool)]
+    if hit.empty:
+        raise RibError(f"{card.id}: no stored AutoAttack cell at {norm} eps {eps:g} for its current weights in "
+                       f"{results}: the worst case is not at ensemble strength")
+    count = int(hit["n"].iloc[0])
+    if count < MIN_ACCURACY_N:
+        raise RibError(f"{card.id}: the stored worst case at {norm} eps {eps:g} covers {count} examples (the "
+                       f"AutoAttack cell's n); a claim needs at least {MIN_ACCURACY_N}: raise that n in the grid")
+    claims.append({"attack": WORST_CASE, "metric": "robust_accuracy", "norm": norm, "eps": eps,
+                   "value": round(float(hit["value"].iloc[0]), 4), "n": count})
     return claims
 
 
@@ -267,16 +445,14 @@ def install_submission(card: ModelCard, models_root: Path | str, *, force: bool 
 
 def write_zoo_claims(dataset: str = "mnist-5k", results: Path | str = "results", *,
                      models_dir: ModelDirs = None) -> list[ModelCard]:
-    """Rewrite the claims of every zoo card of ``dataset`` from the stored results (``claims_from_results``);
-    returns the rewritten cards."""
-    written = []
-    for card in list_cards(dataset, models_dir):
-        if card.path is None:
-            continue
-        card.claims = claims_from_results(card, results)
-        write_card(card, card.path)
-        written.append(card)
-    return written
+    """Rewrite the claims of every zoo card of ``dataset`` from the stored results (``claims_from_results``), all
+    computed before any card is written; returns the rewritten cards."""
+    cards = [(c, c.path) for c in list_cards(dataset, models_dir) if c.path is not None]
+    claims = [claims_from_results(card, results) for card, _ in cards]
+    for (card, path), new in zip(cards, claims, strict=True):
+        card.claims = new
+        write_card(card, path)
+    return [card for card, _ in cards]
 
 
 def zoo_submissions(dataset: str = "mnist-5k", models_dir: ModelDirs = None) -> list[ModelCard]:

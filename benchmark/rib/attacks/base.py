@@ -54,7 +54,7 @@ class Attack(Parameterized, ABC):
     kind: ClassVar[str] = "white-box"  # white-box | black-box | transfer | interpretation | ensemble
     minimum_norm: ClassVar[bool] = False
     strong: ClassVar[bool] = False  # a reference attack whose successes where PGD failed mark PGD unreliable
-    single_step: ClassVar[bool] = False  # one step, no search: exempt from the eps-sweep sanity checks
+    single_step: ClassVar[bool] = False  # one step, no search: exempt from the sweep checks, too weak for a claim
 
     def __init__(self, **params: Any) -> None:
         self.set_params(self.default_params(), params)

@@ -90,13 +90,13 @@ def _claim_errors(claim: Any) -> list[str]:
         return ["must be a table with attack, metric and value"]
     errors = []
     for key, types, required in (("attack", (str,), True), ("metric", (str,), True), ("value", _NUM, True),
-                                 ("eps", _NUM, False), ("n", (int,), False)):
+                                 ("eps", _NUM, False), ("n", (int,), False), ("norm", (str,), False)):
         if key not in claim:
             if required:
                 errors.append(f"missing field {key}")
         elif isinstance(claim[key], bool) or not isinstance(claim[key], types):
             errors.append(f"field {key} must be {' or '.join(t.__name__ for t in types)}")
-    unknown = sorted(set(claim) - {"attack", "metric", "value", "eps", "n"})
+    unknown = sorted(set(claim) - {"attack", "metric", "value", "eps", "n", "norm"})
     if unknown:
         errors.append(f"unknown field {', '.join(unknown)}")
     return errors
