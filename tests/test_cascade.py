@@ -64,7 +64,7 @@ def test_cascade_attacks_only_the_survivors_and_the_worst_case_is_exact(local: P
 
 def test_a_cascade_cell_id_follows_its_stages(zoo: Path) -> None:
     pgd, aa = _cells(zoo)
-    other = cascade_after(plan_run("tiny-a", "autoattack-linf", n=24, eps=[EPS], models_dir=zoo)[0],
+    other = cascade_after(plan_run("tiny-a", "autoattack-linf", n=N, eps=[EPS], models_dir=zoo)[0],
                           ["pgd-linf"], [replace(pgd, seed=1)])
     assert aa.cell_id != other.cell_id != replace(aa, after=()).cell_id
 
