@@ -24,6 +24,10 @@ class _FoolboxMinNorm(Attack):
         """The foolbox attack object."""
         raise NotImplementedError
 
+    def failed(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        """Per example: whether ``raw`` is the attack's "nothing found" placeholder rather than a search result."""
+        return torch.zeros(len(x), dtype=torch.bool, device=x.device)
+
     def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: list[float], *, seed: int,
             batch_size: int, progress: bool) -> AttackResult:
         import foolbox as fb
@@ -39,10 +43,12 @@ class _FoolboxMinNorm(Attack):
         for start in tqdm(range(0, len(idx), batch_size), desc=self.name, disable=not progress, leave=False):
             chunk = idx[start:start + batch_size]
             xb, yb = x[chunk].to(device), y[chunk].to(device)
-            raw, _, _ = attack(fmodel, xb, yb, epsilons=None)
+            raw, _, success = attack(fmodel, xb, yb, epsilons=None)
             raw = raw.detach().clamp(0, 1)
             with torch.no_grad():
-                fooled = (model(raw).argmax(1) != yb).cpu()  # never trust an adapter's own success flag
+                fooled = (model(raw).argmax(1) != yb).cpu()
+            # found only where our model check and foolbox's flag agree and the point is no failure placeholder
+            fooled &= success.detach().cpu().bool() & ~self.failed(xb, raw).cpu()
             hit = chunk[fooled]
             found[hit] = raw[fooled].cpu()
             distance[hit] = self.norm.distance(found[hit], x[hit])
@@ -69,6 +75,11 @@ class CarliniWagnerL2(_FoolboxMinNorm):
         return fb.attacks.L2CarliniWagnerAttack(binary_search_steps=int(p["binary_search_steps"]),
                                                 steps=int(p["steps"]), stepsize=float(p["stepsize"]),
                                                 initial_const=float(p["initial_const"]))
+
+    def failed(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        """foolbox's C&W returns an all-zero image where no step found an adversarial; the model may misclassify
+        that image (and foolbox then flags success), so it is recognized here, never counted as found."""
+        return (raw.flatten(1) == 0).all(1) & (x.flatten(1) != 0).any(1)
 
 
 class _DeepFool(_FoolboxMinNorm):
