@@ -6,6 +6,7 @@ median distance to the decision boundary (Etmann et al.'s robustness measure).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -105,6 +106,27 @@ class DeepFoolLinf(_DeepFool):
     norm_name = "linf"
 
 
+@functools.cache
+def _l2_fmn_class() -> type:
+    """foolbox's L2 FMN with its projection repaired.
+
+    foolbox 3.3.4's ``L2FMNAttack.project`` scales by ``min(1, norms / norms)``, i.e. never: the adaptive norm
+    constraint, the heart of FMN, is a no-op, and the attack returns its first adversarial step, as far out as the
+    step size put it. This projects ``x - x0`` onto the L2 ball of radius ``epsilon`` as the paper does.
+    """
+    import eagerpy as ep
+    import foolbox as fb
+    from foolbox.devutils import atleast_kd, flatten
+
+    class L2FMN(fb.attacks.L2FMNAttack):  # type: ignore[misc]
+        def project(self, x: ep.Tensor, x0: ep.Tensor, epsilon: ep.Tensor) -> ep.Tensor:
+            delta = x - x0
+            norms = ep.maximum(flatten(delta).norms.l2(axis=-1), 1e-12)
+            return x0 + delta * atleast_kd(ep.minimum(1, epsilon / norms), x.ndim)
+
+    return L2FMN
+
+
 class _FMN(_FoolboxMinNorm):
     @classmethod
     def default_params(cls) -> dict[str, Any]:
@@ -113,7 +135,7 @@ class _FMN(_FoolboxMinNorm):
     def make(self) -> Any:
         import foolbox as fb
 
-        cls = fb.attacks.L2FMNAttack if self.norm_name == "l2" else fb.attacks.LInfFMNAttack
+        cls = _l2_fmn_class() if self.norm_name == "l2" else fb.attacks.LInfFMNAttack
         return cls(steps=int(self.params["steps"]))
 
 
