@@ -118,7 +118,7 @@ def _l2_fmn_class() -> type:
     import foolbox as fb
     from foolbox.devutils import atleast_kd, flatten
 
-    class L2FMN(fb.attacks.L2FMNAttack):  # type: ignore[misc]
+    class L2FMN(fb.attacks.L2FMNAttack):
         def project(self, x: ep.Tensor, x0: ep.Tensor, epsilon: ep.Tensor) -> ep.Tensor:
             delta = x - x0
             norms = ep.maximum(flatten(delta).norms.l2(axis=-1), 1e-12)
@@ -153,12 +153,12 @@ class _AdversarialStart:
 
 
 class _FMN(_FoolboxMinNorm):
+    init_steps: ClassVar[int]
     init_eps: ClassVar[float]
-    max_stepsize: ClassVar[float]
 
     @classmethod
     def default_params(cls) -> dict[str, Any]:
-        return {"steps": 100, "max_stepsize": cls.max_stepsize, "init_steps": 10, "init_eps": cls.init_eps}
+        return {"steps": 100, "max_stepsize": 1.0, "init_steps": cls.init_steps, "init_eps": cls.init_eps}
 
     def make(self) -> Any:
         import foolbox as fb
@@ -176,12 +176,14 @@ class _FMN(_FoolboxMinNorm):
 @register("fmn-l2")
 class FMNL2(_FMN):
     norm_name = "l2"
+    init_steps = 10
     init_eps = 5.0  # PGD-40 leaves no undefended MNIST model robust at 3.5
-    max_stepsize = 1.0
 
 
 @register("fmn-linf")
 class FMNLinf(_FMN):
     norm_name = "linf"
+    # no adversarial start: robust accuracy over PGD-40's at 0.1 on standard (n=200) is +4.5 points from the input,
+    # +7.0 from a PGD start (+6.5 with max_stepsize 10), +4.0 with 200 steps: 3 points are out of reach
+    init_steps = 0
     init_eps = 0.5
-    max_stepsize = 10.0
