@@ -12,10 +12,10 @@ from torch import nn
 
 from tests.conftest import make_card, trained_tiny_state
 
-# The attacks that meet the rule on the zoo model `standard`; fmn-linf (+4 points at 0.1) and DeepFool (+6 in L2,
-# +13 in Linf) cannot, whatever their settings (issue 13), so they are not held to it here.
-MIN_NORM = ["cw-l2", "fmn-l2"]
-EPS = {"l2": [0.5, 1.0, 1.5]}
+# The attacks that meet the rule on the zoo model `standard` at n=500; DeepFool (+8 points in L2, +10 in Linf)
+# cannot, whatever its settings (issue 13), so it is not held to it here.
+MIN_NORM = ["cw-l2", "fmn-linf", "fmn-l2"]
+EPS = {"linf": [0.05, 0.1, 0.15], "l2": [0.5, 1.0, 1.5]}
 TOLERANCE = 0.03  # issue 13: within 3 points of PGD-40's robust accuracy, or below it
 
 
