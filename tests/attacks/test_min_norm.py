@@ -10,7 +10,7 @@ from rib.attacks.foolbox_attacks import FMNL2, CarliniWagnerL2
 from rib.zoo import create_model
 from torch import nn
 
-from tests.conftest import make_card, trained_tiny_state
+from tests.helpers import make_card, trained_tiny_state
 
 # The attacks that meet the rule on the zoo model `standard` at n=500; DeepFool (+8 points in L2, +10 in Linf)
 # cannot, whatever its settings (issue 13), so it is not held to it here.
