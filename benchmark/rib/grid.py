@@ -47,6 +47,7 @@ class Cell:
     weights_sha256: str = ""
     depends_on: tuple[tuple[str, str], ...] = ()  # (role, weights sha256) of other models, e.g. a surrogate
     after: tuple[tuple[str, str], ...] = ()  # (attack, cell id) of a cascade's earlier stages
+    revision: int = 1  # the attack's revision (``Attack.revision``): its defaults are not in ``params``
 
     def __post_init__(self) -> None:
         if self.kind not in CELL_KINDS:
@@ -79,6 +80,8 @@ class Cell:
                                    "weights_sha256": self.weights_sha256, "eval_version": EVAL_VERSION}
         if self.depends_on:  # ids of cells without dependencies stay what they were
             payload["depends_on"] = [list(d) for d in self.depends_on]
+        if self.revision > 1:  # ids of attacks never revised stay what they were
+            payload["revision"] = self.revision
         if self.after:  # a cascade's inputs are its stages' outcomes: their ids are part of its content
             payload["after"] = [list(a) for a in self.after]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

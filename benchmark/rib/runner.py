@@ -118,7 +118,7 @@ def plan_cell(card: ModelCard, attack: str, eps: Sequence[float], *, n: int, see
     params = dict(params or {})
     return Cell(kind="attack", model=card.id, dataset=card.dataset, attack=attack, eps=tuple(eps), n=n, seed=seed,
                 batch_size=batch_size, params=params, weights_sha256=card.weights_sha256,
-                depends_on=_dependencies(card, attack, params, models_dir))
+                depends_on=_dependencies(card, attack, params, models_dir), revision=ATTACKS.get(attack).revision)
 
 
 def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None,

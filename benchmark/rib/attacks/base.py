@@ -54,6 +54,7 @@ class Attack(Parameterized, ABC):
     kind: ClassVar[str] = "white-box"  # white-box | black-box | transfer | interpretation | ensemble
     minimum_norm: ClassVar[bool] = False
     strong: ClassVar[bool] = False  # a reference attack whose successes where PGD failed mark PGD unreliable
+    revision: ClassVar[int] = 1  # bump when a change to the attack's code or defaults changes its numbers
     single_step: ClassVar[bool] = False  # one step, no search: exempt from the sweep checks, too weak for a claim
 
     def __init__(self, **params: Any) -> None:

@@ -70,6 +70,7 @@ class CarliniWagnerL2(_FoolboxMinNorm):
     matter more than binary-search steps: 4 × 300 is within 3 points of PGD-40 at n=500, 6 × 100 is not."""
 
     norm_name = "l2"
+    revision = 2  # 2: the step size, start and budget below; failures no longer counted as found
 
     @classmethod
     def default_params(cls) -> dict[str, Any]:
@@ -181,6 +182,7 @@ class _FMN(_FoolboxMinNorm):
 @ATTACKS.decorator("fmn-l2")
 class FMNL2(_FMN):
     norm_name = "l2"
+    revision = 2  # 2: foolbox's projection repaired, adversarial start
     init_steps = 10
     init_eps = 5.0  # PGD-40 leaves no undefended MNIST model robust at 3.5
 
