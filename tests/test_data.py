@@ -63,10 +63,41 @@ def test_mnist_loader_reads_torchvision_files(tmp_path: Path, monkeypatch: pytes
     for prefix, n in (("train", 12), ("t10k", 7)):
         _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
         _write_idx(raw / f"{prefix}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))
+    x, y = load_dataset("mnist", "train")
+    assert x.shape == (12, 1, 28, 28) and x.dtype == torch.float32 and float(x.max()) <= 1.0
+    assert y.tolist() == [i % 10 for i in range(12)]
+    assert load_dataset("mnist", "test")[0].shape == (10000, 1, 28, 28)  # the shipped split, not RIB_DATA_DIR's
+
+
+def test_the_official_mnist_test_split_ships_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIB_DATA_DIR", str(tmp_path / "nothing-here"))
     x, y = load_dataset("mnist", "test")
-    assert x.shape == (7, 1, 28, 28) and x.dtype == torch.float32 and float(x.max()) <= 1.0
-    assert y.tolist() == [0, 1, 2, 3, 4, 5, 6]
-    assert load_dataset("mnist", "train")[0].shape == (12, 1, 28, 28)
+    assert x.shape == (10000, 1, 28, 28) and x.dtype == torch.float32
+    assert float(x.min()) == 0.0 and float(x.max()) == 1.0
+    assert y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]  # the published order
+    assert y.bincount().tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    # none of mnist-5k's images (MNIST training images) is among the official test images
+    official = {row.numpy().tobytes() for row in x}
+    assert not any(row.numpy().tobytes() in official for split in ("train", "test")
+                   for row in load_dataset("mnist-5k", split)[0])
+    assert not (tmp_path / "nothing-here").exists()  # nothing was downloaded or written
+
+
+def test_a_damaged_shipped_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import rib.data as data
+
+    for name in data.MNIST_TEST_FILES:
+        shutil.copy(data.mnist_test_dir() / name, tmp_path / name)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b not really")
+    monkeypatch.setattr(data, "mnist_test_dir", lambda: tmp_path)
+    data._mnist_test_arrays.cache_clear()
+    try:
+        with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte.gz has sha256 .*reinstall rib"):
+            load_dataset("mnist", "test")
+    finally:
+        data._mnist_test_arrays.cache_clear()
 
 
 def _refuse_download(*args: object, **kwargs: object) -> None:
@@ -83,9 +114,9 @@ def test_missing_files_and_failed_download_give_one_line(tmp_path: Path, monkeyp
         for name in ("download_and_extract_archive", "download_url"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, _refuse_download)
-    for name in ("mnist", "cifar10"):
+    for name, split in (("mnist", "train"), ("cifar10", "test")):
         with pytest.raises(DatasetError) as info:
-            load_dataset(name, "test")
+            load_dataset(name, split)
         message = str(info.value)
         assert "network unreachable (test)" in message
         assert str(tmp_path / "empty") in message and "mnist-5k" in message and "\n" not in message
@@ -149,7 +180,8 @@ def test_dataset_facts_are_the_published_settings() -> None:
     assert (mnist5k.family, mnist.family, cifar.family) == ("mnist", "mnist", "cifar10")
     assert dataset_eps("mnist-5k", "linf") == [0.1, 0.2, 0.3, 0.4]
     assert dataset_eps("mnist", "l2") == [1.0, 1.5, 2.0, 2.5, 3.5]
-    assert (mnist5k.headline, mnist5k.n, mnist.n) == ({"linf": 0.3, "l2": 2.0}, 1000, 10000)
+    assert (mnist5k.headline, mnist5k.n, mnist.n) == ({"linf": 0.3, "l2": 2.0}, 1000, 1000)
+    assert mnist.offline and mnist5k.test_drawn_from == "mnist" and not mnist.test_drawn_from
     assert dataset_eps("cifar10", "linf") == [2 / 255, 4 / 255, 8 / 255, 16 / 255]
     assert (headline_eps("cifar10", "linf"), headline_eps("cifar10", "l2"), cifar.n) == (8 / 255, 0.5, 10000)
 

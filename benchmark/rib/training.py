@@ -34,7 +34,7 @@ def _train_once(recipe: Recipe, params: dict[str, Any], cfg: TrainConfig, split:
     defense = create_defense(recipe.defense, recipe.dataset, params)
     x, y = load_dataset(recipe.dataset, split)
     ctx = TrainContext(recipe.dataset, device, torch.Generator(device=device).manual_seed(cfg.seed + 1),
-                       resolve_model=model_resolver(recipe.dataset, search_dirs, device), progress=progress)
+                       resolve_model=model_resolver(recipe.card_dataset, search_dirs, device), progress=progress)
     log = fit(model, defense, x, y, cfg, ctx, desc=desc)
     return model, defense, log
 
@@ -114,14 +114,16 @@ def train_model(
     recalibrate: bool = False,
     progress: bool = True,
 ) -> ModelCard:
-    """Train one zoo model from its recipe and write ``<out_dir>/<dataset>/<id>.toml`` and its safetensors.
+    """Train one zoo model from its recipe on ``dataset``'s training split and write
+    ``<out_dir>/<evaluation dataset>/<id>.toml`` and its safetensors (the recipe file's ``evaluate_on``, else
+    ``dataset``).
 
     An existing card is never overwritten without ``force``. A recipe with a calibration sweep uses the
     recorded calibration (``out_dir`` first, then the committed zoo) or runs the sweep once.
     """
     dataset = DATASETS.canonical(dataset)
     recipe = get_recipe(model_id, dataset)
-    out = Path(out_dir) / dataset
+    out = Path(out_dir) / recipe.card_dataset
     card_path = out / f"{recipe.id}.toml"
     if card_path.exists() and not force:
         raise RibError(f"{card_path} exists; pass --force to overwrite it, or choose another --out")
@@ -149,7 +151,8 @@ def train_model(
         training["overrides"] = overrides
     extra = {k: v for k, v in defense.extra_provenance.items() if k != "teacher_threat_model"}
     card = ModelCard(
-        id=recipe.id, dataset=dataset, arch=recipe.arch, arch_kwargs=dict(recipe.arch_kwargs),
+        id=recipe.id, dataset=recipe.card_dataset, trained_on=dataset, arch=recipe.arch,
+        arch_kwargs=dict(recipe.arch_kwargs),
         defense=recipe.defense, defense_params=defense.params, trained_norm=norm, trained_eps=eps,
         mean=list(DATASETS.get(dataset).mean), std=list(DATASETS.get(dataset).std),
         description=recipe.description, paper=recipe.paper, training=training,

@@ -134,3 +134,23 @@ def test_card_found_by_id_when_its_file_is_named_otherwise(tmp_path: Path) -> No
     make_card(tmp_path, "real-id")
     (tmp_path / "mnist-5k" / "real-id.toml").rename(tmp_path / "mnist-5k" / "renamed.toml")
     assert find_card("real-id", models_dir=tmp_path).id == "real-id"
+
+
+def test_trained_on_is_kept_apart_from_where_a_model_is_evaluated(tmp_path: Path) -> None:
+    card = make_card(tmp_path, "tiny-a", dataset="mnist")
+    assert card.trained_on == "mnist"  # absent: trained on the evaluation dataset
+    card.trained_on = "mnist-5k"
+    write_card(card, tmp_path / "mnist" / "tiny-a.toml")
+    text = (tmp_path / "mnist" / "tiny-a.toml").read_text()
+    assert 'trained_on = "mnist-5k"' in text
+    assert read_card(tmp_path / "mnist" / "tiny-a.toml").trained_on == "mnist-5k"
+
+
+def test_a_card_trained_on_mnist_is_refused_on_mnist5k(tmp_path: Path) -> None:
+    make_card(tmp_path, "tiny-a")
+    path = tmp_path / "mnist-5k" / "tiny-a.toml"
+    path.write_text('trained_on = "mnist"\n' + path.read_text())
+    with pytest.raises(ConfigError, match=r"trained on mnist's training split, it cannot be evaluated on mnist-5k, "
+                                          r"whose test images are drawn from that split") as info:
+        read_card(path)
+    assert "\n" not in str(info.value)

@@ -10,6 +10,7 @@ from typing import Any
 import tomli_w
 import tomllib
 
+from rib.data import DATASETS
 from rib.errors import ConfigError
 from rib.files import atomic_write_text
 
@@ -18,6 +19,7 @@ _NUM = (int, float)
 CARD_SCHEMA: list[tuple[str, tuple[type, ...], bool]] = [
     ("id", (str,), True),
     ("dataset", (str,), True),
+    ("trained_on", (str,), False),
     ("description", (str,), False),
     ("paper", (str,), False),
     ("arch.name", (str,), True),
@@ -107,7 +109,7 @@ class ModelCard:
     """One model of the zoo (or a submission): everything needed to rebuild, verify and cite it."""
 
     id: str
-    dataset: str
+    dataset: str  # where the model is evaluated (its cards live under models/<dataset>/)
     arch: str
     defense: str
     mean: list[float]
@@ -125,7 +127,11 @@ class ModelCard:
     calibration: dict[str, Any] | None = None
     claims: list[dict[str, Any]] = field(default_factory=list)
     authors: list[str] = field(default_factory=list)
+    trained_on: str = ""  # the dataset whose training split trained the model ("" : ``dataset``)
     path: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.trained_on = self.trained_on or self.dataset
 
     @property
     def weights_path(self) -> Path:
@@ -137,6 +143,8 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         """The card as TOML-ready nested dicts (empty optional sections left out)."""
         out: dict[str, Any] = {"id": self.id, "dataset": self.dataset}
+        if self.trained_on != self.dataset:
+            out["trained_on"] = self.trained_on
         if self.description:
             out["description"] = self.description
         if self.paper:
@@ -165,6 +173,9 @@ class ModelCard:
         if errors:
             where = f"{path}: " if path else ""
             raise ConfigError(f"{where}invalid model card: {'; '.join(errors)}")
+        leak = training_leak(data.get("trained_on", data["dataset"]), data["dataset"])
+        if leak:
+            raise ConfigError(f"{path or data['id']}: {leak}")
         tm = data.get("threat_model", {})
         return cls(
             id=data["id"],
@@ -186,8 +197,21 @@ class ModelCard:
             calibration=data.get("calibration"),
             claims=list(data.get("claims", [])),
             authors=list(data.get("authors", [])),
+            trained_on=data.get("trained_on", ""),
             path=path,
         )
+
+
+def training_leak(trained_on: str, evaluated_on: str) -> str:
+    """Why a model trained on ``trained_on`` must not be evaluated on ``evaluated_on`` ("" when it may): the
+    evaluation's test images are drawn from the training split it learned from."""
+    if trained_on not in DATASETS or evaluated_on not in DATASETS:
+        return ""  # unknown names are reported where the dataset is used, with did-you-mean
+    test_from = DATASETS.get(evaluated_on).test_drawn_from
+    if test_from and DATASETS.canonical(trained_on) == test_from:
+        return (f"trained on {test_from}'s training split, it cannot be evaluated on {evaluated_on}, whose test "
+                f"images are drawn from that split; evaluate it on {test_from}")
+    return ""
 
 
 def read_card(path: Path) -> ModelCard:

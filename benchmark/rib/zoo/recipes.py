@@ -20,7 +20,7 @@ class Recipe:
     """The training plan of one zoo model; a card is a recipe plus weights, provenance and results."""
 
     id: str
-    dataset: str
+    dataset: str  # trained on this dataset's training split
     arch: str
     defense: str
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -31,6 +31,12 @@ class Recipe:
     deviations: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
     calibration: dict[str, Any] | None = None
+    evaluate_on: str = ""  # where the trained model is evaluated (its card's dataset); "" : ``dataset``
+
+    @property
+    def card_dataset(self) -> str:
+        """The dataset the trained model's card names for evaluation (its folder under the zoo)."""
+        return self.evaluate_on or self.dataset
 
 
 _RECIPE_KEYS = {"defense", "arch", "arch_kwargs", "params", "training", "description", "paper", "deviations",
@@ -47,6 +53,7 @@ def recipes(dataset: str) -> Registry[Recipe]:
         return reg
     data = tomllib.loads(source.read_text(encoding="utf-8"))
     defaults = data.get("defaults", {})
+    evaluate_on = DATASETS.canonical(data["evaluate_on"]) if "evaluate_on" in data else ""
     for model_id, spec in data.get("models", {}).items():
         unknown = set(spec) - _RECIPE_KEYS
         if unknown:
@@ -64,6 +71,7 @@ def recipes(dataset: str) -> Registry[Recipe]:
             deviations=(*defaults.get("deviations", []), *spec.get("deviations", [])),
             requires=tuple(spec.get("requires", [])),
             calibration=spec.get("calibration"),
+            evaluate_on=evaluate_on,
         ))
     return reg
 
