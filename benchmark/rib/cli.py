@@ -54,6 +54,15 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rehome(args: argparse.Namespace) -> int:
+    from rib.lists import cards_table
+    from rib.zoo.rehome import rehome_cards
+
+    cards = rehome_cards(args.model, args.source, args.target, Path(args.models), force=args.force)
+    print(cards_table(cards))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from rib import runner
     from rib.executors import execute
@@ -296,6 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--force", action="store_true", help="overwrite existing cards in --out")
     tr.add_argument("--recalibrate", action="store_true", help="rerun regularizer calibration sweeps")
     tr.set_defaults(func=_train)
+
+    rh = sub.add_parser("rehome", help="evaluate cards on another dataset of their family: move them and their "
+                        "weights (unchanged) to that dataset's folder; trained_on is kept, claims are dropped")
+    rh.add_argument("--model", required=True, help="model ids, comma-separated, wildcards allowed ('*')")
+    rh.add_argument("--from", dest="source", required=True, help="the dataset they are evaluated on now")
+    rh.add_argument("--to", dest="target", required=True, help="the dataset to evaluate them on")
+    rh.add_argument("--models", default="models", help="the zoo folder (default ./models)")
+    rh.add_argument("--force", action="store_true", help="replace cards already in the target folder")
+    rh.set_defaults(func=_rehome)
     return parser
 
 

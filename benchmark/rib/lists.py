@@ -13,16 +13,17 @@ from rib.zoo import ARCHS, ModelCard, list_cards
 
 
 def cards_table(cards: Sequence[ModelCard]) -> str:
-    """One row per model: id, dataset, defense, threat model, clean accuracy, training time, weights hash."""
+    """One row per model: id, dataset (evaluated on), training data, defense, threat model, clean accuracy,
+    training time, weights hash."""
     rows = []
     for c in cards:
         acc = c.provenance.get("test_accuracy")
         threat = "-" if c.trained_norm == "none" else f"{c.trained_norm} {c.trained_eps:g}"
-        rows.append([c.id, c.dataset, c.defense, c.arch, threat,
+        rows.append([c.id, c.dataset, c.trained_on, c.defense, c.arch, threat,
                      f"{100 * acc:.1f}%" if isinstance(acc, (int, float)) else "?",
                      f"{c.provenance.get('wall_time_s', '?')}s", c.weights_sha256[:12]])
-    return format_table(["model", "dataset", "defense", "arch", "trained against", "clean acc", "train time",
-                         "sha256"], rows)
+    return format_table(["model", "dataset", "trained on", "defense", "arch", "trained against", "clean acc",
+                         "train time", "sha256"], rows)
 
 
 def render(what: str, dataset: str | None = None, models_dir: str | None = None) -> str:
