@@ -18,7 +18,7 @@ import pyarrow as pa
 import torch
 from scipy.stats import spearmanr
 
-from rib.data import DATASETS
+from rib.data import DATASETS, DEFAULT_DATASET
 from rib.ensemble import robustness_cells, worst_case
 from rib.runtime import provenance
 from rib.store import ResultStore, write_table_atomic
@@ -233,7 +233,7 @@ def default_claims(dataset: str) -> list[Claim]:
     return claims
 
 
-def evaluate_claims(results: Path | str = "results", dataset: str = "mnist-5k", *,
+def evaluate_claims(results: Path | str = "results", dataset: str = DEFAULT_DATASET, *,
                     frame: pd.DataFrame | None = None, examples: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Every default claim evaluated on the store at ``results`` (or on its rows and per-example outcomes already
     loaded as ``frame`` and ``examples``), as rows of ``CLAIMS_SCHEMA``."""

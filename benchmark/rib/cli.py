@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from rib.data import DEFAULT_DATASET, DEFAULT_TRAINING_DATASET
 from rib.errors import RibError, RibWarning
 
 if TYPE_CHECKING:
@@ -217,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     device = _option("--device", default="auto", help="auto, cpu or cuda")
     quiet = _option("--quiet", action="store_true", help="no progress bars")
     results = _option("--results", default="results", help="the result store (default ./results)")
-    dataset = _option("--dataset", default="mnist-5k")
+    dataset = _option("--dataset", default=DEFAULT_DATASET, help=f"where models are evaluated (default "
+                      f"{DEFAULT_DATASET}: MNIST's official test split)")
     executor = _option("--executor", default="local", choices=("local", "ray"),
                        help="local: one process, cell by cell; ray: one Ray task per cell (pip install 'rib[ray]')")
     address = _option("--address", default=None, help="with --executor ray: 'auto' or ray://HOST:PORT of a "
@@ -295,7 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", default="reports/explain", help="folder; writes OUT/<dataset>/<model>.png")
     ex.set_defaults(func=_explain)
 
-    tr = sub.add_parser("train", help="train zoo models from their recipes", parents=[dataset, device, quiet])
+    tr = sub.add_parser("train", help="train zoo models from their recipes", parents=[
+        _option("--dataset", default=DEFAULT_TRAINING_DATASET, help=f"the recipes' training set (default "
+                f"{DEFAULT_TRAINING_DATASET}, embedded; mnist and cifar10 are downloaded)"), device, quiet])
     tr.add_argument("--model", help="model id(s), comma-separated (see `rib ls models`)")
     tr.add_argument("--all", action="store_true", help="every recipe of the dataset, in dependency order")
     tr.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")

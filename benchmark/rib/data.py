@@ -29,6 +29,9 @@ SPLITS = ("train", "test", "fit", "val")
 VAL_PER_CLASS = 50  # images per class held out of "train" for validation ("fit" is the rest)
 
 
+DEFAULT_DATASET = "mnist"  # where the zoo is evaluated and leaderboards rank: MNIST's official test split (shipped)
+DEFAULT_TRAINING_DATASET = "mnist-5k"  # the embedded training set: the zoo trains offline on its 4,000 images
+
 FAMILIES = ("mnist", "cifar10")  # the paper-defaults families a defense knows (its PAPER_DEFAULTS keys)
 
 

@@ -17,7 +17,7 @@ import torch
 from rib.attacks import ATTACKS, AttackResult, create_attack
 from rib.attacks.sanity import sanity_flags
 from rib.checks import store_checks
-from rib.data import dataset_eps, headline_eps, load_dataset
+from rib.data import DEFAULT_DATASET, dataset_eps, headline_eps, load_dataset
 from rib.ensemble import attack_survivors, cascade_survivors
 from rib.errors import ConfigError
 from rib.grid import CHECK_ATTACK, Cell, grid_spec
@@ -60,7 +60,7 @@ def resolve_models(spec: str, dataset: str, models_dir: ModelDirs = None) -> lis
     return list(unique.values())
 
 
-def plan_run(models: str, attacks: str, dataset: str = "mnist-5k", *, eps: Sequence[float] | None = None,
+def plan_run(models: str, attacks: str, dataset: str = DEFAULT_DATASET, *, eps: Sequence[float] | None = None,
              n: int = 1000, seed: int = 0, batch_size: int = 500, models_dir: ModelDirs = None,
              metrics: Sequence[str] = ()) -> list[Cell]:
     """Cells for ``rib run --model … --attack …``: every model × every attack, eps from the dataset's registry entry.
@@ -121,7 +121,7 @@ def plan_cell(card: ModelCard, attack: str, eps: Sequence[float], *, n: int, see
                 depends_on=_dependencies(card, attack, params, models_dir), revision=ATTACKS.get(attack).revision)
 
 
-def plan_grid(grid: str, dataset: str = "mnist-5k", *, models: str | None = None,
+def plan_grid(grid: str, dataset: str = DEFAULT_DATASET, *, models: str | None = None,
               models_dir: ModelDirs = None) -> list[Cell]:
     """Cells of grid ``grid`` for ``dataset`` (optionally only some models)."""
     spec = grid_spec(grid, dataset)

@@ -11,7 +11,7 @@ import tomli_w
 import tomllib
 import torch
 
-from rib.data import DATASETS, VAL_PER_CLASS, load_dataset
+from rib.data import DATASETS, DEFAULT_TRAINING_DATASET, VAL_PER_CLASS, load_dataset
 from rib.defenses import Defense, TrainContext, create_defense
 from rib.defenses.loop import TrainConfig, fit
 from rib.errors import ConfigError, RibError
@@ -44,8 +44,8 @@ def calibration_path(folder: Path, dataset: str, model_id: str) -> Path:
     return folder / dataset / "calibration" / f"{model_id}.toml"
 
 
-def calibrate(model_id: str, dataset: str = "mnist-5k", *, out_dir: Path = Path("trained"), device: str = "auto",
-              progress: bool = True) -> dict[str, Any]:
+def calibrate(model_id: str, dataset: str = DEFAULT_TRAINING_DATASET, *, out_dir: Path = Path("trained"),
+              device: str = "auto", progress: bool = True) -> dict[str, Any]:
     """Sweep a recipe's regularizer weight on the fit/val split and pick the largest value within ``max_drop``.
 
     The reference is ``standard`` training with the same architecture, optimizer and epochs. The record is
@@ -104,7 +104,7 @@ def find_calibration(model_id: str, dataset: str, out_dir: Path) -> dict[str, An
 
 def train_model(
     model_id: str,
-    dataset: str = "mnist-5k",
+    dataset: str = DEFAULT_TRAINING_DATASET,
     *,
     out_dir: Path = Path("trained"),
     epochs: int | None = None,
@@ -183,12 +183,12 @@ def training_plan(dataset: str, models: str | None = None) -> list[str]:
     return [get_recipe(m.strip(), dataset).id for m in models.split(",") if m.strip()]
 
 
-def train_all(dataset: str = "mnist-5k", **kwargs: Any) -> list[ModelCard]:
+def train_all(dataset: str = DEFAULT_TRAINING_DATASET, **kwargs: Any) -> list[ModelCard]:
     """Train every recipe of ``dataset`` in dependency order (IR's teacher before IR)."""
     return [train_model(mid, dataset, **kwargs) for mid in training_plan(dataset)]
 
 
-def train_models(models: str | None, dataset: str = "mnist-5k", *, out_dir: Path = Path("trained"),
+def train_models(models: str | None, dataset: str = DEFAULT_TRAINING_DATASET, *, out_dir: Path = Path("trained"),
                  epochs: int | None = None, seed: int | None = None, device: str = "auto", force: bool = False,
                  recalibrate: bool = False, progress: bool = True,
                  on_trained: Callable[[ModelCard], None] | None = None) -> list[ModelCard]:

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 import torch
 
 from rib.attacks import ATTACKS, create_attack
-from rib.data import DATASETS, headline_eps, load_dataset
+from rib.data import DATASETS, DEFAULT_DATASET, headline_eps, load_dataset
 from rib.ensemble import attack_survivors, worst_case
 from rib.errors import ConfigError, RibError
 from rib.executors import check_executor, execute
@@ -443,7 +443,7 @@ def install_submission(card: ModelCard, models_root: Path | str, *, force: bool 
     return read_card(dest)
 
 
-def write_zoo_claims(dataset: str = "mnist-5k", results: Path | str = "results", *,
+def write_zoo_claims(dataset: str = DEFAULT_DATASET, results: Path | str = "results", *,
                      models_dir: ModelDirs = None) -> list[ModelCard]:
     """Rewrite the claims of every zoo card of ``dataset`` from the stored results (``claims_from_results``), all
     computed before any card is written; returns the rewritten cards."""
@@ -455,7 +455,7 @@ def write_zoo_claims(dataset: str = "mnist-5k", results: Path | str = "results",
     return [card for card, _ in cards]
 
 
-def zoo_submissions(dataset: str = "mnist-5k", models_dir: ModelDirs = None) -> list[ModelCard]:
+def zoo_submissions(dataset: str = DEFAULT_DATASET, models_dir: ModelDirs = None) -> list[ModelCard]:
     """Every zoo card of ``dataset``, read and checked as a submission would be (``load_submission``)."""
     return [load_submission(c.path) for c in list_cards(dataset, models_dir) if c.path is not None]
 

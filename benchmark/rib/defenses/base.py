@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from rib.data import DATASETS
+from rib.data import DATASETS, DEFAULT_TRAINING_DATASET
 from rib.errors import ConfigError
 from rib.params import Parameterized
 from rib.registry import Registry
@@ -48,7 +48,7 @@ class Defense(Parameterized, ABC):
     paper: ClassVar[str] = ""
     PAPER_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"mnist": {}, "cifar10": {}}
 
-    def __init__(self, dataset: str = "mnist-5k", **params: Any) -> None:
+    def __init__(self, dataset: str = DEFAULT_TRAINING_DATASET, **params: Any) -> None:
         defaults = self.paper_defaults(dataset)
         self.set_params(defaults, params)
         self.dataset = dataset
@@ -91,6 +91,6 @@ DEFENSES: Registry[type[Defense]] = Registry("defense", name_attr="name")
 ``name``."""
 
 
-def create_defense(name: str, dataset: str = "mnist-5k", params: dict[str, Any] | None = None) -> Defense:
+def create_defense(name: str, dataset: str = DEFAULT_TRAINING_DATASET, params: dict[str, Any] | None = None) -> Defense:
     """Instantiate a registered defense with the paper defaults for ``dataset`` overridden by ``params``."""
     return DEFENSES.get(name)(dataset, **(params or {}))

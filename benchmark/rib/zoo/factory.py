@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from rib.data import DATASETS
+from rib.data import DATASETS, DEFAULT_DATASET
 from rib.defenses import DEFENSES
 from rib.errors import ConfigError, UnknownNameError
 from rib.registry import Registry
@@ -54,7 +54,7 @@ def list_cards(dataset: str | None = None, models_dir: ModelDirs = None) -> list
     return [found[k] for k in sorted(found)]
 
 
-def find_card(model_id: str, dataset: str = "mnist-5k", models_dir: ModelDirs = None) -> ModelCard:
+def find_card(model_id: str, dataset: str = DEFAULT_DATASET, models_dir: ModelDirs = None) -> ModelCard:
     """The card of ``model_id`` (an id, a defense alias, or a path to a .toml card) on ``dataset``."""
     if model_id.endswith(".toml"):
         return read_card(Path(model_id))
@@ -137,7 +137,7 @@ def model_resolver(dataset: str, models_dir: ModelDirs = None, device: torch.dev
     return resolve
 
 
-def create_model(model_id: str, dataset: str = "mnist-5k", *, models_dir: ModelDirs = None,
+def create_model(model_id: str, dataset: str = DEFAULT_DATASET, *, models_dir: ModelDirs = None,
                  device: torch.device | str = "cpu") -> RobustModel:
     """The zoo model ``model_id`` on ``dataset``: an eval-mode ``nn.Module`` taking [0, 1] inputs, returning logits.
 
