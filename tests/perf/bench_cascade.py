@@ -6,7 +6,8 @@ worst-case robust accuracies. The cascade's worst case must not exceed AutoAttac
 noise (the two draw different random restarts), and its cost is the number to watch: goal ≤ 1.05× AutoAttack alone
 on the robust model (never dearer) and ≤ 0.3× on the undefended one. Run on idle cores.
 
-Run: ``python tests/perf/bench_cascade.py [--n 100] [--dataset mnist-5k] [--robust adv-linf] [--undefended standard] [--norm linf]``.
+Run: ``python tests/perf/bench_cascade.py [--n 100] [--dataset mnist-5k] [--robust adv-linf]
+[--undefended standard] [--norm linf]``.
 """
 
 from __future__ import annotations
