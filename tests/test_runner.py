@@ -89,9 +89,12 @@ def test_parse_eps() -> None:
             parse_eps(bad)
 
 
+LEFT_OUT = {"mnist-5k": {"cw-l2"}}  # attacks the default grid leaves out of a dataset: the README says why
+
+
 def test_default_grid_covers_every_attack_and_both_norms() -> None:
     robustness = {n for n in ATTACKS.names() if ATTACKS.get(n).kind != "interpretation"}
-    assert set(plan_grid_names("default", "mnist-5k")) == robustness
+    assert set(plan_grid_names("default", "mnist-5k")) == robustness - LEFT_OUT["mnist-5k"]
     sources = {s for group in grid_spec("default", "mnist-5k").metrics for s in group["sources"]}
     assert set(ATTACKS.names()) - robustness <= sources  # the interpretation attack feeds the metrics
 

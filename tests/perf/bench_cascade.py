@@ -1,12 +1,13 @@
 """AutoAttack on every example against the cascade (PGD-40 first, AutoAttack only on its survivors), same images.
 
-For one robust and one undefended mnist-5k zoo model at the headline linf eps: the wall time of AutoAttack
+For one robust and one undefended zoo model at the headline linf eps: the wall time of AutoAttack
 (standard version) on all ``n`` images, and of the cascade on the same ``n`` (PGD's time included), with both
 worst-case robust accuracies. The cascade's worst case must not exceed AutoAttack-alone's by more than sampling
 noise (the two draw different random restarts), and its cost is the number to watch: goal ≤ 1.05× AutoAttack alone
 on the robust model (never dearer) and ≤ 0.3× on the undefended one. Run on idle cores.
 
-Run: ``python tests/perf/bench_cascade.py [--n 100] [--robust adv-linf] [--undefended standard] [--norm linf]``.
+Run: ``python tests/perf/bench_cascade.py [--n 100] [--dataset mnist-5k] [--robust adv-linf]
+[--undefended standard] [--norm linf]``.
 """
 
 from __future__ import annotations
@@ -17,28 +18,18 @@ import time
 import torch
 from rib import create_model, load_dataset
 from rib.attacks import create_attack
-from rib.data import DATASETS
+from rib.data import headline_eps
 from rib.ensemble import attack_survivors
 from rib.stats import stratified_indices
 
 
-def _headline(norm: str) -> float:
-    info = DATASETS.get("mnist-5k")
-    headline = getattr(info, "headline", None)
-    if headline is not None:
-        return float(headline[norm])
-    from rib.grid import grid_spec
-
-    return grid_spec("default", "mnist-5k").headline[norm]
-
-
-def measure(model_id: str, norm: str, n: int) -> dict[str, float]:
+def measure(model_id: str, dataset: str, norm: str, n: int) -> dict[str, float]:
     """Seconds and worst-case accuracy of AutoAttack alone and of the cascade on the first ``n`` test images."""
-    model = create_model(model_id)
-    x, y = load_dataset("mnist-5k", "test")
+    model = create_model(model_id, dataset)
+    x, y = load_dataset(dataset, "test")
     idx = stratified_indices(y, n)
     x, y = x[idx], y[idx]
-    eps = _headline(norm)
+    eps = headline_eps(dataset, norm)
     aa = create_attack(f"autoattack-{norm}")
     start = time.perf_counter()
     alone = aa(model, x, y, [eps])
@@ -56,13 +47,14 @@ def measure(model_id: str, norm: str, n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--dataset", default="mnist-5k", help="where the zoo models are evaluated")
     parser.add_argument("--norm", default="linf", choices=("linf", "l2"))
     parser.add_argument("--robust", default="adv-linf")
     parser.add_argument("--undefended", default="standard")
     args, _ = parser.parse_known_args()
     print(f"torch threads: {torch.get_num_threads()}; n = {args.n}; {args.norm} at the headline eps")
     for role, model_id, goal in (("robust", args.robust, 1.05), ("undefended", args.undefended, 0.3)):
-        r = measure(model_id, args.norm, args.n)
+        r = measure(model_id, args.dataset, args.norm, args.n)
         ratio = r["cascade_s"] / r["alone_s"]
         print(f"{role:10s} {model_id:10s} AutoAttack alone {r['alone_s']:7.1f} s, "
               f"worst case {100 * r['alone_acc']:5.1f}%"
