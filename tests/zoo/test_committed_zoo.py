@@ -1,4 +1,5 @@
-"""The committed mnist-5k zoo: every recipe trained, weights verified, numbers in the cards reproducible."""
+"""The committed zoo: every mnist-5k recipe trained and evaluated on the official MNIST test split, weights verified,
+numbers in the cards reproducible (their training-time accuracy on mnist-5k's own test split)."""
 
 from pathlib import Path
 
@@ -12,8 +13,10 @@ ZOO_IDS = recipes("mnist-5k").names()
 
 
 def test_every_recipe_has_a_committed_model() -> None:
-    ids = [c.id for c in list_cards("mnist-5k", [zoo_dir()]) if c.path and c.path.parent.parent == zoo_dir()]
-    assert sorted(ids) == ZOO_IDS
+    cards = [c for c in list_cards("mnist", [zoo_dir()]) if c.path and c.path.parent.parent == zoo_dir()]
+    assert sorted(c.id for c in cards) == ZOO_IDS
+    assert {(c.dataset, c.trained_on) for c in cards} == {("mnist", "mnist-5k")}
+    assert not list((zoo_dir() / "mnist-5k").glob("*.toml"))  # evaluated on the official test split only
 
 
 @pytest.mark.parametrize("model_id", ZOO_IDS)
@@ -21,6 +24,7 @@ def test_card_accuracy_reproduces(model_id: str) -> None:
     model = create_model(model_id)  # verifies sha256
     card = model.card
     assert card is not None
+    assert card.provenance["test_split"] == "mnist-5k test"
     x, y = load_dataset("mnist-5k", "test")
     assert accuracy(model, x, y) == pytest.approx(card.provenance["test_accuracy"], abs=1e-4)
     for key in ("rib_version", "git_sha", "torch_version", "device", "seed", "epochs", "wall_time_s",
