@@ -45,7 +45,13 @@ def docstring_html(doc: str | None) -> list[Markup]:
 
 def _inline(text: str) -> Markup:
     parts = re.split(r"``(.+?)``", text)
-    return Markup("").join(escape(p) if i % 2 == 0 else Markup("<code>") + escape(p) + Markup("</code>")
+    return Markup("").join(_emphasis(p) if i % 2 == 0 else Markup("<code>") + escape(p) + Markup("</code>")
+                           for i, p in enumerate(parts))
+
+
+def _emphasis(text: str) -> Markup:
+    parts = re.split(r"(?<![\w*])\*(\w[^*]*?)\*(?![\w*])", text)
+    return Markup("").join(escape(p) if i % 2 == 0 else Markup("<em>") + escape(p) + Markup("</em>")
                            for i, p in enumerate(parts))
 
 

@@ -147,7 +147,7 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
               "methodology.html": ("methodology.html", {
                   "sections": pages["method"], "grid": grid, "producers": methodology.producers(view),
                   "ensemble": methodology.docstring_html(ensemble.__doc__),
-                  "verification": methodology.docstring_html(verify.__doc__)}),
+                  "verification": methodology.docstring_html(verify.__doc__), "flags": glossary.flag_terms()}),
               "glossary.html": ("glossary.html", {"flags": glossary.flag_terms(),
                                                   "statuses": glossary.verification_terms()})}
     for path, (template, context) in render.items():
