@@ -25,8 +25,8 @@ from rib.grid import CHECK_ATTACK
 from rib.runtime import provenance, resolve_device
 from rib.store import ResultStore, summary_row
 
-__all__ = ["CHECK_ATTACK", "FLAG_DESCRIPTIONS", "PGD_ATTACKS", "PGD_THRESHOLD", "THRESHOLD", "black_box_gaps", "pgd_gaps",
-           "store_black_box_checks", "store_checks"]
+__all__ = ["CHECK_ATTACK", "FLAG_DESCRIPTIONS", "PGD_ATTACKS", "PGD_THRESHOLD", "THRESHOLD", "black_box_gaps",
+           "pgd_gaps", "store_black_box_checks", "store_checks"]
 
 THRESHOLD = 0.02  # share of common examples that only the black-box attack fooled
 PGD_THRESHOLD = 0.05  # share of the examples PGD survived that a strong attack fooled
