@@ -23,7 +23,15 @@ from rib.data import headline_eps
 from rib.errors import RibError
 from rib.files import atomic_write_bytes, atomic_write_text
 from rib.report import plots
-from rib.report.tables import KEY_METRICS, StoreView, best_known, cross_norm, leaderboard, model_numbers
+from rib.report.tables import (
+    KEY_METRICS,
+    StoreView,
+    best_known,
+    cross_norm,
+    leaderboard,
+    model_facts,
+    model_numbers,
+)
 from rib.zoo import list_cards
 
 GENERATED_PREFIX = "Generated at "
@@ -162,7 +170,9 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
 
 
 def _card_fields(card: Any) -> list[tuple[str, str]]:
-    return [("id", card.id), ("dataset", card.dataset), ("architecture", card.arch), ("defense", card.defense),
+    arch, trained_on, outside = model_facts(card)
+    return [("id", card.id), ("dataset", card.dataset), ("architecture", arch), ("training data", trained_on),
+            ("outside model", "yes" if outside else "no"), ("defense", card.defense),
             ("defense parameters", ", ".join(f"{k}={v}" for k, v in sorted(card.defense_params.items()))),
             ("trained against", f"{card.trained_norm} {card.trained_eps:g}"), ("weights sha256", card.weights_sha256),
             ("description", card.description)]

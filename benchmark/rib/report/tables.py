@@ -16,9 +16,11 @@ import pandas as pd
 
 from rib.data import DATASETS, headline_eps
 from rib.ensemble import robustness_cells, worst_case
+from rib.errors import RibError
 from rib.run_table import is_attack_row
 from rib.store import ResultStore
-from rib.zoo import list_cards
+from rib.zoo import ModelCard, list_cards
+from rib.zoo.factory import model_from_card, parameter_count
 
 KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"), ("smoothgrad-cosine", "clean"),
                ("kendall-tau", "topk-cam-linf"))
@@ -31,6 +33,7 @@ class StoreView:
     summary: pd.DataFrame
     examples: pd.DataFrame
     verification: dict[str, dict[str, str]]  # dataset → model → verified / failed (for the stored weights)
+    cards: dict[str, dict[str, ModelCard]] = field(default_factory=dict)  # dataset → model → card (where one is)
     _memo: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -47,7 +50,9 @@ class StoreView:
         for dataset, rows in summary.groupby("dataset"):
             shas = dict(zip(rows["model"], rows["weights_sha256"], strict=True))
             verification[str(dataset)] = verification_status(results, str(dataset), shas)
-        return cls(summary, examples, verification)
+        cards = {str(d): {c.id: c for c in list_cards(str(d), models_dir)}
+                 for d in summary["dataset"].unique() if d in DATASETS} if not summary.empty else {}
+        return cls(summary, examples, verification, cards)
 
     def datasets(self) -> list[str]:
         return sorted(self.summary["dataset"].unique())
@@ -82,6 +87,19 @@ def current_weights(summary: pd.DataFrame, models_dir: Any = None) -> pd.DataFra
         current = {m: cards.get(str(m), sha) for m, sha in newest.items()}
         keep.append(rows[rows["weights_sha256"] == rows["model"].map(current)])
     return pd.concat(keep) if keep else summary
+
+
+def model_facts(card: ModelCard | None) -> list[str]:
+    """[architecture (parameter count), training data, outside mark] of a model, from its card ("" without one;
+    the count is left out when the weights cannot be loaded)."""
+    if card is None:
+        return ["", "", ""]
+    try:
+        count = parameter_count(model_from_card(card))
+        arch = f"{card.arch} ({count:,} parameters)"
+    except RibError:
+        arch = card.arch
+    return [arch, card.trained_on, "outside" if card.outside else ""]
 
 
 def best_known(view: StoreView, dataset: str) -> pd.DataFrame:
@@ -126,8 +144,10 @@ def leaderboard(view: StoreView, dataset: str, norm: str) -> tuple[list[str], li
     at = f" @ {top:g}" if top is not None else ""
     headers = ["rank", "model", "defense", "trained against", "clean %", f"worst case %{at}", "95% CI", "n",
                *[f"worst % @ {e:g}" for e in eps_list], f"AutoAttack %{at}", "AutoAttack n",
-               *[f"{m} ({src})" for m, src in KEY_METRICS], "verification", "flags"]
+               *[f"{m} ({src})" for m, src in KEY_METRICS], "verification", "flags", "architecture",
+               "training data", "outside"]
     rows = []
+    cards = view.cards.get(dataset, {})
     for model in models:
         mine = attacks[attacks["model"] == model]
         clean = mine[mine["metric"] == "clean_accuracy"].sort_values("n")
@@ -150,7 +170,8 @@ def leaderboard(view: StoreView, dataset: str, norm: str) -> tuple[list[str], li
                      if head is not None else "", int(head["n"]) if head is not None else "",
                      *[_fmt_pct(float(mb.loc[e, "value"])) if e in mb.index else "" for e in eps_list],
                      _fmt_pct(float(aa["value"].iloc[-1])) if len(aa) else "", int(aa["n"].iloc[-1]) if len(aa) else "",
-                     *keys, view.verification.get(dataset, {}).get(model, "unverified"), flag_text or "none"])
+                     *keys, view.verification.get(dataset, {}).get(model, "unverified"), flag_text or "none",
+                     *model_facts(cards.get(model))])
     rows.sort(key=lambda r: (-(float(r[4]) if r[4] else -1.0), r[0]))
     ranked = [[i + 1, *r] for i, r in enumerate(rows)]
     return headers, ranked, [r[0] for r in rows]
