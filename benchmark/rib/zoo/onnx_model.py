@@ -128,22 +128,24 @@ def check_finite(model: Any, name: str) -> None:
 
 def check_operators(model: Any, name: str) -> None:
     """Every node's operator has an onnx2torch converter at the model's opset; all the missing ones are named."""
-    _, onnx2torch = _onnx()
+    _onnx()
+    from importlib.metadata import version as installed
+
     from onnx2torch.node_converters.registry import get_converter
 
     opsets = {o.domain: o.version for o in model.opset_import}
     missing: list[str] = []
     for node in model.graph.node:
-        version = opsets.get(node.domain, opsets.get("", 0))
+        opset = opsets.get(node.domain, opsets.get("", 0))
         try:
-            get_converter(operation_type=node.op_type, version=version, domain=node.domain)
+            get_converter(operation_type=node.op_type, version=opset, domain=node.domain)
         except NotImplementedError:
             where = f"{node.domain}." if node.domain else ""
-            label = f"{where}{node.op_type} (opset {version})"
+            label = f"{where}{node.op_type} (opset {opset})"
             if label not in missing:
                 missing.append(label)
     if missing:
-        raise WeightsError(f"{name}: onnx2torch {onnx2torch.__version__} cannot convert operator "
+        raise WeightsError(f"{name}: onnx2torch {installed('onnx2torch')} cannot convert operator "
                            f"{', '.join(missing)}: re-export with other operators or another opset (17 works "
                            "for torch.onnx.export)")
 
