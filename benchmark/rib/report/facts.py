@@ -11,8 +11,8 @@ from typing import Any
 
 from rib.errors import RibError
 from rib.zoo import ModelCard, zoo_dir
+from rib.zoo.cards import ONNX_ARCH
 
-ONNX_ARCH = "onnx"
 MISSING = "–"
 
 
@@ -22,13 +22,13 @@ def is_outside(card: ModelCard, zoo: Path | None = None) -> bool:
     submission installed into the zoo folder by ``rib submit``)."""
     from rib.zoo.recipes import recipes
 
-    if card.arch == ONNX_ARCH or card.path is None:
+    if card.outside or card.path is None:
         return True
     folder = Path(zoo if zoo is not None else zoo_dir()).resolve()
     if not Path(card.path).resolve().is_relative_to(folder):
         return True
     try:
-        return card.id not in recipes(card.dataset)
+        return card.id not in recipes(card.trained_on)  # the zoo's recipes live under their training set
     except RibError:  # no recipes for this dataset: nothing rib trains there
         return True
 
@@ -49,11 +49,26 @@ def _count(arch: str, dataset: str, kwargs_json: str) -> int | None:
     return sum(p.numel() for p in model.net.parameters())
 
 
+_ONNX_COUNTS: dict[tuple[str, str], int | None] = {}  # (weights path, sha256) → count: one conversion per render
+
+
+def _onnx_count(card: ModelCard) -> int | None:
+    from rib.zoo.factory import model_from_card, parameter_count
+
+    key = (str(card.weights_path), card.weights_sha256)
+    if key not in _ONNX_COUNTS:
+        try:
+            _ONNX_COUNTS[key] = parameter_count(model_from_card(card))  # sha256 checked before parsing
+        except (RibError, ImportError):  # a damaged file, or the onnx extra not installed
+            _ONNX_COUNTS[key] = None
+    return _ONNX_COUNTS[key]
+
+
 def param_count(card: ModelCard) -> int | None:
-    """The number of parameters of the card's architecture, counted on a freshly built model (weights need not be
-    read); None where rib cannot build it (ONNX, an unregistered architecture)."""
-    if card.arch == ONNX_ARCH:
-        return None
+    """The number of parameters of the card's architecture: counted on a freshly built model (weights need not be
+    read), or on the converted graph of an ONNX card; None where rib cannot build it."""
+    if card.arch == ONNX_ARCH:  # the card schema's name for an outside graph
+        return _onnx_count(card) if card.path else None
     return _count(card.arch, card.dataset, json.dumps(card.arch_kwargs, sort_keys=True, default=str))
 
 
