@@ -42,3 +42,36 @@ def trained_tiny_state(seed: int = 0, epochs: int = 3) -> dict[str, torch.Tensor
     fit(model, create_defense("standard"), x, y, TrainConfig(epochs=epochs, lr=1e-2, schedule="constant",
                                                                seed=seed), ctx)
     return {k: v.clone() for k, v in model.net.state_dict().items()}
+
+
+def export_onnx(model: torch.nn.Module, path: Path, shape: tuple[int, ...] = (1, 28, 28)) -> str:
+    """Export ``model`` (taking [0, 1] pixels) to ONNX with a free batch dimension; returns the file's sha256.
+
+    The TorchScript exporter (``dynamo=False``) at opset 17: it works offline with torch 2.14 (the dynamo exporter
+    needs onnxscript) and onnx2torch converts every operator it writes there.
+    """
+    import warnings
+
+    from rib.zoo.weights import sha256_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():  # torch announces the TorchScript exporter's deprecation
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (torch.rand(2, *shape),), str(path), dynamo=False, opset_version=17,
+                          input_names=["pixels"], output_names=["logits"],
+                          dynamic_axes={"pixels": {0: "n"}, "logits": {0: "n"}})
+    return sha256_file(path)
+
+
+def write_onnx_card(folder: Path, model_id: str, onnx_file: Path, *, dataset: str = "mnist-5k",
+                    cam_layer: str = "", extra: str = "") -> Path:
+    """Write the TOML card of an ONNX submission beside ``onnx_file`` (in ``folder``); ``extra`` (such as
+    ``[[claims]]`` tables) is appended."""
+    from rib.zoo.weights import sha256_file
+
+    card = folder / f"{model_id}.toml"
+    cam = f'cam_layer = "{cam_layer}"\n' if cam_layer else ""
+    card.write_text(f'id = "{model_id}"\ndataset = "{dataset}"\ntrained_on = "mnist-5k"\n\n[arch]\nname = "onnx"\n'
+                    f'{cam}\n[defense]\nname = "standard"\n\n[weights]\nfile = "{onnx_file.name}"\n'
+                    f'sha256 = "{sha256_file(onnx_file)}"\n{extra}', encoding="utf-8")
+    return card

@@ -22,7 +22,7 @@ from rib.data import DATASETS, DEFAULT_DATASET
 from rib.ensemble import robustness_cells, worst_case
 from rib.runtime import provenance
 from rib.store import ResultStore, write_table_atomic
-from rib.table import format_table
+from rib.table import NBSP, TERMINAL_WIDTH, format_table
 
 CLAIMS_SCHEMA = pa.schema([
     ("dataset", pa.string()), ("claim", pa.string()), ("paper", pa.string()), ("statement", pa.string()),
@@ -267,17 +267,26 @@ def write_claims(rows: list[dict[str, Any]], results: Path | str, dataset: str) 
     return path
 
 
-def claims_table(rows: list[dict[str, Any]]) -> str:
-    """The claims as a text table: claim, both sides with n, verdict."""
+def claims_table(rows: list[dict[str, Any]], *, wide: bool = False) -> str:
+    """The claims as a text table, the verdict first: both sides with n and whether their intervals overlap. It fits
+    ``TERMINAL_WIDTH`` columns (the sides wrap inside their cells); ``wide``: every column on one line per claim,
+    with the paper."""
     def fmt(v: float) -> str:
         return "-" if not math.isfinite(v) else f"{v:.4f}"
 
-    body = [[r["claim"], r["paper"], f"{r['left']}: {fmt(r['left_value'])} (n={r['left_n']})",
-             f"{r['right']}: {fmt(r['right_value'])} (n={r['right_n']})", r["verdict"],
+    def side(label: str, value: float, n: int) -> str:
+        return f"{label}: {fmt(value)}{NBSP}(n={n})"
+
+    body = [[r["verdict"], r["claim"], *([r["paper"]] if wide else []),
+             side(r["left"], r["left_value"], r["left_n"]), side(r["right"], r["right_value"], r["right_n"]),
              "-" if r["intervals_overlap"] is None else "yes" if r["intervals_overlap"] else "no"] for r in rows]
     held = sum(r["verdict"] == "holds" for r in rows)
     against = sum(r["verdict"] == "does not hold" for r in rows)
     tested = sum(r["verdict"] != "no data" for r in rows)
-    return format_table(["claim", "paper", "left", "right", "verdict", "CIs overlap"], body) + \
-        f"\n{held} of {tested} claims with data hold, {against} do not, {tested - held - against} are inconclusive " \
-        f"({len(rows) - tested} without data)"
+    if wide:
+        table = format_table(["verdict", "claim", "paper", "left", "right", "CIs overlap"], body)
+    else:
+        table = format_table(["verdict", "claim", "left", "right", "CIs overlap"], body, width=TERMINAL_WIDTH,
+                             wrap=(1, 2, 3, 4), keep=2)
+    return table + f"\n{held} of {tested} claims with data hold, {against} do not, " \
+        f"{tested - held - against} are inconclusive ({len(rows) - tested} without data)"

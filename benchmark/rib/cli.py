@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
 
     outcomes = execute(cells, store, executor=args.executor, device=args.device, force=args.force,
                        models_dir=args.models_dir, progress=_progress(args), address=args.address, on_cell=report)
-    print(results_table([r for o in outcomes for r in o.rows]))
+    print(results_table([r for o in outcomes for r in o.rows], wide=args.wide))
     return 0
 
 
@@ -177,7 +177,7 @@ def _claims(args: argparse.Namespace) -> int:
     from rib import claims
 
     rows = claims.evaluate_claims(args.results, args.dataset)
-    print(claims.claims_table(rows))
+    print(claims.claims_table(rows, wide=args.wide))
     if not args.no_write:
         path = claims.write_claims(rows, args.results, args.dataset)
         print(f"written to {path}", file=sys.stderr)
@@ -245,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", choices=tuple(ONLY_KIND), help="run only the attack cells or only the metric "
                      "cells of the plan")
     run.add_argument("--dry-run", action="store_true", help="list the planned cells and which are stored; run nothing")
+    run.add_argument("--wide", action="store_true", help="print the full result table, one line per row (default: "
+                     "fit 100 columns; every number is also in the store)")
     run.set_defaults(func=_run)
 
     pr = sub.add_parser("prune", help="remove stored cells that a grid no longer plans (stale settings or weights)",
@@ -286,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl = sub.add_parser("claims", help="the papers' claims, evaluated on the stored results",
                         parents=[results, dataset])
     cl.add_argument("--no-write", action="store_true", help="print only; do not store claims.parquet")
+    cl.add_argument("--wide", action="store_true", help="one line per claim, with the paper (default: fit 100 columns)")
     cl.set_defaults(func=_claims)
 
     ex = sub.add_parser("explain", help="a PNG of attributions (clean and adversarial) per model",

@@ -15,7 +15,7 @@ from torch import nn
 
 from rib.attacks import ATTACKS, create_attack
 from rib.errors import ConfigError
-from rib.explain.metrics import METRICS, MetricInputs, compute_metrics
+from rib.explain.metrics import METRICS, MetricInputs, compute_metrics, inapplicable
 from rib.grid import Cell
 from rib.stats import mean_interval  # noqa: F401  (re-exported: mean_interval lives in rib.stats)
 
@@ -55,9 +55,23 @@ def metric_params(source: str, names: list[str], eps: float) -> tuple[tuple[floa
     return (float(eps),), tuple(names)
 
 
+def cell_inapplicable(cell: Cell, model: nn.Module) -> dict[str, str]:
+    """Output name → why it cannot be measured on ``model``: every output when the source attack cannot run on it
+    (the top-k CAM attack on a model without a CAM), else those of metrics that do not apply (CAM metrics)."""
+    if cell.attack != CLEAN:
+        reason = create_attack(cell.attack).not_applicable(model)
+        if reason:
+            return {o: f"source {reason}" for name in cell.metrics for o in METRICS.get(name).outputs}
+    return inapplicable(list(cell.metrics), model)
+
+
 def evaluate_metrics(cell: Cell, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                      progress: bool = False) -> dict[str, torch.Tensor]:
-    """Per-example values of every output of the cell's metrics (the source attack runs first if any)."""
+    """Per-example values of every output of the cell's metrics (the source attack runs first if any); NaN for the
+    outputs that do not apply to the model (``cell_inapplicable``)."""
+    if cell.attack != CLEAN and create_attack(cell.attack).not_applicable(model):
+        return {o: torch.full((len(x),), torch.nan, dtype=torch.float64)
+                for name in cell.metrics for o in METRICS.get(name).outputs}
     x_adv = None
     if cell.attack != CLEAN:
         attack = create_attack(cell.attack)

@@ -23,6 +23,7 @@ from rib.errors import ConfigError
 from rib.grid import CHECK_ATTACK, Cell, grid_spec
 from rib.metric_cells import (
     CLEAN,
+    cell_inapplicable,
     evaluate_metrics,
     mean_interval,
     metric_names,
@@ -62,15 +63,16 @@ def resolve_models(spec: str, dataset: str, models_dir: ModelDirs = None) -> lis
 
 def plan_run(models: str, attacks: str, dataset: str = DEFAULT_DATASET, *, eps: Sequence[float] | None = None,
              n: int = 1000, seed: int = 0, batch_size: int = 500, models_dir: ModelDirs = None,
-             metrics: Sequence[str] = ()) -> list[Cell]:
+             metrics: Sequence[str] = (), cards: Sequence[ModelCard] | None = None) -> list[Cell]:
     """Cells for ``rib run --model … --attack …``: every model × every attack, eps from the dataset's registry entry.
 
     With ``metrics``, each model also gets a metric cell on clean inputs and one on each attack's adversarial
-    inputs at the headline eps of its norm.
+    inputs at the headline eps of its norm. ``cards`` replaces the zoo lookup of ``models`` (a model outside the
+    zoo, as ``rib.evaluate`` plans it).
     """
     if n < 1 or batch_size < 1:
         raise ConfigError(f"--n and --batch-size must be ≥ 1, got {n} and {batch_size}")
-    cards = resolve_models(models, dataset, models_dir)
+    cards = list(cards) if cards is not None else resolve_models(models, dataset, models_dir)
     names = ATTACKS.resolve(attacks)
     cells = []
     for card in cards:
@@ -122,10 +124,11 @@ def plan_cell(card: ModelCard, attack: str, eps: Sequence[float], *, n: int, see
 
 
 def plan_grid(grid: str, dataset: str = DEFAULT_DATASET, *, models: str | None = None,
-              models_dir: ModelDirs = None) -> list[Cell]:
-    """Cells of grid ``grid`` for ``dataset`` (optionally only some models)."""
+              models_dir: ModelDirs = None, cards: Sequence[ModelCard] | None = None) -> list[Cell]:
+    """Cells of grid ``grid`` for ``dataset`` (optionally only some models, or the given ``cards`` instead of the
+    zoo's)."""
     spec = grid_spec(grid, dataset)
-    cards = resolve_models(models or spec.models, spec.dataset, models_dir)
+    cards = list(cards) if cards is not None else resolve_models(models or spec.models, spec.dataset, models_dir)
     cells: list[Cell] = []
     for group in spec.attacks:
         names = [ATTACKS.canonical(nm) for nm in group.get("names", [])]
@@ -216,6 +219,21 @@ def base_row(cell: Cell, card: ModelCard, norm: str, duration: float, device: to
     return base
 
 
+def not_applicable_row(base: dict[str, Any], metric: str, eps: float, reason: str) -> dict[str, Any]:
+    """A summary row saying ``metric`` cannot be measured on this model: value NaN, n 0, and the reason stored in
+    the row's params JSON under ``not_applicable`` (the cell's id does not change)."""
+    params = {**json.loads(base["params"]), "not_applicable": reason}
+    return summary_row({**base, "params": json.dumps(params, sort_keys=True)}, metric, eps, math.nan, 0)
+
+
+def not_applicable_reason(row: Any) -> str:
+    """The reason a stored row is not applicable ("" for a measured number)."""
+    try:
+        return str(json.loads(row["params"]).get("not_applicable", ""))
+    except (TypeError, ValueError, KeyError):
+        return ""
+
+
 def _rows(cell: Cell, card: ModelCard, result: AttackResult, flags: dict[str, bool], duration: float,
           device: torch.device, run_id: str) -> list[dict[str, Any]]:
     attack = ATTACKS.get(cell.attack)
@@ -289,13 +307,24 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
     if cell.kind == "metrics":
         start = time.perf_counter()
         values = evaluate_metrics(cell, model, x, y, progress=progress)
+        reasons = cell_inapplicable(cell, model)
         base = base_row(cell, card, source_norm(cell.attack), time.perf_counter() - start, device, run_id)
         rows = []
         for name, v in values.items():
+            if name in reasons:
+                rows.append(not_applicable_row(base, name, cell.eps[0], reasons[name]))
+                continue
             mean, count, ci = mean_interval(v)
             rows.append(summary_row(base, name, cell.eps[0], mean, count, ci))
         return rows, value_columns(cell, idx, values)
     attack = create_attack(cell.attack, **cell.params)
+    reason = attack.not_applicable(model)
+    if reason:  # e.g. the top-k CAM attack on a model without a CAM: the reason is stored, nothing is attacked
+        base = base_row(cell, card, attack.norm_name, 0.0, device, run_id)
+        return ([not_applicable_row(base, "robust_accuracy", e, reason) for e in cell.eps],
+                _examples(cell, idx[:0], AttackResult(list(cell.eps), torch.zeros(0, dtype=torch.bool),
+                                                      torch.zeros(0, len(cell.eps), dtype=torch.bool),
+                                                      torch.zeros(0), x[:0])))
     if _dependencies(card, cell.attack, cell.params, models_dir) != cell.depends_on:
         raise ConfigError(f"{cell.describe()}: a model it depends on changed since the cell was planned")
     attack.bind(model_resolver(cell.dataset, models_dir, device, cache))  # transfer attacks load their surrogate
@@ -324,33 +353,42 @@ def stored_outcome(cell: Cell, store: ResultStore, force: bool) -> CellOutcome |
 
 def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto", force: bool = False,
               models_dir: ModelDirs = None, progress: bool = False,
-              on_cell: Callable[[CellOutcome], None] | None = None) -> list[CellOutcome]:
-    """Run every cell not already in ``store`` (all of them with ``force``), storing each as it finishes."""
+              on_cell: Callable[[CellOutcome], None] | None = None, card: ModelCard | None = None,
+              model_cache: dict[str, Any] | None = None) -> list[CellOutcome]:
+    """Run every cell not already in ``store`` (all of them with ``force``), storing each as it finishes.
+
+    ``card`` (with ``model_cache`` holding its model under ``cached_model``'s key) runs cells of a model outside
+    the zoo, as ``rib.evaluate`` does; every cell must then be of that model.
+    """
     dev = resolve_device(device)
     run_id = uuid.uuid4().hex[:12]
-    cache: dict[str, Any] = {}
+    cache: dict[str, Any] = model_cache if model_cache is not None else {}
     outcomes = []
     for cell in cells:
         outcome = stored_outcome(cell, store, force)
         if outcome is None:
             rows, examples = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress,
-                                           run_id=run_id, model_cache=cache, prior=cascade_inputs(cell, store))
+                                           run_id=run_id, model_cache=cache, card=card,
+                                           prior=cascade_inputs(cell, store))
             store.write(rows, examples, kind=cell.kind)
             outcome = CellOutcome(cell, rows, False)
         outcomes.append(outcome)
         if on_cell:
             on_cell(outcome)
-    return outcomes + add_black_box_checks(cells, store, models_dir)
+    return outcomes + add_black_box_checks(cells, store, models_dir, card=card)
 
 
-def add_black_box_checks(cells: Sequence[Cell], store: ResultStore, models_dir: ModelDirs = None) -> list[CellOutcome]:
+def add_black_box_checks(cells: Sequence[Cell], store: ResultStore, models_dir: ModelDirs = None, *,
+                         card: ModelCard | None = None) -> list[CellOutcome]:
     """Recompute and store the cross-cell checks (``rib.checks``) of every model whose cells include a black-box or
-    a strong attack; one derived outcome (a check cell) per model with a stored check."""
+    a strong attack; one derived outcome (a check cell) per model with a stored check. ``card``: the card of the
+    cells' model when it is outside the zoo."""
     outcomes = []
     for dataset, model in sorted({(c.dataset, c.model) for c in cells}):
         if any(ATTACKS.get(c.attack).kind == "black-box" or ATTACKS.get(c.attack).strong for c in cells
                if c.kind == "attack" and (c.dataset, c.model) == (dataset, model)):
-            rows = store_checks(store, dataset, model, find_card(model, dataset, models_dir))
+            own = card if card is not None and (card.dataset, card.id) == (dataset, model) else None
+            rows = store_checks(store, dataset, model, own or find_card(model, dataset, models_dir))
             if rows:
                 outcomes.append(CellOutcome(check_cell(rows), rows, False))
     return outcomes

@@ -189,7 +189,8 @@ def load_submission(path: Path | str) -> ModelCard:
     """Read and validate a submission's card (every schema and claim error at once) and load its weights once,
     so a wrong sha256, a truncated or hostile file, wrong shapes or NaN are refused before anything runs."""
     card = read_card(find_submission_card(path))
-    ARCHS.canonical(card.arch)  # unknown architecture: did-you-mean, exit 2
+    if not card.outside:
+        ARCHS.canonical(card.arch)  # unknown architecture: did-you-mean, exit 2
     errors = claim_errors(card)
     if errors:
         raise ConfigError(f"{card.path}: invalid claims: {'; '.join(errors)}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rib.report.tables import StoreView, best_known, cross_norm, leaderboard
+from rib.report.board import build_board
+from rib.report.tables import StoreView, best_known, cross_norm
 from rib.store import ResultStore
 
 from tests.test_store import _row
@@ -36,10 +37,11 @@ def test_headline_is_the_ensemble_worst_case_over_current_weights(tmp_path: Path
     best = best_known(view, "mnist-5k")
     row = best[(best["eps"] == 0.3)].iloc[0]
     assert (row["value"], row["n"], row["attacks"], bool(row["ensemble"])) == (0.5, 10, 3, True)
-    headers, rows, ids = leaderboard(view, "mnist-5k", "linf")
+    board = build_board(view, "mnist-5k", "linf")
+    headers, rows = board.plain()
     top = dict(zip(headers, rows[0], strict=True))
-    assert ids == ["m"]
-    assert (top["worst case % @ 0.3"], top["n"], top["AutoAttack % @ 0.3"]) == ("50.0", 10, "70.0")
+    assert board.model_ids == ["m"]
+    assert (top["worst case % @ 0.3"], top["n"], top["AutoAttack % @ 0.3"]) == ("50.0", "10", "70.0")
     assert top["95% CI"].startswith("[") and top["95% CI"] != "[50.0, 50.0]"
     assert cross_norm(view, "mnist-5k")[1][0][2] == "50.0"
 
@@ -47,6 +49,6 @@ def test_headline_is_the_ensemble_worst_case_over_current_weights(tmp_path: Path
 def test_no_headline_without_the_ensemble(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
     _cell(store, "a" * 64, "pgd-linf", {0, 1}, 20)
-    headers, rows, _ = leaderboard(StoreView.load(tmp_path), "mnist-5k", "linf")
+    headers, rows = build_board(StoreView.load(tmp_path), "mnist-5k", "linf").plain()
     top = dict(zip(headers, rows[0], strict=True))
     assert (top["worst case % @ 0.3"], top["worst % @ 0.3"]) == ("", "90.0")

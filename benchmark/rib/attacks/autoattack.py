@@ -32,6 +32,11 @@ AA_WARNINGS = {
 }
 
 
+AA_WARNING_DESCRIPTION = ("pyautoattack's own check logged a warning of this kind (randomized or dynamic defense, "
+                          "probability outputs, zero gradients, Square beating the gradient attacks, too few classes "
+                          "or too many targets): its numbers may overstate robustness")
+
+
 def warning_kind(message: str) -> str:
     """The short kind of one pyautoattack warning text ("other" for a text rib does not know)."""
     return next((kind for phrase, kind in AA_WARNINGS.items() if phrase in message), "other")

@@ -73,6 +73,11 @@ class Attack(Parameterized, ABC):
         calls it before the attack runs. Most attacks need none: this default does nothing."""
         return None
 
+    def not_applicable(self, model: nn.Module) -> str:
+        """Why this attack cannot run on ``model`` ("" when it can); the runner then stores the reason, not numbers.
+        Most attacks run on any differentiable model: this default says they can."""
+        return ""
+
     @property
     def norm(self) -> Norm:
         return NORMS.get(self.norm_name)

@@ -17,7 +17,7 @@ from torch import nn
 from rib.attacks.base import ATTACKS, FixedEpsAttack
 from rib.attacks.pgd import default_step_size
 from rib.errors import ConfigError
-from rib.explain.cam import CamModel
+from rib.explain.cam import NO_CAM, CamModel, has_cam
 
 
 @ATTACKS.decorator("topk-cam-linf", aliases=("topk-attack",))
@@ -29,10 +29,13 @@ class TopKCamLinf(FixedEpsAttack):
     def default_params(cls) -> dict[str, Any]:
         return {"k": 8, "steps": 40, "rel_step_size": 2.5}
 
+    def not_applicable(self, model: nn.Module) -> str:
+        return "" if has_cam(model) else f"{self.name} attacks the CAM and {NO_CAM}"
+
     def attack_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                      generator: torch.Generator) -> torch.Tensor:
-        if not getattr(model, "supports_cam", False) or not isinstance(model, CamModel):
-            raise ConfigError(f"{self.name} needs a model with a CAM head")
+        if not has_cam(model) or not isinstance(model, CamModel):
+            raise ConfigError(self.not_applicable(model))
         k, steps = int(self.params["k"]), int(self.params["steps"])
         step_size = default_step_size(eps, steps, float(self.params["rel_step_size"]))
         rows = torch.arange(len(x), device=x.device)

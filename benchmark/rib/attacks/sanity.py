@@ -14,6 +14,18 @@ CHECK_EXAMPLES = 64
 # attacks whose eps sweep is re-attacked (non_monotone, large_eps_not_zero): not the ensemble, which would re-run
 # every stage on the examples its cascade spared (its gradient stages are checked in their own cells)
 SWEEP_KINDS = ("white-box",)
+# what each flag of ``sanity_flags`` means (the site's glossary and hover texts read these)
+FLAG_DESCRIPTIONS = {
+    "vanishing_gradients": "more than 10% of the examples have a numerically zero input gradient of the logit "
+                           "margin: gradient attacks get no direction (possible gradient masking)",
+    "ce_saturation": "more than 10% of the correctly classified examples have a cross-entropy input gradient of norm "
+                     "zero or below float32 eps (a saturated softmax): CE-based attacks get no direction",
+    "non_monotone": "at the largest eps, the attack no longer finds more than 10% of the adversarials it found at the "
+                    "smallest eps (re-attacked independently): the attack is unreliable on this model",
+    "large_eps_not_zero": "at an eps where every input can reach the mid-gray image (linf 0.5, l2 0.5·√d) the attack "
+                          "leaves more than 5% of a sample correct (minimum-norm attacks: more than 5% of examples "
+                          "without any adversarial): a weak attack or gradient masking",
+}
 
 
 def very_large_eps(norm: str, x: torch.Tensor) -> float:

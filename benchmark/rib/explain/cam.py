@@ -19,6 +19,15 @@ class CamModel(Protocol):
         ...
 
 
+NO_CAM = ("the model has no CAM: no CAM head, and no layer named for Grad-CAM (an onnx card's "
+          "[arch] cam_layer, rib.evaluate's cam_layer=)")
+
+
+def has_cam(model: object) -> bool:
+    """Whether ``model`` gives class activation maps (a CAM head, or Grad-CAM at a named layer)."""
+    return bool(getattr(model, "supports_cam", isinstance(model, CamModel))) and isinstance(model, CamModel)
+
+
 def interpretation_discrepancy(
     model: CamModel,
     x: torch.Tensor,
@@ -41,7 +50,9 @@ def interpretation_discrepancy(
     true = l1.gather(1, y.view(-1, 1)).squeeze(1)
     if one_class:
         return true
-    logits_adv = cam_adv.mean(dim=(2, 3))  # exact logits of a CAM network
+    # a CAM head's maps average to its exact logits; other CAMs (Grad-CAM) say so and the model gives its logits
+    exact = getattr(model, "cam_mean_is_logits", True)
+    logits_adv = cam_adv.mean(dim=(2, 3)) if exact else model(x_adv)  # type: ignore[operator]
     probs = torch.softmax(logits_adv, dim=1)
     others = torch.ones_like(probs).scatter_(1, y.view(-1, 1), 0.0)
     w = probs * others

@@ -20,7 +20,7 @@ from rib.batching import batches
 from rib.errors import ConfigError
 from rib.evaluation import predict
 from rib.explain.attributions import attribute
-from rib.explain.cam import CamModel, interpretation_discrepancy
+from rib.explain.cam import NO_CAM, CamModel, has_cam, interpretation_discrepancy
 from rib.explain.gradients import input_gradient
 from rib.params import Parameterized
 from rib.registry import Registry
@@ -112,6 +112,10 @@ class Metric(Parameterized):
 
     def compute(self, inputs: MetricInputs) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def not_applicable(self, model: nn.Module) -> str:
+        """Why this metric cannot be measured on ``model`` ("" when it can): CAM metrics need a CAM."""
+        return f"{self.name} compares CAMs and {NO_CAM}" if self.needs_cam and not has_cam(model) else ""
 
 
 METRICS: Registry[type[Metric]] = Registry("metric", name_attr="name")
@@ -274,8 +278,18 @@ def compute_metrics(names: list[str], inputs: MetricInputs) -> dict[str, torch.T
         metric = create_metric(name)
         if metric.pairwise and inputs.x_adv is None:
             raise ConfigError(f"metric {name!r} compares clean and adversarial inputs: it needs an attack source")
-        if metric.needs_cam and not getattr(inputs.model, "supports_cam", False):
+        if metric.not_applicable(inputs.model):  # NaN per example; the cell's rows say why (``inapplicable``)
             out.update({o: torch.full((len(inputs.x),), torch.nan, dtype=torch.float64) for o in metric.outputs})
             continue
         out.update(metric.compute(inputs))
+    return out
+
+
+def inapplicable(names: list[str], model: nn.Module) -> dict[str, str]:
+    """Output name → why it cannot be measured on ``model``, for the named metrics that do not apply to it."""
+    out: dict[str, str] = {}
+    for name in names:
+        metric = create_metric(name)
+        reason = metric.not_applicable(model)
+        out.update({o: reason for o in metric.outputs} if reason else {})
     return out

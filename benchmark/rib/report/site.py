@@ -18,13 +18,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rib import __version__, ensemble
 from rib.claims import evaluate_claims
-from rib.data import headline_eps
+from rib.data import DATASETS, headline_eps
 from rib.errors import RibError
 from rib.files import atomic_write_bytes, atomic_write_text
-from rib.report import plots
-from rib.report.tables import KEY_METRICS, StoreView, best_known, cross_norm, leaderboard, model_numbers
-from rib.zoo import list_cards
+from rib.report import glossary, methodology, plots
+from rib.report.board import Board, build_board
+from rib.report.facts import format_count, model_facts
+from rib.report.tables import KEY_METRICS, StoreView, best_known, cross_norm, model_numbers
+from rib.runtime import git_sha
+from rib.zoo import list_cards, zoo_dir
 
 GENERATED_PREFIX = "Generated at "
 
@@ -44,7 +48,19 @@ def _env() -> Any:
     env = jinja2.Environment(loader=jinja2.FunctionLoader(lambda name: root.joinpath(name).read_text("utf-8")),
                              autoescape=True, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["slug"] = slug
+    env.tests["numeric"] = is_numeric
     return env
+
+
+_NUMERIC = re.compile(r"-?\d[\d,.]*(e-?\d+)?%?|\[-?\d[\d.]*, -?\d[\d.]*\]", re.IGNORECASE)
+
+
+def is_numeric(value: Any) -> bool:
+    """Whether a table cell holds a number (right-aligned, tabular figures): a number, or text of one or of an
+    interval."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return True
+    return isinstance(value, str) and bool(_NUMERIC.fullmatch(value.strip()))
 
 
 def _csv(headers: list[str], rows: list[list[Any]]) -> str:
@@ -71,6 +87,13 @@ class _Site:
         return {"id": key, "title": title, "headers": headers, "rows": rows, "csv": "../" * depth + csv_path,
                 "links": links, "link_col": 1}
 
+    def board(self, board: Board) -> dict[str, Any]:
+        """A leaderboard for the template, with its CSV (the cells' text) written beside the pages."""
+        headers, rows = board.plain()
+        csv_path = self.add(f"csv/{slug(board.id)}.csv", _csv(headers, rows))
+        return {"id": slug(board.id), "title": board.title, "columns": board.columns,
+                "rows": list(zip(board.filters, board.rows, strict=True)), "csv": csv_path}
+
 
 def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: str, eps: float) -> list[dict]:
     metrics = view.metric_rows(dataset)
@@ -84,18 +107,24 @@ def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: 
         if len(pts) < 2:
             continue
         rho, p = plots.spearman([x for _, x, _ in pts], [y for _, _, y in pts])
-        title = (f"{metric} ({source}) vs robust acc, {norm} {eps:g}: "
-                 f"Spearman ρ = {rho:.2f} (p = {p:.2f}, n = {len(pts)})")
         svg = plots.scatter_svg([x for _, x, _ in pts], [100 * y for _, _, y in pts], [m for m, _, _ in pts],
-                                f"{metric} on {source} inputs", f"worst-case robust accuracy % ({norm} {eps:g})", title)
-        rel = site.add(f"plots/{dataset}-scatter-{metric}-{norm}.svg", svg)
-        out.append({"src": rel, "title": title, "rho": rho, "n": len(pts)})
+                                f"{metric} on {source} inputs", f"worst-case robust acc. % ({norm} {eps:g})")
+        rel = site.add(f"plots/{slug(dataset)}-scatter-{metric}-{norm}.svg", svg)
+        stat = "ρ undefined with fewer than 3 models" if rho != rho else f"Spearman ρ = {rho:.2f}, p = {p:.2g}"
+        out.append({"src": rel, "title": f"{metric} ({source}) vs robust accuracy, {norm} {eps:g}",
+                    "stats": f"n = {len(pts)} models · {stat}", "rho": rho, "n": len(pts)})
     return out
 
 
+STATIC = ("sort.js", "filter.js", "style.css")
+
+
 def render_site(results: Path | str = "results", out: Path | str = "reports", *, models_dir: Any = None,
-                generated_at: str | None = None) -> Path:
-    """Write the site under ``out`` (index.html and the pages it links); returns the index path."""
+                generated_at: str | None = None, grid: str = "default") -> Path:
+    """Write the site under ``out`` (index.html and the pages it links); returns the index path. ``grid`` is the
+    grid file the methodology page describes."""
+
+    from rib import verify  # here, not at the top: verify renders the site (cycle)
 
     view = StoreView.load(results, models_dir)
     if view.summary.empty:
@@ -104,68 +133,103 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
     site = _Site(out)
     env = _env()
     stamp = generated_at or _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-    common = {"generated": f"{GENERATED_PREFIX}{stamp}"}
-    sections, cross_sections, scatter_sections, claim_sections = [], [], [], []
-    model_pages = []
+    # the one line allowed to differ between two renders of the same results: time, and the rendering rib's commit
+    common = {"generated": f"{GENERATED_PREFIX}{stamp} by rib {__version__} (git {git_sha()[:12]})"}
+    pages: dict[str, list[Any]] = {"index": [], "cross": [], "scatter": [], "claims": [], "models": [], "method": []}
+    zoo = Path(models_dir) if isinstance(models_dir, (str, Path)) else zoo_dir()
     for dataset in view.datasets():
-        if view.attack_rows(dataset).empty:
-            continue
-        boards = []
-        for norm in ("linf", "l2"):
-            headers, rows, ids = leaderboard(view, dataset, norm)
-            links = [f"models/{slug(dataset)}/{slug(m)}.html" for m in ids]
-            boards.append(site.table(f"{slug(dataset)}-leaderboard-{norm}", f"{dataset}: {norm} threat model",
-                                     headers, rows, links=links))
-        sections.append({"dataset": dataset, "boards": boards})
-        h, r = cross_norm(view, dataset)
-        cross_sections.append({"dataset": dataset, "table": site.table(f"{slug(dataset)}-cross-norm",
-                                                                       f"{dataset}: cross-norm", h, r)})
-        best = best_known(view, dataset)
-        plots_ = [p for norm in ("linf", "l2") for p in
-                  _scatter_pages(site, view, dataset, best, norm, headline_eps(dataset, norm))]
-        scatter_sections.append({"dataset": dataset, "plots": plots_})
-        claims = evaluate_claims(results, dataset, frame=view.summary, examples=view.examples)
-        ch = ["claim", "paper", "statement", "left", "left value", "left n", "right", "right value", "right n",
-              "verdict", "CIs overlap", "detail"]
-        cr = [[c["claim"], c["paper"], c["statement"], c["left"], f"{c['left_value']:.4f}", c["left_n"],
-               c["right"], f"{c['right_value']:.4f}", c["right_n"], c["verdict"],
-               "" if c["intervals_overlap"] is None else str(c["intervals_overlap"]).lower(), c["detail"]]
-              for c in claims]
-        claim_sections.append({"dataset": dataset, "table": site.table(f"{slug(dataset)}-claims",
-                                                                       f"{dataset}: claims", ch, cr)})
-        cards = {c.id: c for c in list_cards(dataset, models_dir)}
-        rows = view.attack_rows(dataset)
-        for model in sorted(view.summary[view.summary["dataset"] == dataset]["model"].unique()):
-            h, r = model_numbers(view, dataset, model)
-            curves = [site.add(f"plots/{slug(dataset)}-{slug(model)}-{norm}.svg",
-                               plots.curves_svg(rows, best, model, norm)) for norm in ("linf", "l2")]
-            picture = out / "explain" / dataset / f"{model}.png"
-            card = cards.get(model)
-            model_pages.append({
-                "path": f"models/{slug(dataset)}/{slug(model)}.html", "dataset": dataset, "model": model,
-                "table": site.table(f"{slug(dataset)}-{slug(model)}-numbers", f"{model}: every stored number", h, r,
-                                    depth=2),
-                "curves": ["../../" + c for c in curves],
-                "picture": f"../../explain/{dataset}/{model}.png" if picture.is_file() else None,
-                "card": _card_fields(card) if card else [],
-                "provenance": sorted((card.provenance if card else {}).items()),
-            })
-    site.add("index.html", env.get_template("index.html").render(sections=sections, **common))
-    site.add("cross-norm.html", env.get_template("cross_norm.html").render(sections=cross_sections, **common))
-    site.add("scatter.html", env.get_template("scatter.html").render(sections=scatter_sections, **common))
-    site.add("claims.html", env.get_template("claims.html").render(sections=claim_sections, **common))
-    for page in model_pages:
+        if not view.attack_rows(dataset).empty:
+            _dataset_pages(site, view, dataset, results, models_dir, zoo, out, pages, grid)
+    render: dict[str, tuple[str, dict[str, Any]]] = {"index.html": ("index.html", {"sections": pages["index"]}),
+              "cross-norm.html": ("cross_norm.html", {"sections": pages["cross"]}),
+              "scatter.html": ("scatter.html", {"sections": pages["scatter"]}),
+              "claims.html": ("claims.html", {"sections": pages["claims"]}),
+              "methodology.html": ("methodology.html", {
+                  "sections": pages["method"], "grid": grid, "producers": methodology.producers(view),
+                  "ensemble": methodology.docstring_html(ensemble.__doc__),
+                  "verification": methodology.docstring_html(verify.__doc__), "flags": glossary.flag_terms()}),
+              "glossary.html": ("glossary.html", {"flags": glossary.flag_terms(),
+                                                  "statuses": glossary.verification_terms()})}
+    for path, (template, context) in render.items():
+        site.add(path, env.get_template(template).render(**context, **common))
+    for page in pages["models"]:
         site.add(page["path"], env.get_template("model.html").render(page=page, **common))
-    site.add("static/sort.js", resources.files("rib").joinpath("report", "static", "sort.js").read_text("utf-8"))
-    site.add("static/style.css", resources.files("rib").joinpath("report", "static", "style.css").read_text("utf-8"))
+    for name in STATIC:
+        site.add(f"static/{name}", resources.files("rib").joinpath("report", "static", name).read_text("utf-8"))
     return _write(out, site.files)
 
 
-def _card_fields(card: Any) -> list[tuple[str, str]]:
-    return [("id", card.id), ("dataset", card.dataset), ("architecture", card.arch), ("defense", card.defense),
+def _dataset_pages(site: _Site, view: StoreView, dataset: str, results: Path | str, models_dir: Any, zoo: Path,
+                   out: Path, pages: dict[str, list[Any]], grid: str) -> None:
+    """Add one dataset's part of every page to ``pages`` (its plots and CSVs go straight into ``site``)."""
+    cards = {c.id: c for c in list_cards(dataset, models_dir)} if dataset in DATASETS else {}
+    best = best_known(view, dataset)
+    ids = sorted(view.summary[view.summary["dataset"] == dataset]["model"].unique())
+    links = {m: f"models/{slug(dataset)}/{slug(m)}.html" for m in ids}
+    boards, charts = [], []
+    for norm in ("linf", "l2"):
+        top = headline_eps(dataset, norm) if dataset in DATASETS else None
+        boards.append(site.board(build_board(view, dataset, norm, cards, zoo=zoo, links=links)))
+        chart = site.add(f"plots/{slug(dataset)}-models-{norm}.svg", plots.models_svg(best, norm, top))
+        charts.append({"src": chart, "norm": norm, "headline": "" if top is None else f"{top:g}"})
+    pages["index"].append({"dataset": dataset, "boards": boards, "charts": charts})
+    h, r = cross_norm(view, dataset)
+    pages["cross"].append({"dataset": dataset, "table": site.table(f"{slug(dataset)}-cross-norm",
+                                                                   f"{dataset}: cross-norm", h, r)})
+    plots_ = [p for norm in ("linf", "l2") for p in
+              _scatter_pages(site, view, dataset, best, norm, headline_eps(dataset, norm))]
+    pages["scatter"].append({"dataset": dataset, "plots": plots_})
+    claims = evaluate_claims(results, dataset, frame=view.summary, examples=view.examples)
+    ch = ["verdict", "claim", "paper", "statement", "left", "left value", "left n", "right", "right value", "right n",
+          "CIs overlap", "detail"]
+    cr = [[c["verdict"], c["claim"], c["paper"], c["statement"], c["left"], f"{c['left_value']:.4f}", c["left_n"],
+           c["right"], f"{c['right_value']:.4f}", c["right_n"],
+           "" if c["intervals_overlap"] is None else str(c["intervals_overlap"]).lower(), c["detail"]]
+          for c in claims]
+    pages["claims"].append({"dataset": dataset, "table": site.table(f"{slug(dataset)}-claims",
+                                                                    f"{dataset}: claims", ch, cr)})
+    if dataset in DATASETS:
+        pages["method"].append({"dataset": methodology.dataset_facts(dataset),
+                                "attacks": methodology.attack_groups(grid, dataset),
+                                "metrics": methodology.metric_groups(grid, dataset),
+                                "stored": methodology.stored_n(view, dataset),
+                                "trained_on": sorted({model_facts(c, dataset).trained_on for c in cards.values()})})
+    rows = view.attack_rows(dataset)
+    for model in ids:
+        pages["models"].append(_model_page(site, view, dataset, model, rows, best, cards.get(model), zoo, out))
+
+
+def _model_page(site: _Site, view: StoreView, dataset: str, model: str, rows: Any, best: Any, card: Any, zoo: Path,
+                out: Path) -> dict[str, Any]:
+    """One model's page: card, curves, picture and its stored numbers grouped by attack."""
+    h, r = model_numbers(view, dataset, model)
+    table = site.table(f"{slug(dataset)}-{slug(model)}-numbers", f"{model}: every stored number", h, r, depth=2)
+    groups: dict[str, list[list[Any]]] = {}
+    for row in r:
+        groups.setdefault(str(row[0]), []).append(row[1:])
+    curves = [site.add(f"plots/{slug(dataset)}-{slug(model)}-{norm}.svg", plots.curves_svg(rows, best, model, norm))
+              for norm in ("linf", "l2")]
+    picture = out / "explain" / dataset / f"{model}.png"
+    return {
+        "path": f"models/{slug(dataset)}/{slug(model)}.html", "dataset": dataset, "model": model,
+        "table": table, "headers": h[1:], "groups": sorted(groups.items()),
+        "curves": ["../../" + c for c in curves],
+        "picture": f"../../explain/{dataset}/{model}.png" if picture.is_file() else None,
+        "card": _card_fields(card, zoo) if card else [],
+        "paper_url": model_facts(card, dataset).paper_url if card else "",
+        "provenance": sorted((card.provenance if card else {}).items()),
+    }
+
+
+def _card_fields(card: Any, zoo: Path) -> list[tuple[str, str]]:
+    facts = model_facts(card, card.dataset, zoo)
+    params = "–" if facts.params is None else f"{facts.params:,} ({format_count(facts.params)})"
+    return [("id", card.id), ("source", facts.origin), ("evaluated on", card.dataset),
+            ("trained on", facts.trained_on), ("architecture", card.arch), ("parameters", params),
+            ("defense", card.defense),
             ("defense parameters", ", ".join(f"{k}={v}" for k, v in sorted(card.defense_params.items()))),
-            ("trained against", f"{card.trained_norm} {card.trained_eps:g}"), ("weights sha256", card.weights_sha256),
-            ("description", card.description)]
+            ("trained against", f"{card.trained_norm} {card.trained_eps:g}"), ("paper", card.paper),
+            ("weights sha256", card.weights_sha256), ("description", card.description)]
 
 
 def _write(out: Path, files: dict[str, str | bytes]) -> Path:

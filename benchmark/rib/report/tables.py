@@ -109,53 +109,6 @@ def headline(best: pd.DataFrame, model: str, norm: str, eps: float | None) -> pd
     return None if hit.empty else hit.iloc[0]
 
 
-def leaderboard(view: StoreView, dataset: str, norm: str) -> tuple[list[str], list[list[Any]], list[str]]:
-    """(headers, rows, model ids) of one threat model's leaderboard, ranked by the headline: the ensemble worst
-    case at the dataset's headline eps, with its 95% interval and n. Models without an ensemble there rank last.
-
-    Every cell is text or a number ready for the page; sorting on the page uses the cell's text.
-    """
-    spec = DATASETS.get(dataset) if dataset in DATASETS else None
-    attacks = view.attack_rows(dataset)
-    best = best_known(view, dataset)
-    best = best[best["norm"] == norm]
-    eps_list = sorted(best["eps"].unique())
-    top = spec.headline.get(norm) if spec else (eps_list[-1] if eps_list else None)
-    models = sorted(attacks["model"].unique())
-    metrics = view.metric_rows(dataset)
-    at = f" @ {top:g}" if top is not None else ""
-    headers = ["rank", "model", "defense", "trained against", "clean %", f"worst case %{at}", "95% CI", "n",
-               *[f"worst % @ {e:g}" for e in eps_list], f"AutoAttack %{at}", "AutoAttack n",
-               *[f"{m} ({src})" for m, src in KEY_METRICS], "verification", "flags"]
-    rows = []
-    for model in models:
-        mine = attacks[attacks["model"] == model]
-        clean = mine[mine["metric"] == "clean_accuracy"].sort_values("n")
-        first = mine.iloc[0]
-        trained = "-" if first["trained_norm"] == "none" else f"{first['trained_norm']} {first['trained_eps']:g}"
-        mb = best[best["model"] == model].set_index("eps")
-        head = headline(best, model, norm, top)
-        aa = mine[(mine["attack"] == f"autoattack-{norm}") & (mine["metric"] == "robust_accuracy")]
-        aa = aa.sort_values("n")
-        flags = mine[mine["metric"].str.startswith("flag:") & (mine["value"] > 0)]
-        flag_text = ", ".join(sorted({f"{r.attack}: {r.metric[5:]}" for r in flags.itertuples()}))
-        keys = []
-        for metric, source in KEY_METRICS:
-            hit = metrics[(metrics["model"] == model) & (metrics["metric"] == metric) & (metrics["attack"] == source)]
-            keys.append("" if hit.empty or not math.isfinite(hit["value"].iloc[-1]) else f"{hit['value'].iloc[-1]:.3f}")
-        rows.append([model, str(first["defense"]), trained,
-                     _fmt_pct(float(clean["value"].iloc[-1])) if len(clean) else "",
-                     _fmt_pct(float(head["value"])) if head is not None else "",
-                     f"[{_fmt_pct(float(head['ci_low']))}, {_fmt_pct(float(head['ci_high']))}]"
-                     if head is not None else "", int(head["n"]) if head is not None else "",
-                     *[_fmt_pct(float(mb.loc[e, "value"])) if e in mb.index else "" for e in eps_list],
-                     _fmt_pct(float(aa["value"].iloc[-1])) if len(aa) else "", int(aa["n"].iloc[-1]) if len(aa) else "",
-                     *keys, view.verification.get(dataset, {}).get(model, "unverified"), flag_text or "none"])
-    rows.sort(key=lambda r: (-(float(r[4]) if r[4] else -1.0), r[0]))
-    ranked = [[i + 1, *r] for i, r in enumerate(rows)]
-    return headers, ranked, [r[0] for r in rows]
-
-
 def cross_norm(view: StoreView, dataset: str) -> tuple[list[str], list[list[Any]]]:
     """Trained norm × attacked norm: the headline (ensemble worst case) at each norm's headline eps, per model."""
     headline_at = {n: headline_eps(dataset, n) for n in ("linf", "l2")}

@@ -24,8 +24,9 @@ CARD_SCHEMA: list[tuple[str, tuple[type, ...], bool]] = [
     ("paper", (str,), False),
     ("arch.name", (str,), True),
     ("arch.kwargs", (dict,), False),
-    ("normalization.mean", (list,), True),
-    ("normalization.std", (list,), True),
+    ("arch.cam_layer", (str,), False),
+    ("normalization.mean", (list,), False),  # required unless arch is onnx (checked in card_errors)
+    ("normalization.std", (list,), False),
     ("defense.name", (str,), True),
     ("defense.params", (dict,), False),
     ("threat_model.norm", (str,), False),
@@ -39,6 +40,9 @@ CARD_SCHEMA: list[tuple[str, tuple[type, ...], bool]] = [
     ("authors", (list,), False),
 ]
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+ONNX_ARCH = "onnx"  # an outside architecture: the weights file is an ONNX graph, converted by onnx2torch
+MODULE_ARCH = "module"  # the card ``rib.evaluate`` makes for a torch module it is given (never written to disk)
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 
 def _lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
@@ -62,19 +66,30 @@ def card_errors(data: dict[str, Any]) -> list[str]:
         if isinstance(value, bool) or not isinstance(value, types):
             names = " or ".join(t.__name__ for t in types)
             errors.append(f"field {dotted} must be {names}, got {type(value).__name__}")
+    _, arch = _lookup(data, "arch.name")
+    onnx = arch == ONNX_ARCH
     for key in ("normalization.mean", "normalization.std"):
         present, value = _lookup(data, key)
+        if not present and not onnx:
+            errors.append(f"missing field {key}")
         if present and isinstance(value, list) and not all(
             isinstance(v, _NUM) and not isinstance(v, bool) for v in value
         ):
             errors.append(f"field {key} must hold numbers")
+    if onnx and _lookup(data, "normalization.mean")[0] != _lookup(data, "normalization.std")[0]:
+        errors.append("field normalization needs both mean and std (or neither: no normalization)")
     present, sha = _lookup(data, "weights.sha256")
     if present and isinstance(sha, str) and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
         errors.append("field weights.sha256 must be 64 lowercase hex digits")
     present, wfile = _lookup(data, "weights.file")
-    if present and isinstance(wfile, str) and (Path(wfile).name != wfile
-                                                or not wfile.endswith((".safetensors", ".pt", ".pth"))):
-        errors.append("field weights.file must be a bare file name ending in .safetensors, .pt or .pth")
+    if present and isinstance(wfile, str):
+        if onnx and (Path(wfile).name != wfile or not wfile.endswith(".onnx")):
+            errors.append("field weights.file of an onnx card must be a bare file name ending in .onnx")
+        elif not onnx and (Path(wfile).name != wfile or not wfile.endswith(WEIGHT_SUFFIXES)):
+            errors.append("field weights.file must be a bare file name ending in .safetensors, .pt or .pth")
+    present, _ = _lookup(data, "arch.cam_layer")
+    if present and not onnx:
+        errors.append("field arch.cam_layer goes with arch onnx only (registered architectures have their CAM)")
     present, model_id = _lookup(data, "id")
     if present and isinstance(model_id, str) and not ID_PATTERN.fullmatch(model_id):
         errors.append("field id may hold only letters, digits, '.', '_' and '-' (starting with a letter or digit)")
@@ -128,10 +143,17 @@ class ModelCard:
     claims: list[dict[str, Any]] = field(default_factory=list)
     authors: list[str] = field(default_factory=list)
     trained_on: str = ""  # the dataset whose training split trained the model ("" : ``dataset``)
+    cam_layer: str = ""  # onnx cards: the module of the converted graph where Grad-CAM is taken ("" : no CAM)
     path: Path | None = None
 
     def __post_init__(self) -> None:
         self.trained_on = self.trained_on or self.dataset
+
+    @property
+    def outside(self) -> bool:
+        """Whether the model's architecture comes from outside rib (an ONNX graph or a module given to
+        ``rib.evaluate``), not from rib's registry."""
+        return self.arch in (ONNX_ARCH, MODULE_ARCH)
 
     @property
     def weights_path(self) -> Path:
@@ -152,6 +174,8 @@ class ModelCard:
         if self.authors:
             out["authors"] = list(self.authors)
         out["arch"] = {"name": self.arch, "kwargs": self.arch_kwargs}
+        if self.cam_layer:
+            out["arch"]["cam_layer"] = self.cam_layer
         out["normalization"] = {"mean": list(self.mean), "std": list(self.std)}
         out["defense"] = {"name": self.defense, "params": self.defense_params}
         out["threat_model"] = {"norm": self.trained_norm, "eps": float(self.trained_eps)}
@@ -177,6 +201,7 @@ class ModelCard:
         if leak:
             raise ConfigError(f"{path or data['id']}: {leak}")
         tm = data.get("threat_model", {})
+        norm = data.get("normalization") or _identity(data["dataset"])
         return cls(
             id=data["id"],
             dataset=data["dataset"],
@@ -184,8 +209,8 @@ class ModelCard:
             paper=data.get("paper", ""),
             arch=data["arch"]["name"],
             arch_kwargs=dict(data["arch"].get("kwargs", {})),
-            mean=[float(v) for v in data["normalization"]["mean"]],
-            std=[float(v) for v in data["normalization"]["std"]],
+            mean=[float(v) for v in norm["mean"]],
+            std=[float(v) for v in norm["std"]],
             defense=data["defense"]["name"],
             defense_params=dict(data["defense"].get("params", {})),
             trained_norm=str(tm.get("norm", "none")),
@@ -198,8 +223,15 @@ class ModelCard:
             claims=list(data.get("claims", [])),
             authors=list(data.get("authors", [])),
             trained_on=data.get("trained_on", ""),
+            cam_layer=data["arch"].get("cam_layer", ""),
             path=path,
         )
+
+
+def _identity(dataset: str) -> dict[str, list[float]]:
+    """The normalization of an onnx card without one: none (mean 0, std 1 per channel of ``dataset``)."""
+    channels = DATASETS.get(dataset).shape[0] if dataset in DATASETS else 1
+    return {"mean": [0.0] * channels, "std": [1.0] * channels}
 
 
 def training_leak(trained_on: str, evaluated_on: str) -> str:

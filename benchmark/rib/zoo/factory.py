@@ -7,13 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from rib.data import DATASETS, DEFAULT_DATASET
 from rib.defenses import DEFENSES
 from rib.errors import ConfigError, UnknownNameError
+from rib.explain.gradcam import GradCamNet
 from rib.registry import Registry
 from rib.zoo.archs import ARCHS
-from rib.zoo.cards import ModelCard, read_card
+from rib.zoo.cards import ONNX_ARCH, ModelCard, read_card
+from rib.zoo.onnx_model import load_onnx_net
 from rib.zoo.robust_model import ModelResolver, RobustModel
 from rib.zoo.robustbench_models import robustbench_card, robustbench_model
 from rib.zoo.weights import load_into, read_weights
@@ -105,16 +108,27 @@ def model_from_card(card: ModelCard, device: torch.device | str = "cpu") -> Robu
     """Build the card's architecture and load its weights after checking their sha256."""
     if card.arch == "robustbench":
         return robustbench_model(card).to(device).eval()
-    model = build_model(card.arch, card.dataset, card.arch_kwargs, card.mean, card.std)
     info = DATASETS.get(card.dataset)
     if len(card.mean) != info.shape[0]:
         raise ConfigError(
             f"card {card.id!r}: {len(card.mean)} normalization channels, {card.dataset} has {info.shape[0]}"
         )
-    state = read_weights(card.weights_path, card.weights_sha256)
-    load_into(model.net, state, f"weights of {card.id!r}")
+    if card.arch == ONNX_ARCH:  # an outside architecture: the graph and its weights are the .onnx file
+        net: nn.Module = load_onnx_net(card.weights_path, card.weights_sha256, card.dataset)
+        model = RobustModel(GradCamNet(net, card.cam_layer) if card.cam_layer else net, card.mean, card.std)
+    else:
+        model = build_model(card.arch, card.dataset, card.arch_kwargs, card.mean, card.std)
+        state = read_weights(card.weights_path, card.weights_sha256)
+        load_into(model.net, state, f"weights of {card.id!r}")
     model.card = card
     return model.to(device).eval()
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Every stored number of a model's network: its parameters and buffers (for an ONNX graph, every
+    initializer), normalization left out."""
+    net = model.net if isinstance(model, RobustModel) else model
+    return sum(t.numel() for t in net.state_dict().values() if t.is_floating_point())
 
 
 def cached_model(card: ModelCard, device: torch.device | str, cache: dict[str, RobustModel]) -> RobustModel:

@@ -43,6 +43,11 @@ class RobustModel(nn.Module):
         """Whether the architecture ends in a CAM head (conv map → GAP → bias-free linear)."""
         return isinstance(self.net, CamModel)
 
+    @property
+    def cam_mean_is_logits(self) -> bool:
+        """Whether the CAM's spatial mean is the logits (a CAM head: yes; Grad-CAM at a named layer: no)."""
+        return bool(getattr(self.net, "cam_mean_is_logits", True))
+
     def cam(self, x: torch.Tensor) -> torch.Tensor:
         """Class activation maps ``[N, classes, h, w]`` of [0, 1] inputs."""
         net = self.net

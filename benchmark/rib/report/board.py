@@ -1,0 +1,204 @@
+"""One threat model's leaderboard as rows of display cells: numbers, links and badges for the page, plain text for
+the CSV and the terminal.
+
+Ranked by the headline (``rib.ensemble.worst_case`` at the dataset's headline eps, at ensemble strength: AutoAttack
+on every evaluated example), shown with its n and 95% Wilson interval; models without an ensemble there rank last.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rib.data import DATASETS
+from rib.report import glossary
+from rib.report.facts import MISSING, ModelFacts, format_count, model_facts
+from rib.report.tables import KEY_METRICS, StoreView, best_known, headline
+from rib.zoo import ModelCard
+
+
+@dataclass(frozen=True)
+class Badge:
+    """A short label whose meaning shows on hover (``title``) and, with ``href``, in the glossary."""
+
+    text: str
+    title: str
+    kind: str
+    href: str = ""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: its text (what the CSV holds and sorting reads), and how the page shows it."""
+
+    text: str
+    num: bool = False
+    href: str = ""
+    title: str = ""
+    badges: tuple[Badge, ...] = ()
+    strong: bool = False
+    sort: str = ""  # the key sorting reads, when not the text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column header and what it means (shown on hover)."""
+
+    label: str
+    title: str = ""
+    num: bool = False
+
+
+@dataclass
+class Board:
+    """One leaderboard: columns, rows of cells, and the text each row is found by in the filter box."""
+
+    id: str
+    title: str
+    columns: list[Column]
+    rows: list[list[Cell]]
+    filters: list[str] = field(default_factory=list)
+    model_ids: list[str] = field(default_factory=list)
+
+    def plain(self) -> tuple[list[str], list[list[str]]]:
+        """Headers and rows as text (the CSV)."""
+        return [c.label for c in self.columns], [[c.text for c in row] for row in self.rows]
+
+
+def _pct(value: Any) -> str:
+    return "" if value is None or not math.isfinite(float(value)) else f"{100 * float(value):.1f}"
+
+
+def _num(text: Any, **kw: Any) -> Cell:
+    return Cell(str(text), num=True, **kw)
+
+
+def raised_flags(rows: pd.DataFrame) -> dict[str, set[str]]:
+    """Flag name → the attacks (with eps, for cross-cell checks) that raised it, from ``flag:*`` rows > 0."""
+    raised: dict[str, set[str]] = {}
+    for r in rows[rows["metric"].str.startswith("flag:") & (rows["value"] > 0)].itertuples():
+        where = str(r.attack) if float(r.eps) == 0.0 else f"{r.attack} @ {float(r.eps):g}"
+        raised.setdefault(str(r.metric)[5:], set()).add(where)
+    return raised
+
+
+def flag_badges(raised: dict[str, set[str]], root: str = "") -> tuple[Badge, ...]:
+    """One badge per raised flag, naming on hover what it means and which attacks (and eps) raised it."""
+    return tuple(Badge(glossary.flag_short(f),
+                       f"{f}: {glossary.flag_description(f)}. Raised by {', '.join(sorted(w))}.", "flag",
+                       f"{root}glossary.html#{glossary.flag_anchor(f)}") for f, w in sorted(raised.items()))
+
+
+def _verification_badge(status: str, root: str) -> Badge:
+    meaning = glossary.verification_meanings().get(status, "")
+    kind = {"verified": "ok", "failed": "bad"}.get(status, "muted")
+    return Badge(status, f"{status}: {meaning}" if meaning else status, kind,
+                 f"{root}glossary.html#{glossary.verification_anchor(status)}")
+
+
+def _origin_badge(facts: ModelFacts, root: str) -> Badge:
+    title = ("outside: submitted to rib, not trained by it from a shipped recipe" if facts.outside
+             else "zoo: trained by rib from its shipped recipe; weights committed")
+    return Badge(facts.origin, title, facts.origin, f"{root}glossary.html#origin")
+
+
+def columns(eps_list: list[float], top: float | None) -> list[Column]:
+    """The leaderboard's columns for a norm with eps ``eps_list`` and headline eps ``top``."""
+    at = f" @ {top:g}" if top is not None else ""
+    return [
+        Column("rank", "rank by the headline; models without one rank last", True), Column("model"),
+        Column("source", "zoo (trained by rib) or outside (submitted)"),
+        Column("verification", "did rib reproduce the card's claims? (see the glossary)"),
+        Column("clean %", "accuracy on the clean evaluated examples", True),
+        Column(f"worst case %{at}", "the headline: share of the evaluated examples that survived every attack at "
+               "this eps, AutoAttack included on each of them", True),
+        Column("95% CI", "95% Wilson interval of the headline", True),
+        Column("n", "examples behind the headline (each faced the full ensemble)", True),
+        Column(f"AutoAttack %{at}", "AutoAttack's own number on the examples it attacked", True),
+        Column("AutoAttack n", "examples behind AutoAttack's own number", True),
+        Column("flags", "sanity checks that fired for this norm (hover a badge; see the glossary)"),
+        *[Column(f"worst % @ {e:g}", "worst case over the attacks run at this eps"
+                 + ("" if top is not None and abs(e - top) < 1e-12 else " (no AutoAttack here: an upper bound)"), True)
+          for e in eps_list],
+        Column("defense"),
+        Column("trained against", "the threat model (norm, eps) the defense trained against; - for none"),
+        Column("architecture"), Column("params", "parameter count of the built architecture", True),
+        Column("trained on", "the dataset the model was trained on"),
+        *[Column(f"{m} ({src})", f"interpretability metric {m} on {src} inputs (mean)", True)
+          for m, src in KEY_METRICS],
+        Column("paper"),
+    ]
+
+
+def build_board(view: StoreView, dataset: str, norm: str, cards: dict[str, ModelCard] | None = None, *,
+                zoo: Path | None = None, links: dict[str, str] | None = None, root: str = "") -> Board:
+    """The leaderboard of ``dataset`` under ``norm``: one row per model, ranked by the headline."""
+    spec = DATASETS.get(dataset) if dataset in DATASETS else None
+    cards = cards or {}
+    attacks = view.attack_rows(dataset)
+    best = best_known(view, dataset)
+    best = best[best["norm"] == norm]
+    eps_list = sorted(float(e) for e in best["eps"].unique())
+    top = spec.headline.get(norm) if spec else (eps_list[-1] if eps_list else None)
+    metrics = view.metric_rows(dataset)
+    entries = []
+    for model in sorted(attacks["model"].unique()):
+        mine = attacks[attacks["model"] == model]
+        head = headline(best, model, norm, top)
+        row, text = _row(view, dataset, norm, model, mine, metrics, best, head, eps_list, top,
+                         model_facts(cards.get(model), dataset, zoo), (links or {}).get(model, ""), root)
+        entries.append((-(float(head["value"])) if head is not None else 1.0, model, row, text))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    rows = [[_num(i + 1), *row] for i, (_, _, row, _) in enumerate(entries)]
+    cols = columns(eps_list, top)
+    if any(len(r) != len(cols) for r in rows):
+        raise AssertionError("leaderboard rows and columns out of step")  # a programming error, never user input
+    return Board(f"{dataset}-leaderboard-{norm}", f"{dataset}: {norm} threat model", cols, rows,
+                 [t for *_, t in entries], [m for _, m, _, _ in entries])
+
+
+def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFrame, metrics: pd.DataFrame,
+         best: pd.DataFrame, head: pd.Series | None, eps_list: list[float], top: float | None, facts: ModelFacts,
+         link: str, root: str) -> tuple[list[Cell], str]:
+    first = mine.iloc[0]
+    trained = "-" if first["trained_norm"] == "none" else f"{first['trained_norm']} {first['trained_eps']:g}"
+    clean = mine[mine["metric"] == "clean_accuracy"].sort_values("n")
+    mb = best[best["model"] == model].set_index("eps")
+    aa = mine[(mine["attack"] == f"autoattack-{norm}") & (mine["metric"] == "robust_accuracy")].sort_values("n")
+    if top is not None:
+        aa = aa[(aa["eps"] - top).abs() < 1e-9]
+    keys = []
+    for metric, source in KEY_METRICS:
+        hit = metrics[(metrics["model"] == model) & (metrics["metric"] == metric) & (metrics["attack"] == source)]
+        value = float(hit["value"].iloc[-1]) if len(hit) else math.nan
+        keys.append(_num("" if not math.isfinite(value) else f"{value:.3f}"))
+    status = view.verification.get(dataset, {}).get(model, "unverified")
+    raised = raised_flags(mine[mine["norm"] == norm])
+    ci = f"[{_pct(head['ci_low'])}, {_pct(head['ci_high'])}]" if head is not None else ""
+    defense = str(first["defense"])
+    cells = [
+        Cell(model, href=link), Cell(facts.origin, badges=(_origin_badge(facts, root),)),
+        Cell(status, badges=(_verification_badge(status, root),)),
+        _num(_pct(clean["value"].iloc[-1]) if len(clean) else ""),
+        _num(_pct(head["value"]) if head is not None else "", strong=True,
+             title="" if head is not None else "no AutoAttack ensemble stored at the headline eps: not ranked"),
+        _num(ci), _num(int(head["n"]) if head is not None else ""),
+        _num(_pct(aa["value"].iloc[-1]) if len(aa) else ""), _num(int(aa["n"].iloc[-1]) if len(aa) else ""),
+        Cell(", ".join(sorted(raised)) or "none", badges=flag_badges(raised, root)),
+        *[_num(_pct(mb.loc[e, "value"]) if e in mb.index else "") for e in eps_list],
+        Cell(defense), Cell(trained), Cell(facts.arch),
+        _num(format_count(facts.params), title=f"{facts.params:,} parameters" if facts.params else "",
+             sort=str(facts.params or "")),
+        Cell(facts.trained_on), *keys, Cell(facts.paper, href=facts.paper_url),
+    ]
+    return cells, " ".join([model, facts.origin, facts.arch, facts.trained_on, defense, trained]).lower()
+
+
+__all__ = ["MISSING", "Badge", "Board", "Cell", "Column", "build_board", "columns", "flag_badges", "raised_flags"]

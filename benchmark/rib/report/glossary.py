@@ -1,0 +1,81 @@
+"""What the site's words, badges and flags mean: the glossary page and the hover texts read this module.
+
+Flag descriptions are not written here: they come from the modules that raise the flags
+(``rib.attacks.sanity``, ``rib.checks``, ``rib.attacks.autoattack``), so the page cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rib.attacks.autoattack import AA_WARNING_DESCRIPTION, AA_WARNINGS
+from rib.attacks.sanity import FLAG_DESCRIPTIONS as SANITY_FLAGS
+from rib.checks import FLAG_DESCRIPTIONS as CHECK_FLAGS
+
+AA_PREFIX = "autoattack_warning:"
+# short badge texts; a flag without one here shows its own name
+FLAG_SHORT = {"vanishing_gradients": "zero grad", "ce_saturation": "CE sat", "non_monotone": "non-mono",
+              "large_eps_not_zero": "big-eps", "black_box_beats_white_box": "BB>WB", "pgd_unreliable": "PGD weak"}
+
+
+
+def verification_meanings() -> dict[str, str]:
+    """Each verification status (``rib.verify.STATUSES``) and what it means."""
+    from rib.verify import CLEAN_ONLY, FAILED, NO_WORST_CASE, UNVERIFIED, VERIFIED  # verify imports the report
+
+    return {
+        VERIFIED: "every claim of the card reproduced when rib re-ran it, among them a worst-case claim (PGD, then "
+                  "AutoAttack on PGD's survivors) at the headline eps of the trained norm",
+        FAILED: "at least one claim of the card did not reproduce when rib re-ran it",
+        CLEAN_ONLY: "the card's claims reproduced, but it claims no robust accuracy",
+        NO_WORST_CASE: "the card's claims reproduced, but none is a worst-case claim at the headline eps",
+        UNVERIFIED: "no verification record for these weights: rib verify has not been run on them",
+    }
+
+
+@dataclass(frozen=True)
+class Term:
+    """One glossary entry: an anchor id, the term as shown, and its meaning."""
+
+    id: str
+    term: str
+    meaning: str
+
+
+def flag_anchor(flag: str) -> str:
+    """The glossary anchor of a flag (``autoattack_warning:<kind>`` flags share one entry)."""
+    name = AA_PREFIX.rstrip(":") if flag.startswith(AA_PREFIX) else flag
+    return "flag-" + name.replace("_", "-")
+
+
+def flag_short(flag: str) -> str:
+    """A flag's badge text: a few characters, its meaning on hover."""
+    if flag.startswith(AA_PREFIX):
+        return "AA: " + flag[len(AA_PREFIX):].replace("_", " ")
+    return FLAG_SHORT.get(flag, flag)
+
+
+def flag_description(flag: str) -> str:
+    """What a flag means, from the module that raises it (a flag rib does not know says so)."""
+    if flag.startswith(AA_PREFIX):
+        return f"{AA_WARNING_DESCRIPTION} (kind: {flag[len(AA_PREFIX):]})"
+    return {**SANITY_FLAGS, **CHECK_FLAGS}.get(flag, "a flag this version of rib does not describe")
+
+
+def flag_terms() -> list[Term]:
+    """Every flag rib can raise, as glossary entries."""
+    terms = [Term(flag_anchor(f), f"{f} ({flag_short(f)})", d) for f, d in {**SANITY_FLAGS, **CHECK_FLAGS}.items()]
+    kinds = ", ".join(sorted({*AA_WARNINGS.values(), "other"}))
+    terms.append(Term(flag_anchor(AA_PREFIX), f"{AA_PREFIX}<kind> (AA: kind)",
+                      f"{AA_WARNING_DESCRIPTION}; kinds: {kinds}"))
+    return terms
+
+
+def verification_terms() -> list[Term]:
+    """The verification statuses a model can have, as glossary entries."""
+    return [Term(verification_anchor(s), s, m) for s, m in verification_meanings().items()]
+
+
+def verification_anchor(status: str) -> str:
+    """The glossary anchor of a verification status."""
+    return "verification-" + "-".join(status.replace("(", "").replace(")", "").split())

@@ -1,0 +1,111 @@
+"""What the leaderboard says beside the numbers: zoo or outside, parameter count, training data, safe paper links,
+flag meanings from the code that raises them, and the methodology page's facts read from a grid file."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+from rib import checks
+from rib.attacks import sanity
+from rib.report import glossary
+from rib.report.facts import format_count, is_outside, model_facts, paper_url, param_count, trained_on
+from rib.report.methodology import attack_groups, docstring_html, metric_groups
+from rib.zoo import build_model, list_cards, zoo_dir
+
+from tests.helpers import make_card
+
+
+def test_committed_zoo_models_are_zoo_and_submissions_are_outside(tmp_path: Path) -> None:
+    committed = list_cards("mnist-5k")
+    assert committed and not any(is_outside(c) for c in committed)
+    standard = next(c for c in committed if c.id == "standard")
+    assert is_outside(dataclasses.replace(standard, arch="onnx"))  # an ONNX submission
+    copied = make_card(tmp_path / "elsewhere", "standard")
+    assert is_outside(dataclasses.replace(copied, path=tmp_path / "elsewhere" / "mnist-5k" / "standard.toml"))
+    # a card in the zoo folder that no recipe trains (a submission `rib submit` installed there)
+    assert is_outside(dataclasses.replace(standard, id="my-submission"))
+    # a folder passed as the zoo: its cards count as zoo when a recipe trains them
+    local = make_card(tmp_path / "zoo", "standard")
+    assert not is_outside(dataclasses.replace(local, path=tmp_path / "zoo" / "mnist-5k" / "standard.toml"),
+                          tmp_path / "zoo")
+    assert zoo_dir().is_dir()
+
+
+def test_parameter_count_comes_from_the_built_architecture(tmp_path: Path) -> None:
+    card = make_card(tmp_path, "tiny-x")
+    expected = sum(p.numel() for p in build_model("tiny", "mnist-5k").net.parameters())
+    assert param_count(card) == expected and expected > 0
+    assert param_count(dataclasses.replace(card, arch="onnx")) is None
+    assert param_count(dataclasses.replace(card, arch="no-such-arch")) is None
+    cam = next(c for c in list_cards("mnist-5k") if c.arch == "cam-cnn")
+    assert format_count(param_count(cam)) == "127k"
+    assert (format_count(None), format_count(1234), format_count(2_500_000)) == ("–", "1,234", "2.5M")
+
+
+def test_training_data_and_paper_links(tmp_path: Path) -> None:
+    card = make_card(tmp_path, "tiny-x")
+    assert trained_on(card) == "mnist-5k"
+    with_field = type("Card", (), {"trained_on": "mnist-5k", "dataset": "mnist"})()
+    assert trained_on(with_field) == "mnist-5k"  # type: ignore[arg-type]
+    assert paper_url("Noack et al., arXiv 1912.03430") == "https://arxiv.org/abs/1912.03430"
+    assert paper_url("https://example.org/paper") == "https://example.org/paper"
+    assert paper_url("javascript:alert(1)") == paper_url("Madry et al., ICLR 2018") == ""
+    facts = model_facts(dataclasses.replace(card, paper="javascript:alert(1)"), "mnist-5k")
+    assert facts.paper_url == "" and facts.outside and facts.origin == "outside"
+    assert model_facts(None, "mnist-5k").params is None
+
+
+def _raised_names(module: object, pattern: str) -> set[str]:
+    return set(re.findall(pattern, inspect.getsource(module)))  # type: ignore[arg-type]
+
+
+def test_every_flag_the_code_raises_has_a_description_badge_and_anchor() -> None:
+    names = _raised_names(sanity, r'flags\["(\w+)"\]') | _raised_names(checks, r'\("(\w+)", (?:PGD_)?THRESHOLD')
+    assert names == set(sanity.FLAG_DESCRIPTIONS) | set(checks.FLAG_DESCRIPTIONS)
+    terms = {t.id: t for t in glossary.flag_terms()}
+    for name in names:
+        assert glossary.flag_anchor(name) in terms and len(glossary.flag_short(name)) <= 10
+        assert glossary.flag_description(name) == {**sanity.FLAG_DESCRIPTIONS, **checks.FLAG_DESCRIPTIONS}[name]
+    aa = "autoattack_warning:zero_gradients"
+    assert glossary.flag_anchor(aa) in terms and "zero_gradients" in glossary.flag_description(aa)
+    assert "does not describe" in glossary.flag_description("made_up")
+    statuses = {t.term for t in glossary.verification_terms()}
+    from rib.verify import STATUSES
+
+    assert statuses == set(STATUSES)
+
+
+def test_methodology_reads_the_grid_file(tmp_path: Path) -> None:
+    grid = tmp_path / "g.toml"
+    grid.write_text("""
+[datasets.mnist-5k]
+n = 300
+[[datasets.mnist-5k.attacks]]
+names = ["pgd-linf", "pgd-l2"]
+[[datasets.mnist-5k.attacks]]
+names = ["autoattack-linf", "autoattack-l2"]
+eps = "headline"
+n = 200
+after = ["pgd-linf", "pgd-l2"]
+[[datasets.mnist-5k.metrics]]
+sources = ["clean"]
+names = ["alignment"]
+""")
+    first, cascade = attack_groups(str(grid), "mnist-5k")
+    assert (first.names, first.n, first.after, first.kinds) == (["pgd-linf", "pgd-l2"], 300, [], ["white-box"] * 2)
+    assert first.eps == "linf 0.1, 0.2, 0.3, 0.4; l2 1, 1.5, 2, 2.5, 3.5"
+    assert (cascade.n, cascade.after, cascade.eps) == (200, ["pgd-linf", "pgd-l2"], "headline: linf 0.3, l2 2")
+    assert metric_groups(str(grid), "mnist-5k") == [{"sources": ["clean"], "names": ["alignment"], "n": 300}]
+    assert attack_groups(str(grid), "cifar10") == []
+
+
+@pytest.mark.parametrize(("doc", "html"), [
+    ("A ``cell`` <b>x</b>.", "<p>A <code>cell</code> &lt;b&gt;x&lt;/b&gt;.</p>"),
+    ("Intro:\n\n- one\n- *two*", "<p>Intro:</p><ul><li>one</li><li><em>two</em></li></ul>"),
+])
+def test_docstrings_become_escaped_html(doc: str, html: str) -> None:
+    assert "".join(docstring_html(doc)) == html

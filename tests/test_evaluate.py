@@ -1,0 +1,111 @@
+"""``rib.evaluate``: any module of [0, 1] pixels through the runner's cells, with the numbers ``rib run`` stores for
+the same weights; CAM metrics not applicable without a CAM; bad modules refused before anything is stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import rib
+import torch
+from rib.adhoc import module_card, state_sha256
+from rib.errors import ConfigError, WeightsError
+from rib.executors import execute
+from rib.runner import plan_run
+from rib.store import ResultStore
+from rib.zoo import build_model
+from torch import nn
+
+from tests.helpers import make_card, trained_tiny_state
+
+KEY = ["attack", "metric", "eps", "n"]
+
+
+def _tiny() -> nn.Module:
+    model = build_model("tiny", "mnist-5k")
+    model.net.load_state_dict(trained_tiny_state())
+    return model.eval()
+
+
+def test_evaluate_gives_the_numbers_rib_run_stores_for_the_same_weights(tmp_path: Path) -> None:
+    assert rib.evaluate is rib.adhoc.evaluate and "evaluate" in rib.__all__
+    results = tmp_path / "results"
+    got = rib.evaluate(_tiny(), "mnist-5k", attacks="fgsm-linf,pgd-l2", metrics=["alignment", "kendall-tau"], n=20,
+                       results=results, name="mine")
+    # the same weights as a zoo card, planned and run by `rib run`'s own functions
+    zoo = tmp_path / "models"
+    make_card(zoo, "tiny-zoo", state=trained_tiny_state())
+    cells = plan_run("tiny-zoo", "fgsm-linf,pgd-l2", "mnist-5k", n=20, models_dir=zoo,
+                     metrics=["alignment", "kendall-tau"])
+    outcomes = execute(cells, ResultStore(tmp_path / "zoo-results"), device="cpu", models_dir=zoo)
+    want = pd.DataFrame([r for o in outcomes for r in o.rows])
+    merged = got.merge(want, on=KEY, suffixes=("", "_run"))
+    assert len(merged) == len(got) == len(want) > 10
+    assert ((merged["value"] == merged["value_run"]) | (merged["value"].isna() & merged["value_run"].isna())).all()
+    assert set(got["model"]) == {"mine"} and set(got["weights_sha256"]) == {state_sha256(_tiny())}
+    assert (got["not_applicable"] == "").all()  # the tiny net has a CAM head: kendall-tau is measured
+    assert got[got["metric"] == "kendall-tau"]["n"].iloc[0] > 0
+    stored = ResultStore(results).scan().to_pandas()
+    assert sorted(stored["cell_id"].unique()) == sorted(got["cell_id"].unique())
+    again = rib.evaluate(_tiny(), "mnist-5k", attacks="fgsm-linf,pgd-l2", metrics=["alignment", "kendall-tau"],
+                         n=20, results=results, name="mine")  # read back from the store
+    assert again["run_id"].tolist() == got["run_id"].tolist()
+
+
+class Plain(nn.Module):
+    """A module without a CAM head: conv features → mean → linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.act = nn.ReLU()
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.act(self.conv(x)).mean(dim=(2, 3)))
+
+
+def test_cam_metrics_are_not_applicable_without_a_cam_and_measured_with_grad_cam() -> None:
+    torch.manual_seed(0)
+    plain = Plain()
+    df = rib.evaluate(plain, "mnist-5k", attacks="pgd-linf,topk-cam-linf", metrics="alignment,kendall-tau", n=8,
+                      eps=[0.1])
+    na = df[df["not_applicable"] != ""]
+    assert set(zip(na["attack"], na["metric"], strict=True)) == {
+        ("topk-cam-linf", "robust_accuracy"), ("pgd-linf", "kendall-tau"), ("topk-cam-linf", "alignment"),
+        ("topk-cam-linf", "alignment-normalized"), ("topk-cam-linf", "kendall-tau")}
+    assert na["value"].isna().all() and (na["n"] == 0).all()
+    assert na["not_applicable"].str.contains("the model has no CAM").all()
+    measured = df[df["not_applicable"] == ""]
+    assert measured["value"].notna().all() and {"clean_accuracy", "robust_accuracy", "alignment"} <= set(
+        measured["metric"])
+    with_cam = rib.evaluate(plain, "mnist-5k", attacks="topk-cam-linf", metrics="alignment,kendall-tau", n=8,
+                            eps=[0.1], cam_layer="act")
+    assert (with_cam["not_applicable"] == "").all()
+    assert with_cam[with_cam["metric"] == "robust_accuracy"]["n"].iloc[0] == 8
+    assert module_card(plain, "mnist-5k").outside
+
+
+class Broken(nn.Module):
+    def __init__(self, out: int = 10, detach: bool = False) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, out)
+        self.detach = detach
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.fc(x.flatten(1))
+        return z.detach() if self.detach else z
+
+
+def test_bad_modules_and_arguments_are_refused_before_anything_is_stored(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    with pytest.raises(WeightsError, match=r"returns \[2, 5\], rib needs \[N, classes\] = \[2, 10\]"):
+        rib.evaluate(Broken(5), "mnist-5k", n=4, results=results)
+    with pytest.raises(WeightsError, match="no gradient with respect to the input"):
+        rib.evaluate(Broken(detach=True), "mnist-5k", n=4, results=results)
+    with pytest.raises(ConfigError, match="give either grid or those"):
+        rib.evaluate(Broken(), "mnist-5k", n=4, grid="default", results=results)
+    with pytest.raises(ConfigError, match="cam layer 'nope' is not a module"):
+        rib.evaluate(Broken(), "mnist-5k", n=4, cam_layer="nope", results=results)
+    assert not results.exists()
