@@ -8,17 +8,19 @@ from rib.store import ResultStore
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 # full cell ids read from the committed results/ (the ``cell_id`` column of each summary file)
-KNOWN = {  # (model, attack or metric source, kind) -> cell id; the transfer cell has a surrogate dependency
-    ("adv-l2", "fgsm-linf", "attack"): "927137a461af2265e61088ff730d98f049e628bd27380d4f8765d43160a269e1",
-    ("adv-l2", "transfer-pgd-linf", "attack"): "bcaab62cb60ae37286eb84bbaa25aa758b159d790a4330b145882b4b53670a1b",
-    ("adv-l2", "clean", "metrics"): "aeec25f133a935f9c00a0e0ab35eb9fc705751f525c187f525cc04d105a97373",
-    ("standard", "topk-cam-linf", "metrics"): "7f25eca718a6c4ed76759fe88e9fee1d386902c0c0cf39a1fb57e62252dcf686",
+KNOWN = {  # (model, attack or metric source, kind) -> cell id; the transfer cell has a surrogate dependency, the
+    # AutoAttack cell is the last stage of the PGD cascade (its id includes its stage's)
+    ("adv-l2", "fgsm-linf", "attack"): "8a44aad3d551e1351c6dc6a2d78f458ae84562bd5de9156632fbfaee85ec4183",
+    ("adv-l2", "transfer-pgd-linf", "attack"): "7279b9943fe6e46b8c54219c6e43e4ad190cb3768ff3ef268e5db4455e7d94b7",
+    ("adv-linf", "autoattack-linf", "attack"): "42ded2c00c3e755bd0c8dc813973189680dd646517a8af0a5c1df4c6a51e9f8b",
+    ("adv-l2", "clean", "metrics"): "b3a8618fd316353b19bb7e918352f352a183d563b18deb754bcab2ecd919948f",
+    ("standard", "topk-cam-linf", "metrics"): "5a34b710e3d93c35ec7266046d2c2a86cd3351931124fb8380acb3dc7406f1bc",
 }
 
 
 def test_the_default_grid_plans_exactly_the_committed_cells() -> None:
-    cells = plan_grid("default", "mnist-5k")
-    stored = ResultStore(RESULTS).cell_files("mnist-5k")
+    cells = plan_grid("default", "mnist")
+    stored = ResultStore(RESULTS).cell_files("mnist")
     missing = [c.describe() for c in cells if c.cell_id[:20] not in stored]
     assert not missing, f"planned cells with no committed result file (cell ids changed?): {missing[:5]}"
     assert {c.kind for c in cells} == {"attack", "metrics"}
