@@ -22,6 +22,6 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 @pytest.fixture
 def tiny_zoo(tmp_path: Path) -> Path:
-    """A models folder holding one untrained tiny model ``tiny-std`` on mnist-5k."""
+    """A models folder holding one untrained tiny model ``tiny-std`` on mnist (as the zoo: trained on mnist-5k)."""
     make_card(tmp_path / "models")
     return tmp_path / "models"

@@ -7,16 +7,24 @@ from pathlib import Path
 
 import torch
 from rib import load_dataset
+from rib.data import DEFAULT_DATASET, DEFAULT_TRAINING_DATASET
 from rib.defenses import TrainContext, create_defense
 from rib.defenses.loop import TrainConfig, fit
 from rib.zoo import ModelCard, build_model, write_card
 from rib.zoo.weights import save_weights
 
 
-def make_card(folder: Path, model_id: str = "tiny-std", *, dataset: str = "mnist-5k", arch: str = "tiny",
+def make_card(folder: Path, model_id: str = "tiny-std", *, dataset: str = DEFAULT_DATASET, arch: str = "tiny",
               defense: str = "standard", seed: int = 0, state: dict[str, torch.Tensor] | None = None,
-              trained_norm: str = "none", trained_eps: float = 0.0) -> ModelCard:
-    """Write a card and safetensors weights (fresh init, or ``state``) for a tiny model under ``folder``."""
+              trained_norm: str = "none", trained_eps: float = 0.0, trained_on: str | None = None) -> ModelCard:
+    """Write a card and safetensors weights (fresh init, or ``state``) for a tiny model under ``folder/dataset``.
+
+    Set up as the zoo is: evaluated on ``dataset`` (default mnist, MNIST's official test split) and, unless
+    ``trained_on`` says otherwise, trained on mnist-5k for an mnist card (``trained_tiny_state``'s data), else on
+    ``dataset`` itself.
+    """
+    if trained_on is None:
+        trained_on = DEFAULT_TRAINING_DATASET if dataset == DEFAULT_DATASET else dataset
     torch.manual_seed(seed)
     model = build_model(arch, dataset)
     if state is not None:
@@ -27,7 +35,7 @@ def make_card(folder: Path, model_id: str = "tiny-std", *, dataset: str = "mnist
     card = ModelCard(id=model_id, dataset=dataset, arch=arch, defense=defense,
                      mean=model.mean.flatten().tolist(), std=model.std.flatten().tolist(),
                      weights_file=f"{model_id}.safetensors", weights_sha256=sha,
-                     trained_norm=trained_norm, trained_eps=trained_eps)
+                     trained_norm=trained_norm, trained_eps=trained_eps, trained_on=trained_on)
     write_card(card, out / f"{model_id}.toml")
     return card
 
@@ -36,9 +44,9 @@ def make_card(folder: Path, model_id: str = "tiny-std", *, dataset: str = "mnist
 def trained_tiny_state(seed: int = 0, epochs: int = 3) -> dict[str, torch.Tensor]:
     """Weights of the tiny test model after a few epochs of standard training on mnist-5k (seconds on a CPU)."""
     torch.manual_seed(seed)
-    model = build_model("tiny", "mnist-5k")
-    x, y = load_dataset("mnist-5k", "train")
-    ctx = TrainContext("mnist-5k", torch.device("cpu"), torch.Generator().manual_seed(seed))
+    model = build_model("tiny", DEFAULT_TRAINING_DATASET)
+    x, y = load_dataset(DEFAULT_TRAINING_DATASET, "train")
+    ctx = TrainContext(DEFAULT_TRAINING_DATASET, torch.device("cpu"), torch.Generator().manual_seed(seed))
     fit(model, create_defense("standard"), x, y, TrainConfig(epochs=epochs, lr=1e-2, schedule="constant",
                                                                seed=seed), ctx)
     return {k: v.clone() for k, v in model.net.state_dict().items()}

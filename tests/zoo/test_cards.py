@@ -15,11 +15,11 @@ def test_card_round_trip(tmp_path: Path) -> None:
     card.defense_params = {"eps": 0.3, "steps": 10, "one_class": False}
     card.provenance = {"seed": 0, "test_accuracy": 0.97}
     card.calibration = {"param": "lam", "values": [1.0, 3.0], "chosen": 3.0}
-    path = tmp_path / "mnist-5k" / "m1.toml"
+    path = tmp_path / "mnist" / "m1.toml"
     write_card(card, path)
     again = read_card(path)
     assert again.to_dict() == card.to_dict()
-    assert again.weights_path == tmp_path / "mnist-5k" / "m1.safetensors"
+    assert again.weights_path == tmp_path / "mnist" / "m1.safetensors"
 
 
 def test_schema_errors_are_listed_together(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_create_model_verifies_and_loads(tiny_zoo: Path) -> None:
 
 
 def test_sha256_mismatch_is_refused(tiny_zoo: Path) -> None:
-    weights = tiny_zoo / "mnist-5k" / "tiny-std.safetensors"
+    weights = tiny_zoo / "mnist" / "tiny-std.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
@@ -62,19 +62,19 @@ def test_sha256_mismatch_is_refused(tiny_zoo: Path) -> None:
 
 
 def _rewrite_weights(zoo: Path, state: dict[str, torch.Tensor]) -> None:
-    weights = zoo / "mnist-5k" / "tiny-std.safetensors"
+    weights = zoo / "mnist" / "tiny-std.safetensors"
     sha = save_weights(state, weights)
-    card = read_card(zoo / "mnist-5k" / "tiny-std.toml")
+    card = read_card(zoo / "mnist" / "tiny-std.toml")
     card.weights_sha256 = sha
-    write_card(card, zoo / "mnist-5k" / "tiny-std.toml")
+    write_card(card, zoo / "mnist" / "tiny-std.toml")
 
 
 def test_truncated_safetensors(tiny_zoo: Path) -> None:
-    weights = tiny_zoo / "mnist-5k" / "tiny-std.safetensors"
+    weights = tiny_zoo / "mnist" / "tiny-std.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
-    card = read_card(tiny_zoo / "mnist-5k" / "tiny-std.toml")
+    card = read_card(tiny_zoo / "mnist" / "tiny-std.toml")
     card.weights_sha256 = sha256_file(weights)
-    write_card(card, tiny_zoo / "mnist-5k" / "tiny-std.toml")
+    write_card(card, tiny_zoo / "mnist" / "tiny-std.toml")
     with pytest.raises(WeightsError, match="not a readable safetensors"):
         create_model("tiny-std", models_dir=tiny_zoo)
 
@@ -95,7 +95,7 @@ def test_wrong_shapes_missing_keys_and_nan(tiny_zoo: Path) -> None:
 
 
 def test_missing_weights_file(tiny_zoo: Path) -> None:
-    (tiny_zoo / "mnist-5k" / "tiny-std.safetensors").unlink()
+    (tiny_zoo / "mnist" / "tiny-std.safetensors").unlink()
     with pytest.raises(WeightsError, match="missing"):
         create_model("tiny-std", models_dir=tiny_zoo)
 
@@ -109,14 +109,13 @@ def test_list_cards_prefers_the_first_folder(tmp_path: Path) -> None:
     make_card(tmp_path / "a", "same", seed=1)
     make_card(tmp_path / "b", "same", seed=2)
     make_card(tmp_path / "b", "other")
-    cards = [c for c in list_cards("mnist-5k", [tmp_path / "a", tmp_path / "b"]) if c.id in ("same", "other")]
+    cards = [c for c in list_cards("mnist", [tmp_path / "a", tmp_path / "b"]) if c.id in ("same", "other")]
     assert [c.id for c in cards] == ["other", "same"]
     assert cards[1].path is not None and cards[1].path.parent.parent == tmp_path / "a"
 
 
 def test_card_in_the_wrong_dataset_folder(tmp_path: Path) -> None:
     card = make_card(tmp_path, "m")
-    (tmp_path / "mnist").mkdir()
     card.dataset = "cifar10"
     write_card(card, tmp_path / "mnist" / "m.toml")
     with pytest.raises(ConfigError, match="lies under mnist/"):
@@ -132,12 +131,12 @@ def test_model_card_requires_location() -> None:
 
 def test_card_found_by_id_when_its_file_is_named_otherwise(tmp_path: Path) -> None:
     make_card(tmp_path, "real-id")
-    (tmp_path / "mnist-5k" / "real-id.toml").rename(tmp_path / "mnist-5k" / "renamed.toml")
+    (tmp_path / "mnist" / "real-id.toml").rename(tmp_path / "mnist" / "renamed.toml")
     assert find_card("real-id", models_dir=tmp_path).id == "real-id"
 
 
 def test_trained_on_is_kept_apart_from_where_a_model_is_evaluated(tmp_path: Path) -> None:
-    card = make_card(tmp_path, "tiny-a", dataset="mnist")
+    card = make_card(tmp_path, "tiny-a", dataset="mnist", trained_on="")
     assert card.trained_on == "mnist"  # absent: trained on the evaluation dataset
     card.trained_on = "mnist-5k"
     write_card(card, tmp_path / "mnist" / "tiny-a.toml")
@@ -147,7 +146,7 @@ def test_trained_on_is_kept_apart_from_where_a_model_is_evaluated(tmp_path: Path
 
 
 def test_a_card_trained_on_mnist_is_refused_on_mnist5k(tmp_path: Path) -> None:
-    make_card(tmp_path, "tiny-a")
+    make_card(tmp_path, "tiny-a", dataset="mnist-5k")
     path = tmp_path / "mnist-5k" / "tiny-a.toml"
     path.write_text('trained_on = "mnist"\n' + path.read_text())
     with pytest.raises(ConfigError, match=r"trained on mnist's training split, it cannot be evaluated on mnist-5k, "
