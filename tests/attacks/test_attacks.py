@@ -36,7 +36,7 @@ def data() -> tuple[torch.Tensor, torch.Tensor]:
     from rib import load_dataset
     from rib.stats import stratified_indices
 
-    x, y = load_dataset("mnist-5k", "test")
+    x, y = load_dataset("mnist", "test")
     idx = stratified_indices(y, 24)
     return x[idx], y[idx]
 
@@ -46,7 +46,7 @@ def test_every_attack_gives_admissible_adversarials(name: str, zoo: Path, data: 
     x, y = data
     model = create_model("tiny-other", models_dir=zoo)
     attack = create_attack(name, **FAST_PARAMS.get(name, {}))
-    attack.bind(model_resolver("mnist-5k", zoo))  # a no-op unless the attack needs another model
+    attack.bind(model_resolver("mnist", zoo))  # a no-op unless the attack needs another model
     eps = EPS[attack.norm_name]
     result = attack(model, x, y, eps, seed=0, batch_size=16)
     norm = NORMS.get(attack.norm_name)
@@ -121,7 +121,7 @@ def test_every_attack_is_listed() -> None:
 
 def test_transfer_attack_takes_its_surrogate_from_the_resolver(zoo: Path) -> None:
     asked: list[str] = []
-    resolve = model_resolver("mnist-5k", zoo)
+    resolve = model_resolver("mnist", zoo)
 
     def spy(name: str) -> RobustModel:
         asked.append(name)
@@ -130,6 +130,6 @@ def test_transfer_attack_takes_its_surrogate_from_the_resolver(zoo: Path) -> Non
     attack = create_attack("transfer-pgd-linf", surrogate="tiny-std")
     attack.bind(spy)
     assert asked == ["tiny-std"] and attack.surrogate is not None
-    assert attack.surrogate_sha == find_card("tiny-std", "mnist-5k", zoo).weights_sha256
+    assert attack.surrogate_sha == find_card("tiny-std", "mnist", zoo).weights_sha256
     create_attack("pgd-linf").bind(spy)  # the base class's bind loads nothing
     assert asked == ["tiny-std"]

@@ -70,7 +70,7 @@ def test_export_as_robustbench_model_info(tmp_path: Path) -> None:
     run_cells(plan_run("tiny-std", "autoattack-linf", eps=[0.1], n=20, models_dir=zoo),
               ResultStore(tmp_path / "results"), models_dir=zoo)
     (path,) = export_robustbench_json(tmp_path / "results", tmp_path / "rb", models_dir=zoo)
-    assert path == tmp_path / "rb" / "mnist-5k" / "Linf" / "tiny-std.json"
+    assert path == tmp_path / "rb" / "mnist" / "Linf" / "tiny-std.json"
     info = json.loads(path.read_text())
     assert {"link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
             "architecture", "eps", "clean_acc", "reported", "autoattack_acc", "footnote", "unreliable"} == set(info)
