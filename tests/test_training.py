@@ -82,12 +82,15 @@ def test_train_model_calibrates_writes_card_and_refuses_overwrite(tiny_recipe: R
     assert cal is not None and cal["chosen"] == 1e-4  # λ₁ = 100 ruins accuracy: the smaller value is chosen
     assert cal["val_accuracy"][1] < cal["reference_val_accuracy"] - 0.03
     assert cal["val_accuracy"][0] >= cal["reference_val_accuracy"] - 0.03
-    assert (out / "mnist-5k" / "calibration" / "l1.toml").is_file()
+    assert (out / "mnist-5k" / "calibration" / "l1.toml").is_file()  # calibrated on the training set's fit/val
     assert card.defense_params["lam1"] == 1e-4
-    on_disk = read_card(out / "mnist-5k" / "l1.toml")
+    assert not (out / "mnist-5k" / "l1.toml").exists()
+    on_disk = read_card(out / "mnist" / "l1.toml")  # evaluated where the recipe says: MNIST's official test split
+    assert (on_disk.dataset, on_disk.trained_on) == ("mnist", "mnist-5k")
     for key in ("rib_version", "git_sha", "torch_version", "device", "seed", "epochs", "wall_time_s",
                 "train_accuracy", "test_accuracy"):
         assert key in on_disk.provenance
+    assert on_disk.provenance["test_split"] == "mnist-5k test"  # as the committed zoo's cards say
     model = create_model("l1", models_dir=out)
     x, y = load_dataset("mnist-5k", "test")
     assert accuracy(model, x, y) == pytest.approx(on_disk.provenance["test_accuracy"], abs=1e-4)

@@ -164,6 +164,7 @@ def train_model(
             "wall_time_s": log["wall_time_s"],
             "train_accuracy": round(accuracy(model, x_tr, y_tr), 4),
             "test_accuracy": round(accuracy(model, x_te, y_te), 4),
+            "test_split": f"{dataset} test",  # the training set's own test split, not where the card is evaluated
             "n_train": len(y_tr),
             "n_test": len(y_te),
             "last_epoch_logs": {k: round(v, 5) for k, v in log["last_epoch"].items()},

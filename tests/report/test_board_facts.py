@@ -20,28 +20,28 @@ from tests.helpers import make_card
 
 
 def test_committed_zoo_models_are_zoo_and_submissions_are_outside(tmp_path: Path) -> None:
-    committed = list_cards("mnist-5k")
+    committed = list_cards("mnist")
     assert committed and not any(is_outside(c) for c in committed)
     standard = next(c for c in committed if c.id == "standard")
     assert is_outside(dataclasses.replace(standard, arch="onnx"))  # an ONNX submission
     copied = make_card(tmp_path / "elsewhere", "standard")
-    assert is_outside(dataclasses.replace(copied, path=tmp_path / "elsewhere" / "mnist-5k" / "standard.toml"))
+    assert is_outside(dataclasses.replace(copied, path=tmp_path / "elsewhere" / "mnist" / "standard.toml"))
     # a card in the zoo folder that no recipe trains (a submission `rib submit` installed there)
     assert is_outside(dataclasses.replace(standard, id="my-submission"))
     # a folder passed as the zoo: its cards count as zoo when a recipe trains them
     local = make_card(tmp_path / "zoo", "standard")
-    assert not is_outside(dataclasses.replace(local, path=tmp_path / "zoo" / "mnist-5k" / "standard.toml"),
+    assert not is_outside(dataclasses.replace(local, path=tmp_path / "zoo" / "mnist" / "standard.toml"),
                           tmp_path / "zoo")
     assert zoo_dir().is_dir()
 
 
 def test_parameter_count_comes_from_the_built_architecture(tmp_path: Path) -> None:
     card = make_card(tmp_path, "tiny-x")
-    expected = sum(p.numel() for p in build_model("tiny", "mnist-5k").net.parameters())
+    expected = sum(p.numel() for p in build_model("tiny", "mnist").net.parameters())
     assert param_count(card) == expected and expected > 0
     assert param_count(dataclasses.replace(card, arch="onnx")) is None
     assert param_count(dataclasses.replace(card, arch="no-such-arch")) is None
-    cam = next(c for c in list_cards("mnist-5k") if c.arch == "cam-cnn")
+    cam = next(c for c in list_cards("mnist") if c.arch == "cam-cnn")
     assert format_count(param_count(cam)) == "127k"
     assert (format_count(None), format_count(1234), format_count(2_500_000)) == ("–", "1,234", "2.5M")
 
@@ -54,9 +54,9 @@ def test_training_data_and_paper_links(tmp_path: Path) -> None:
     assert paper_url("Noack et al., arXiv 1912.03430") == "https://arxiv.org/abs/1912.03430"
     assert paper_url("https://example.org/paper") == "https://example.org/paper"
     assert paper_url("javascript:alert(1)") == paper_url("Madry et al., ICLR 2018") == ""
-    facts = model_facts(dataclasses.replace(card, paper="javascript:alert(1)"), "mnist-5k")
+    facts = model_facts(dataclasses.replace(card, paper="javascript:alert(1)"), "mnist")
     assert facts.paper_url == "" and facts.outside and facts.origin == "outside"
-    assert model_facts(None, "mnist-5k").params is None
+    assert model_facts(None, "mnist").params is None
 
 
 def _raised_names(module: object, pattern: str) -> set[str]:
