@@ -24,7 +24,7 @@ def test_ls_datasets_defenses_archs() -> None:
 
 
 def test_ls_models_shows_a_models_dir(tiny_zoo: Path) -> None:
-    out = rib("ls", "models", "--dataset", "mnist-5k", "--models-dir", str(tiny_zoo))
+    out = rib("ls", "models", "--dataset", "mnist", "--models-dir", str(tiny_zoo))
     assert out.returncode == 0, out.stderr
     assert "tiny-std" in out.stdout
 
@@ -48,13 +48,16 @@ def test_train_one_epoch_writes_a_loadable_card(tmp_path: Path) -> None:
               "--device", "cpu")
     assert out.returncode == 0, out.stderr
     assert "standard" in out.stdout and "trained standard" in out.stderr
-    card = tmp_path / "mnist-5k" / "standard.toml"
-    assert card.is_file() and (tmp_path / "mnist-5k" / "standard.safetensors").is_file()
+    card = tmp_path / "mnist" / "standard.toml"  # trained on mnist-5k, evaluated on mnist (the recipes' evaluate_on)
+    assert card.is_file() and (tmp_path / "mnist" / "standard.safetensors").is_file()
+    assert not (tmp_path / "mnist-5k" / "standard.toml").exists()
+    text = card.read_text()
+    assert 'dataset = "mnist"' in text and 'trained_on = "mnist-5k"' in text
     before = card.read_bytes()
     again = rib("train", "--model", "standard", "--epochs", "1", "--out", str(tmp_path), "--quiet")
     assert again.returncode == 1 and "--force" in again.stderr
     assert card.read_bytes() == before  # nothing overwritten
-    listed = rib("ls", "models", "--models-dir", str(tmp_path), "--dataset", "mnist-5k")
+    listed = rib("ls", "models", "--models-dir", str(tmp_path), "--dataset", "mnist")
     assert "1 epoch" not in listed.stdout and "standard" in listed.stdout
 
 
@@ -138,11 +141,11 @@ def test_explain_writes_the_same_png_twice(tmp_path: Path) -> None:
     args = ["explain", "--model", "tiny-std", "--n", "2", "--models-dir", str(zoo), "--device", "cpu"]
     first = rib(*args, "--out", str(tmp_path / "a"))
     assert first.returncode == 0, first.stderr
-    png = tmp_path / "a" / "mnist-5k" / "tiny-std.png"
+    png = tmp_path / "a" / "mnist" / "tiny-std.png"
     assert first.stdout.strip() == str(png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert rib(*args, "--out", str(tmp_path / "b")).returncode == 0
-    assert (tmp_path / "b" / "mnist-5k" / "tiny-std.png").read_bytes() == png.read_bytes()
+    assert (tmp_path / "b" / "mnist" / "tiny-std.png").read_bytes() == png.read_bytes()
     bad = rib("explain", "--model", "tiny-std", "--n", "0", "--models-dir", str(zoo))
     assert bad.returncode == 1 and "--n" in bad.stderr
 
