@@ -45,8 +45,8 @@ def local(tmp_path_factory: pytest.TempPathFactory, zoo: Path) -> Path:
 def test_cascade_attacks_only_the_survivors_and_the_worst_case_is_exact(local: Path, zoo: Path) -> None:
     tmp_path, store = local, ResultStore(local)
     pgd, aa = _cells(zoo)
-    ex_pgd = store.examples_of("mnist-5k", "tiny-a", "pgd-linf", pgd.cell_id).to_pandas()
-    ex_aa = store.examples_of("mnist-5k", "tiny-a", "autoattack-linf", aa.cell_id).to_pandas()
+    ex_pgd = store.examples_of("mnist", "tiny-a", "pgd-linf", pgd.cell_id).to_pandas()
+    ex_aa = store.examples_of("mnist", "tiny-a", "autoattack-linf", aa.cell_id).to_pandas()
     fooled_by_pgd = set(ex_pgd[ex_pgd["clean_correct"] & ~ex_pgd["robust"]]["index"])
     assert fooled_by_pgd, "PGD must fool some examples for the test to mean anything"
     assert set(ex_aa[ex_aa["cascaded"]]["index"]) == fooled_by_pgd  # skipped: exactly what PGD had fooled

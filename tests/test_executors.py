@@ -61,7 +61,7 @@ def test_a_failing_cell_is_reported_and_the_others_land(tmp_path: Path) -> None:
     make_card(own, "tiny-a", state=trained_tiny_state())
     make_card(own, "tiny-broken", state=trained_tiny_state(seed=1))
     cells = plan_run("tiny-a,tiny-broken", "fgsm-linf", n=10, models_dir=own)
-    (own / "mnist-5k" / "tiny-broken.safetensors").write_bytes(b"corrupted")  # fails on the worker
+    (own / "mnist" / "tiny-broken.safetensors").write_bytes(b"corrupted")  # fails on the worker
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         with pytest.raises(RibError, match="1 of 2 cells failed"):

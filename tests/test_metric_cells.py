@@ -13,7 +13,7 @@ from rib.store import ResultStore, load_results
 from tests.helpers import make_card, trained_tiny_state
 
 GRID = """
-[datasets.mnist-5k]
+[datasets.mnist]
 models = "tiny-*"
 n = 30
 seed = 0
@@ -21,11 +21,11 @@ batch_size = 30
 headline = { linf = 0.02, l2 = 1.0 }
 eps = { linf = [0.02], l2 = [1.0] }
 
-[[datasets.mnist-5k.metrics]]
+[[datasets.mnist.metrics]]
 sources = ["clean"]
 names = ["alignment", "grad-norm"]
 
-[[datasets.mnist-5k.metrics]]
+[[datasets.mnist.metrics]]
 sources = ["pgd-linf"]
 names = ["gini-saliency", "kendall-tau"]
 n = 20
@@ -72,7 +72,7 @@ def test_metric_cells_store_means_and_per_example_values_and_resume(zoo: Path, t
     assert set(df[df.attack == "clean"]["norm"]) == {"none"}
     adv = df[df.attack == "pgd-linf"]
     assert set(adv["eps"]) == {0.02} and set(adv["norm"]) == {"linf"}
-    values = store.values(dataset="mnist-5k").to_pandas()
+    values = store.values(dataset="mnist").to_pandas()
     assert len(values[values.metric == "grad-norm"]) == 30
     for metric in ("grad-norm", "kendall-tau"):
         stored = df[df.metric == metric].iloc[0]
@@ -81,7 +81,7 @@ def test_metric_cells_store_means_and_per_example_values_and_resume(zoo: Path, t
         assert stored["n"] == len(finite)
         assert stored["value"] == pytest.approx(float(finite.mean()))
         assert stored["ci_low"] < stored["value"] < stored["ci_high"]
-    assert store.examples(dataset="mnist-5k").num_rows == 0  # metric cells have values, not attack outcomes
+    assert store.examples(dataset="mnist").num_rows == 0  # metric cells have values, not attack outcomes
     again = run_cells(cells, store, models_dir=zoo)
     assert all(o.skipped for o in again)
     assert [o.rows for o in again] == [o.rows for o in first]
@@ -109,7 +109,7 @@ def test_claims_use_stored_numbers_and_say_when_data_is_missing(zoo: Path, tmp_p
         assert claim["left_n"] == 40
     assert by["gini-adv-vs-standard"]["verdict"] == "no data"
     assert "claims with data hold" in claims_table(rows)
-    path = write_claims(rows, tmp_path / "res", "mnist-5k")
+    path = write_claims(rows, tmp_path / "res", "mnist")
     assert path.is_file()
     assert len(load_results(tmp_path / "res")) == len(df)  # the claims table is not read as a cell
 
