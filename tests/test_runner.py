@@ -20,7 +20,7 @@ from rib.store import ResultStore, load_results
 from tests.helpers import make_card, trained_tiny_state
 
 GRID = """
-[datasets.mnist-5k]
+[datasets.mnist]
 models = "m-*"
 n = 40
 seed = 0
@@ -28,11 +28,11 @@ batch_size = 20
 headline = {{ linf = 0.3, l2 = 2.0 }}
 eps = {{ linf = [0.05, 0.1, 0.2], l2 = [0.5, 1.0] }}
 
-[[datasets.mnist-5k.attacks]]
+[[datasets.mnist.attacks]]
 names = ["pgd-linf", "pgd-l2", "fgsm-linf"]
 params = {{ }}
 
-[[datasets.mnist-5k.attacks]]
+[[datasets.mnist.attacks]]
 names = ["pgd-linf"]
 eps = "headline"
 n = 20
@@ -206,7 +206,7 @@ def test_prune_removes_only_cells_the_grid_does_not_plan(tmp_path: Path) -> None
     run_cells(planned, store, models_dir=zoo)
     run_cells(plan_run("m-a", "fgsm-linf", n=10, models_dir=zoo), store, models_dir=zoo)  # ad hoc: not in the grid
     assert len(store.summary_files()) == 2
-    stale = stale_cells(str(grid), "mnist-5k", store, models_dir=zoo)
+    stale = stale_cells(str(grid), "mnist", store, models_dir=zoo)
     assert len(stale) == 1 and "fgsm-linf" in stale[0].name
     store.remove(stale[0])
     assert [r["n"] for r in store.scan().to_pylist() if r["metric"] == "clean_accuracy"] == [40]
