@@ -71,7 +71,7 @@ def export_onnx(model: torch.nn.Module, path: Path, shape: tuple[int, ...] = (1,
     return sha256_file(path)
 
 
-def write_onnx_card(folder: Path, model_id: str, onnx_file: Path, *, dataset: str = "mnist-5k",
+def write_onnx_card(folder: Path, model_id: str, onnx_file: Path, *, dataset: str = DEFAULT_DATASET,
                     cam_layer: str = "", extra: str = "") -> Path:
     """Write the TOML card of an ONNX submission beside ``onnx_file`` (in ``folder``); ``extra`` (such as
     ``[[claims]]`` tables) is appended."""
@@ -79,7 +79,8 @@ def write_onnx_card(folder: Path, model_id: str, onnx_file: Path, *, dataset: st
 
     card = folder / f"{model_id}.toml"
     cam = f'cam_layer = "{cam_layer}"\n' if cam_layer else ""
-    card.write_text(f'id = "{model_id}"\ndataset = "{dataset}"\ntrained_on = "mnist-5k"\n\n[arch]\nname = "onnx"\n'
-                    f'{cam}\n[defense]\nname = "standard"\n\n[weights]\nfile = "{onnx_file.name}"\n'
-                    f'sha256 = "{sha256_file(onnx_file)}"\n{extra}', encoding="utf-8")
+    card.write_text(f'id = "{model_id}"\ndataset = "{dataset}"\ntrained_on = "{DEFAULT_TRAINING_DATASET}"\n\n'
+                    f'[arch]\nname = "onnx"\n{cam}\n[defense]\nname = "standard"\n\n'
+                    f'[weights]\nfile = "{onnx_file.name}"\nsha256 = "{sha256_file(onnx_file)}"\n{extra}',
+                    encoding="utf-8")
     return card

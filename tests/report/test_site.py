@@ -68,7 +68,7 @@ def test_hostile_text_is_shown_as_text(store: Path, tmp_path: Path) -> None:
     html = index.read_text()
     assert HOSTILE not in html and "<script>alert(2)" not in html
     assert "&lt;img src=x onerror=" in html and "&lt;script&gt;alert(2)&lt;/script&gt;" in html
-    page = tmp_path / "site" / "models" / "mnist-5k" / f"{slug(HOSTILE)}.html"
+    page = tmp_path / "site" / "models" / "mnist" / f"{slug(HOSTILE)}.html"
     assert page.is_file() and "/" not in slug(HOSTILE) and slug(HOSTILE) != slug(HOSTILE + " ")
 
 
@@ -109,8 +109,8 @@ def test_site_in_a_real_browser(store: Path, tmp_path: Path) -> None:
         page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
         page.goto(index.as_uri())
         for norm in ("linf", "l2"):
-            assert page.locator(f"#mnist-5k-leaderboard-{norm} tbody tr").count() == 3  # two models + the hostile one
-        table = "#mnist-5k-leaderboard-linf"
+            assert page.locator(f"#mnist-leaderboard-{norm} tbody tr").count() == 3  # two models + the hostile one
+        table = "#mnist-leaderboard-linf"
 
         def column(i: int) -> list[str]:
             return page.locator(f"{table} tbody tr td:nth-child({i})").all_inner_texts()
@@ -126,7 +126,7 @@ def test_site_in_a_real_browser(store: Path, tmp_path: Path) -> None:
         page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
         page.locator(f"{table} a.model-link", has_text="tiny-a").click()
         page.wait_for_load_state()
-        assert page.url.endswith("/models/mnist-5k/tiny-a.html")
+        assert page.url.endswith("/models/mnist/tiny-a.html")
         assert page.locator("h2").first.inner_text().startswith("tiny-a")
         assert page.locator("img[src$='.svg']").count() == 2
         for extra in ("cross-norm.html", "scatter.html", "claims.html"):

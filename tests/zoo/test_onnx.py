@@ -43,7 +43,7 @@ def test_an_exported_model_converts_to_the_same_differentiable_function(tiny: to
     card = read_card(write_onnx_card(onnx_file.parent, "tiny-onnx", onnx_file))
     assert card.outside and card.mean == [0.0] and card.std == [1.0]  # no [normalization]: none applied
     model = model_from_card(card)
-    x = load_dataset("mnist-5k", "test")[0][:16]
+    x = load_dataset("mnist", "test")[0][:16]
     assert torch.allclose(model(x), tiny(x), atol=1e-5)
     xg = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(model(xg).sum(), xg)
@@ -58,7 +58,7 @@ def test_an_exported_model_converts_to_the_same_differentiable_function(tiny: to
 def test_grad_cam_at_the_cards_layer_is_the_models_cam(onnx_file: Path) -> None:
     model = model_from_card(read_card(write_onnx_card(onnx_file.parent, "c", onnx_file, cam_layer=CAM_LAYER)))
     assert model.supports_cam and not model.cam_mean_is_logits
-    x = load_dataset("mnist-5k", "test")[0][:4].requires_grad_(True)
+    x = load_dataset("mnist", "test")[0][:4].requires_grad_(True)
     maps = model.cam(x)
     assert maps.shape == (4, 10, 14, 14) and (maps >= 0).all()
     (grad,) = torch.autograd.grad(maps[:, 3].sum(), x)  # differentiable: the top-k CAM attack steps on it
@@ -78,8 +78,8 @@ FAST_ATTACKS = ("fgsm-linf", "pgd-l2", "deepfool-l2", "fmn-linf", "apgd-ce-linf"
 
 def _attacks_and_metrics(onnx_file: Path, attacks: list[str]) -> None:
     model = model_from_card(read_card(write_onnx_card(onnx_file.parent, "c", onnx_file, cam_layer=CAM_LAYER)))
-    x, y = (t[:3] for t in load_dataset("mnist-5k", "test"))
-    resolve = model_resolver("mnist-5k")  # transfer attacks' surrogate: the committed zoo
+    x, y = (t[:3] for t in load_dataset("mnist", "test"))
+    resolve = model_resolver("mnist")  # transfer attacks' surrogate: the committed zoo
     for name in attacks:
         attack = create_attack(name)
         attack.bind(resolve)
@@ -140,7 +140,7 @@ BAD_INPUTS = {
     "not onnx": (b"<html><body>404 Not Found</body></html>\n", "is not an ONNX model"),
     "unsupported operator": (_graph(op="Cosh").SerializeToString(), r"cannot convert operator Cosh \(opset 17\)"),
     "input rank": (_graph(dims=["N", 784]).SerializeToString(), "the graph input has rank 2"),
-    "channels": (_graph(dims=["N", 3, 28, 28]).SerializeToString(), "has 3 channels, mnist-5k images have 1"),
+    "channels": (_graph(dims=["N", 3, 28, 28]).SerializeToString(), "has 3 channels, mnist images have 1"),
     "declared output": (_graph(out_dims=["N", 5]).SerializeToString(), r"declared \['N', 5\], rib needs \[N, 10\]"),
     "actual output": (_graph(weight=np.ones((784, 7), np.float32)).SerializeToString(),
                       r"the model returns \[2, 7\], rib needs \[N, classes\] = \[2, 10\]"),
