@@ -45,7 +45,7 @@ def rib(*args: str) -> subprocess.CompletedProcess[str]:
 
 def measured_claims(folder: Path, model_id: str) -> Path:
     """A submission folder whose card claims what rib measures for the trained tiny model."""
-    card = make_card(folder / "sub", model_id, state=trained_tiny_state())
+    card = make_card(folder / "sub", model_id, dataset="mnist-5k", state=trained_tiny_state())
     card_path = folder / "sub" / "mnist-5k" / f"{model_id}.toml"
     card.claims = [{"attack": "clean", "metric": "clean_accuracy", "value": 0.5, "n": N},
                    {"attack": "pgd-linf", "metric": "robust_accuracy", "eps": 0.1, "value": 0.5, "n": N}, WORST]
@@ -100,7 +100,7 @@ def test_cli_exit_codes_and_untouched_store(tmp_path: Path) -> None:
 
 def _submission(tmp_path: Path, **edits: object) -> Path:
     sub = tmp_path / "s"
-    card = make_card(sub, "tiny-x")
+    card = make_card(sub, "tiny-x", dataset="mnist-5k")
     card.claims = [{"attack": "pgd-linf", "metric": "robust_accuracy", "eps": 0.1, "value": 0.1}]
     for k, v in edits.items():
         setattr(card, k, v)
@@ -315,7 +315,7 @@ def test_records_carry_the_verdict_for_the_report(tmp_path: Path) -> None:
 
 def test_a_worst_case_claim_runs_pgd_then_autoattack_on_its_survivors(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    card = make_card(tmp_path, "tiny-wc", state=trained_tiny_state())
+    card = make_card(tmp_path, "tiny-wc", dataset="mnist-5k", state=trained_tiny_state())
     seen: list[int] = []
     survivors = verify.attack_survivors
 
@@ -358,7 +358,7 @@ def _store_cell(store: ResultStore, cell_id: str, attack: str, sha: str, eps: fl
 
 
 def test_zoo_claims_come_from_the_stored_worst_case_of_the_current_weights(tmp_path: Path) -> None:
-    card = make_card(tmp_path / "models", "tiny-z")
+    card = make_card(tmp_path / "models", "tiny-z", dataset="mnist-5k")
     sha = card.weights_sha256
     store = ResultStore(tmp_path / "results")
     _store_cell(store, "a" * 64, "pgd-linf", sha, 0.3, [i % 2 == 0 for i in range(1000)])  # 50%

@@ -13,7 +13,7 @@ from tests.helpers import make_card
 
 def test_rehome_moves_cards_and_weights_and_keeps_the_training_set(tmp_path: Path) -> None:
     for name in ("tiny-a", "tiny-b", "other"):
-        card = make_card(tmp_path, name)
+        card = make_card(tmp_path, name, dataset="mnist-5k")
         card.claims = [{"attack": "clean", "metric": "clean_accuracy", "value": 0.5, "n": 100}]
         write_card(card, tmp_path / "mnist-5k" / f"{name}.toml")
     moved = rehome_cards("tiny-*", "mnist-5k", "mnist", tmp_path)
@@ -28,14 +28,14 @@ def test_rehome_moves_cards_and_weights_and_keeps_the_training_set(tmp_path: Pat
 
 
 def test_rehome_refuses_before_moving_anything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    make_card(tmp_path, "tiny-a", dataset="mnist")
+    make_card(tmp_path, "tiny-a", dataset="mnist", trained_on="mnist")
     before = sorted(p.name for p in (tmp_path / "mnist").iterdir())
     with pytest.raises(ConfigError, match="cannot be evaluated on mnist-5k"):  # trained on MNIST's training split
         rehome_cards("tiny-a", "mnist", "mnist-5k", tmp_path)
     with pytest.raises(ConfigError, match="differ in family"):
         rehome_cards("tiny-a", "mnist", "cifar10", tmp_path)
     (tmp_path / "mnist" / "tiny-a.safetensors").write_bytes(b"not the weights")
-    make_card(tmp_path, "tiny-b", dataset="mnist")
+    make_card(tmp_path, "tiny-b", dataset="mnist", trained_on="mnist")
     assert main(["rehome", "--model", "tiny-a", "--from", "mnist", "--to", "mnist", "--models", str(tmp_path)]) == 2
     assert main(["rehome", "--model", "tiny-*", "--from", "mnist-5k", "--to", "mnist",
                  "--models", str(tmp_path)]) != 0  # nothing of mnist-5k matches
@@ -47,8 +47,8 @@ def test_rehome_refuses_before_moving_anything(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_rehome_checks_every_weights_file_first(tmp_path: Path) -> None:
-    make_card(tmp_path, "tiny-a")
-    make_card(tmp_path, "tiny-b")
+    make_card(tmp_path, "tiny-a", dataset="mnist-5k")
+    make_card(tmp_path, "tiny-b", dataset="mnist-5k")
     (tmp_path / "mnist-5k" / "tiny-b.safetensors").write_bytes(b"damaged")
     with pytest.raises(ConfigError, match=r"tiny-b\.safetensors: weights do not match the card's sha256; nothing"):
         rehome_cards("*", "mnist-5k", "mnist", tmp_path)
