@@ -31,12 +31,12 @@ def _tiny() -> nn.Module:
 def test_evaluate_gives_the_numbers_rib_run_stores_for_the_same_weights(tmp_path: Path) -> None:
     assert rib.evaluate is rib.adhoc.evaluate and "evaluate" in rib.__all__
     results = tmp_path / "results"
-    got = rib.evaluate(_tiny(), "mnist-5k", attacks="fgsm-linf,pgd-l2", metrics=["alignment", "kendall-tau"], n=20,
+    got = rib.evaluate(_tiny(), "mnist", attacks="fgsm-linf,pgd-l2", metrics=["alignment", "kendall-tau"], n=20,
                        results=results, name="mine")
     # the same weights as a zoo card, planned and run by `rib run`'s own functions
     zoo = tmp_path / "models"
     make_card(zoo, "tiny-zoo", state=trained_tiny_state())
-    cells = plan_run("tiny-zoo", "fgsm-linf,pgd-l2", "mnist-5k", n=20, models_dir=zoo,
+    cells = plan_run("tiny-zoo", "fgsm-linf,pgd-l2", "mnist", n=20, models_dir=zoo,
                      metrics=["alignment", "kendall-tau"])
     outcomes = execute(cells, ResultStore(tmp_path / "zoo-results"), device="cpu", models_dir=zoo)
     want = pd.DataFrame([r for o in outcomes for r in o.rows])
@@ -48,7 +48,7 @@ def test_evaluate_gives_the_numbers_rib_run_stores_for_the_same_weights(tmp_path
     assert got[got["metric"] == "kendall-tau"]["n"].iloc[0] > 0
     stored = ResultStore(results).scan().to_pandas()
     assert sorted(stored["cell_id"].unique()) == sorted(got["cell_id"].unique())
-    again = rib.evaluate(_tiny(), "mnist-5k", attacks="fgsm-linf,pgd-l2", metrics=["alignment", "kendall-tau"],
+    again = rib.evaluate(_tiny(), "mnist", attacks="fgsm-linf,pgd-l2", metrics=["alignment", "kendall-tau"],
                          n=20, results=results, name="mine")  # read back from the store
     assert again["run_id"].tolist() == got["run_id"].tolist()
 

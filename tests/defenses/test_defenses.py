@@ -46,7 +46,7 @@ def test_ir_prepare_caches_targets_and_trains(tmp_path: Path) -> None:
     x, y = _batch(6)
     defense = create_defense("ir", "mnist-5k", {"samples": 2})
     ctx = TrainContext("mnist-5k", torch.device("cpu"), torch.Generator().manual_seed(0),
-                       resolve_model=model_resolver("mnist-5k", tmp_path / "models"), cache_dir=tmp_path / "cache")
+                       resolve_model=model_resolver("mnist", tmp_path / "models"), cache_dir=tmp_path / "cache")
     model = build_model("tiny", "mnist-5k").train()
     aux = defense.prepare(model, x, y, ctx)
     target = aux["target"]
