@@ -31,7 +31,7 @@ def data() -> tuple[torch.Tensor, torch.Tensor]:
     from rib import load_dataset
     from rib.stats import stratified_indices
 
-    x, y = load_dataset("mnist-5k", "test")
+    x, y = load_dataset("mnist", "test")
     idx = stratified_indices(y, 100)
     return x[idx], y[idx]
 
