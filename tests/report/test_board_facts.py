@@ -12,7 +12,7 @@ import pytest
 from rib import checks
 from rib.attacks import sanity
 from rib.report import glossary
-from rib.report.facts import format_count, is_outside, model_facts, paper_url, param_count, trained_on
+from rib.report.facts import format_count, is_outside, model_facts, paper_url, param_count
 from rib.report.methodology import attack_groups, docstring_html, metric_groups
 from rib.zoo import build_model, list_cards, zoo_dir
 
@@ -48,9 +48,9 @@ def test_parameter_count_comes_from_the_built_architecture(tmp_path: Path) -> No
 
 def test_training_data_and_paper_links(tmp_path: Path) -> None:
     card = make_card(tmp_path, "tiny-x")
-    assert trained_on(card) == "mnist-5k"
-    with_field = type("Card", (), {"trained_on": "mnist-5k", "dataset": "mnist"})()
-    assert trained_on(with_field) == "mnist-5k"  # type: ignore[arg-type]
+    assert model_facts(card, "mnist-5k").trained_on == "mnist-5k"  # no trained_on: its evaluation dataset
+    moved = dataclasses.replace(card, dataset="mnist", trained_on="mnist-5k")
+    assert model_facts(moved, "mnist").trained_on == "mnist-5k"
     assert paper_url("Noack et al., arXiv 1912.03430") == "https://arxiv.org/abs/1912.03430"
     assert paper_url("https://example.org/paper") == "https://example.org/paper"
     assert paper_url("javascript:alert(1)") == paper_url("Madry et al., ICLR 2018") == ""

@@ -33,11 +33,6 @@ def is_outside(card: ModelCard, zoo: Path | None = None) -> bool:
         return True
 
 
-def trained_on(card: ModelCard) -> str:
-    """The dataset the model was trained on (a card may say so; else the dataset it is evaluated on)."""
-    return str(getattr(card, "trained_on", "") or card.dataset)
-
-
 @functools.cache
 def _count(arch: str, dataset: str, kwargs_json: str) -> int | None:
     from rib.zoo import build_model
@@ -102,7 +97,7 @@ def model_facts(card: ModelCard | None, dataset: str, zoo: Path | None = None) -
     """The facts of a model from its card (a model without a card is outside, with nothing else known)."""
     if card is None:
         return ModelFacts(True, MISSING, None, dataset, "", "")
-    return ModelFacts(is_outside(card, zoo), card.arch, param_count(card), trained_on(card), card.paper.strip(),
+    return ModelFacts(is_outside(card, zoo), card.arch, param_count(card), card.trained_on, card.paper.strip(),
                       paper_url(card.paper))
 
 
