@@ -37,12 +37,16 @@ def test_committed_zoo_models_are_zoo_and_submissions_are_outside(tmp_path: Path
 
 def test_parameter_count_comes_from_the_built_architecture(tmp_path: Path) -> None:
     card = make_card(tmp_path, "tiny-x")
-    expected = sum(p.numel() for p in build_model("tiny", "mnist").net.parameters())
+    expected = sum(p.numel() for p in build_model("tiny", "mnist").net.parameters())  # tiny has no buffers
     assert param_count(card) == expected and expected > 0
     assert param_count(dataclasses.replace(card, arch="onnx")) is None
     assert param_count(dataclasses.replace(card, arch="no-such-arch")) is None
     cam = next(c for c in list_cards("mnist") if c.arch == "cam-cnn")
     assert format_count(param_count(cam)) == "127k"
+    bn = build_model("mnist-cnn", "mnist", {"batch_norm": True}).net  # batch norm's running statistics count too,
+    stats = sum(b.numel() for b in bn.buffers() if b.is_floating_point())  # as they do in an exported ONNX graph
+    with_bn = dataclasses.replace(card, arch="mnist-cnn", arch_kwargs={"batch_norm": True})
+    assert stats > 0 and param_count(with_bn) == sum(p.numel() for p in bn.parameters()) + stats
     assert (format_count(None), format_count(1234), format_count(2_500_000)) == ("–", "1,234", "2.5M")
 
 

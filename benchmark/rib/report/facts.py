@@ -36,12 +36,13 @@ def is_outside(card: ModelCard, zoo: Path | None = None) -> bool:
 @functools.cache
 def _count(arch: str, dataset: str, kwargs_json: str) -> int | None:
     from rib.zoo import build_model
+    from rib.zoo.factory import parameter_count
 
     try:
         model = build_model(arch, dataset, json.loads(kwargs_json))
     except (RibError, TypeError, ValueError, RuntimeError):
         return None
-    return sum(p.numel() for p in model.net.parameters())
+    return parameter_count(model)  # the one definition, shared with ONNX graphs
 
 
 _ONNX_COUNTS: dict[tuple[str, str], int | None] = {}  # (weights path, sha256) → count: one conversion per render
@@ -60,8 +61,9 @@ def _onnx_count(card: ModelCard) -> int | None:
 
 
 def param_count(card: ModelCard) -> int | None:
-    """The number of parameters of the card's architecture: counted on a freshly built model (weights need not be
-    read), or on the converted graph of an ONNX card; None where rib cannot build it."""
+    """The number of stored numbers of the card's network (``rib.zoo.factory.parameter_count``: parameters and float
+    buffers): counted on a freshly built model (weights need not be read), or on the converted graph of an ONNX card;
+    None where rib cannot build it."""
     if card.arch == ONNX_ARCH:  # the card schema's name for an outside graph
         return _onnx_count(card) if card.path else None
     return _count(card.arch, card.dataset, json.dumps(card.arch_kwargs, sort_keys=True, default=str))
