@@ -14,7 +14,7 @@ import pytest
 from rib.attacks import ATTACKS
 from rib.errors import ConfigError, RibError, UnknownNameError
 from rib.grid import Cell, grid_spec, parse_eps, plan_grid_names
-from rib.runner import plan_grid, plan_run, plan_table, run_cells, stale_cells
+from rib.runner import plan_grid, plan_run, plan_table, run_cells, stale_cells, stale_tables
 from rib.store import ResultStore, load_results
 
 from tests.helpers import make_card, trained_tiny_state
@@ -213,3 +213,27 @@ def test_prune_removes_only_cells_the_grid_does_not_plan(tmp_path: Path) -> None
     assert len(list((tmp_path / "results").rglob("*.examples.parquet"))) == 1
     with pytest.raises(RibError):
         store.remove(tmp_path / "elsewhere.parquet")
+
+
+def test_prune_clears_a_dataset_no_card_is_evaluated_on_any_more(tmp_path: Path) -> None:
+    zoo = tmp_path / "models"
+    card = make_card(zoo, "m-a", dataset="mnist-5k", state=trained_tiny_state())
+    store = ResultStore(tmp_path / "results")
+    run_cells(plan_run("m-a", "fgsm-linf", dataset="mnist-5k", eps=[0.05, 0.1, 0.2], n=40, seed=0, batch_size=20,
+                       models_dir=zoo), store, models_dir=zoo)
+    table = tmp_path / "results" / "mnist-5k" / "claims.parquet"
+    pd.DataFrame({"claim": ["x"]}).to_parquet(table)
+    grid = tmp_path / "g.toml"
+    grid.write_text(GRID.format(extra="").replace("datasets.mnist", "datasets.mnist-5k"))
+    assert stale_cells(str(grid), "mnist-5k", store, models_dir=zoo) == []  # it is planned (the grid's first group)
+    assert stale_tables("mnist-5k", store, models_dir=zoo) == []  # the card is there: its derived tables stay
+    assert card.path is not None
+    Path(card.path).unlink()  # the model moved away (rib rehome): nothing is planned on mnist-5k any more
+    stale = stale_cells(str(grid), "mnist-5k", store, models_dir=zoo)
+    assert [p.name.split("-")[0] for p in stale] == ["fgsm"]
+    assert stale_tables("mnist-5k", store, models_dir=zoo) == [table]
+    store.remove(stale[0])
+    store.remove_table(table)
+    assert not list((tmp_path / "results").rglob("*.parquet"))
+    with pytest.raises(RibError, match="not a derived table"):
+        store.remove_table(tmp_path / "elsewhere.parquet")

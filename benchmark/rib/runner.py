@@ -182,10 +182,17 @@ def cascade_after(cell: Cell, stages: Sequence[str], planned: Sequence[Cell]) ->
 
 def stale_cells(grid: str, dataset: str, store: ResultStore, *, models_dir: ModelDirs = None) -> list[Path]:
     """Summary files of stored ``dataset`` cells that ``grid`` does not plan (old settings, old weights, ad-hoc
-    runs); the derived check cells are kept."""
-    planned = {c.cell_id[:20] for c in plan_grid(grid, dataset, models_dir=models_dir)}
+    runs); the derived check cells are kept while their model has a card. A dataset without any card plans
+    nothing: every cell there is stale (the zoo moved elsewhere, ``rib rehome``)."""
+    models = {c.id for c in list_cards(dataset, models_dir)}
+    planned = {c.cell_id[:20] for c in plan_grid(grid, dataset, models_dir=models_dir)} if models else set()
     return sorted(p for key, p in store.cell_files(dataset).items()
-                  if key not in planned and not p.name.startswith(f"{CHECK_ATTACK}-"))
+                  if key not in planned and not (p.name.startswith(f"{CHECK_ATTACK}-") and p.parent.name in models))
+
+
+def stale_tables(dataset: str, store: ResultStore, *, models_dir: ModelDirs = None) -> list[Path]:
+    """The derived tables of ``dataset`` (claims, verifications) when no card is evaluated there any more."""
+    return [] if list_cards(dataset, models_dir) else store.derived_tables(dataset)
 
 
 def plan_table(cells: Sequence[Cell], store: ResultStore, force: bool = False) -> tuple[str, int, int]:

@@ -206,6 +206,16 @@ class ResultStore:
         for suffix in PER_EXAMPLE_SUFFIXES:
             summary.with_name(summary.stem + suffix).unlink(missing_ok=True)
 
+    def derived_tables(self, dataset: str) -> list[Path]:
+        """The derived tables of ``dataset``: Parquet files directly under ``<root>/<dataset>/``."""
+        return sorted((self.root / dataset).glob("*.parquet"))
+
+    def remove_table(self, table: Path) -> None:
+        """Delete one derived table of this store."""
+        if table.parent.parent != self.root or table.suffix != ".parquet":
+            raise RibError(f"{table} is not a derived table of the store at {self.root}")
+        table.unlink(missing_ok=True)
+
     def summary_files(self) -> list[Path]:
         """The summary file of every finished cell (``<dataset>/<model>/*.parquet``, per-example files aside)."""
         return sorted(p for p in self.root.glob("*/*/*.parquet")

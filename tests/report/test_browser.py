@@ -21,7 +21,7 @@ from rib.report import render_site
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 WIDTHS = (1400, 390)
-BOARD = "#mnist-5k-leaderboard-linf"
+BOARD = "#mnist-leaderboard-linf"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install -y chromium)")
 
@@ -69,7 +69,7 @@ def test_every_page_loads_cleanly_and_only_tables_scroll_sideways(site: Path, br
         broken = page.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
                                ".map(i => i.src)")
         assert broken == [], (rel, broken)
-        if shots and rel in ("index.html", "scatter.html", "models/mnist-5k/ir.html"):
+        if shots and rel in ("index.html", "scatter.html", "models/mnist/ir.html"):
             Path(shots).mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(Path(shots) / f"{Path(rel).stem}-{width}.png"), full_page=True)
     assert errors == []
@@ -149,7 +149,7 @@ def test_model_page_numbers_are_grouped_by_attack_and_collapsed(site: Path, brow
     page.goto((site / "index.html").as_uri())
     page.locator(f"{BOARD} a.model-link", has_text="adv-linf").first.click()
     page.wait_for_load_state()
-    assert page.url.endswith("/models/mnist-5k/adv-linf.html")
+    assert page.url.endswith("/models/mnist/adv-linf.html")
     groups = page.locator("details.numbers")
     assert groups.count() > 3
     assert all(groups.nth(i).get_attribute("open") is None for i in range(groups.count()))
