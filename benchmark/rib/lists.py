@@ -12,15 +12,26 @@ from rib.table import format_table
 from rib.zoo import ARCHS, ModelCard, list_cards
 
 
+def evaluated_clean_accuracy(card: ModelCard) -> float | None:
+    """Clean accuracy where the card is evaluated: its clean-accuracy claim (measured by rib on ``card.dataset``),
+    else the training run's test accuracy when the model was trained on that same dataset; None otherwise (a model
+    moved by ``rib rehome`` has no number on its new dataset until ``rib verify --write-claims``)."""
+    for claim in card.claims:
+        if claim.get("metric") == "clean_accuracy":
+            return float(claim["value"])
+    acc = card.provenance.get("test_accuracy")
+    return float(acc) if isinstance(acc, (int, float)) and card.trained_on == card.dataset else None
+
+
 def cards_table(cards: Sequence[ModelCard]) -> str:
-    """One row per model: id, dataset (evaluated on), training data, defense, threat model, clean accuracy,
-    training time, weights hash."""
+    """One row per model: id, dataset (evaluated on), training data, defense, threat model, clean accuracy on the
+    evaluation set (``evaluated_clean_accuracy``), training time, weights hash."""
     rows = []
     for c in cards:
-        acc = c.provenance.get("test_accuracy")
+        acc = evaluated_clean_accuracy(c)
         threat = "-" if c.trained_norm == "none" else f"{c.trained_norm} {c.trained_eps:g}"
         rows.append([c.id, c.dataset, c.trained_on, c.defense, c.arch, threat,
-                     f"{100 * acc:.1f}%" if isinstance(acc, (int, float)) else "?",
+                     "?" if acc is None else f"{100 * acc:.1f}%",
                      f"{c.provenance.get('wall_time_s', '?')}s", c.weights_sha256[:12]])
     return format_table(["model", "dataset", "trained on", "defense", "arch", "trained against", "clean acc",
                          "train time", "sha256"], rows)
