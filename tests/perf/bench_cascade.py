@@ -6,7 +6,7 @@ worst-case robust accuracies. The cascade's worst case must not exceed AutoAttac
 noise (the two draw different random restarts), and its cost is the number to watch: goal ≤ 1.05× AutoAttack alone
 on the robust model (never dearer) and ≤ 0.3× on the undefended one. Run on idle cores.
 
-Run: ``python tests/perf/bench_cascade.py [--n 100] [--dataset mnist-5k] [--robust adv-linf]
+Run: ``python tests/perf/bench_cascade.py [--n 100] [--dataset mnist] [--robust adv-linf]
 [--undefended standard] [--norm linf]``.
 """
 
@@ -18,7 +18,7 @@ import time
 import torch
 from rib import create_model, load_dataset
 from rib.attacks import create_attack
-from rib.data import headline_eps
+from rib.data import DEFAULT_DATASET, headline_eps
 from rib.ensemble import attack_survivors
 from rib.stats import stratified_indices
 
@@ -47,7 +47,7 @@ def measure(model_id: str, dataset: str, norm: str, n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=100)
-    parser.add_argument("--dataset", default="mnist-5k", help="where the zoo models are evaluated")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="where the zoo models are evaluated")
     parser.add_argument("--norm", default="linf", choices=("linf", "l2"))
     parser.add_argument("--robust", default="adv-linf")
     parser.add_argument("--undefended", default="standard")

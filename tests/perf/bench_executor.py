@@ -1,6 +1,6 @@
 """Local sequential execution against Ray with single-threaded workers, same cells, same machine.
 
-A grid of 8 cells (4 mnist-5k zoo models × PGD in both norms at the headline eps, 500 images) runs once with the
+A grid of 8 cells (4 zoo models × PGD in both norms at the headline eps, 500 images) runs once with the
 local executor (one process, torch's default threads) and once on a local Ray instance with one single-threaded
 task per core; both print their wall time, and the ratio Ray / local is the number to watch (target ≤ 0.8).
 Results go to temporary stores; the two must hold the same numbers. ``--sweep`` attacks every eps of the grid
@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from rib.data import DEFAULT_DATASET
 from rib.executors import execute
 from rib.grid import grid_spec
 from rib.runner import plan_run
@@ -35,7 +36,7 @@ def main() -> None:
     import ray
     import torch
 
-    spec = grid_spec("default", "mnist-5k")
+    spec = grid_spec("default", DEFAULT_DATASET)
     cells = [c for norm in ("linf", "l2") for c in plan_run("standard,adv-linf,ir,lipschitz", f"pgd-{norm}",
                                                              eps=None if args.sweep else [spec.headline[norm]],
                                                              n=args.n)]

@@ -1,6 +1,6 @@
 """An ONNX model against the module it was exported from: conversion time, evaluation time and the numbers.
 
-Exports the committed zoo's ``standard`` model (mnist-5k, cam-cnn, 127k parameters) or the tiny test model to
+Exports the committed zoo's ``standard`` model (evaluated on mnist, cam-cnn, 127k parameters) or the tiny test model to
 ONNX (TorchScript exporter, opset 17), then times: reading + checking + converting the file (``model_from_card``:
 sha256, onnx checker, operator check, onnx2torch, probe), the first import of onnx/onnx2torch apart; and one
 ``rib.evaluate`` of each model (the converted one through a card, the original module) on the same cells. Prints
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import rib
+from rib.data import DEFAULT_DATASET
 from rib.zoo import build_model, create_model, read_card
 from rib.zoo.factory import model_from_card, parameter_count
 
@@ -28,16 +29,16 @@ KEY = ["attack", "metric", "eps", "n"]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="standard", help="a committed mnist-5k zoo model, or 'tiny'")
+    parser.add_argument("--model", default="standard", help="a committed zoo model, or 'tiny'")
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--attacks", default="pgd-linf,fgsm-l2")
     parser.add_argument("--metrics", default="alignment,grad-norm")
     args = parser.parse_args()
     if args.model == "tiny":
-        module = build_model("tiny", "mnist-5k")
+        module = build_model("tiny", DEFAULT_DATASET)
         module.net.load_state_dict(trained_tiny_state())
     else:
-        module = create_model(args.model, "mnist-5k")
+        module = create_model(args.model, DEFAULT_DATASET)
     module.eval()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.onnx"
@@ -57,10 +58,10 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         kw = {"attacks": args.attacks, "metrics": args.metrics.split(","), "n": args.n, "device": "cpu"}
         start = time.perf_counter()
-        via_onnx = rib.evaluate(converted.net, "mnist-5k", **kw)
+        via_onnx = rib.evaluate(converted.net, DEFAULT_DATASET, **kw)
         onnx_eval_s = time.perf_counter() - start
         start = time.perf_counter()
-        direct = rib.evaluate(module, "mnist-5k", **kw)
+        direct = rib.evaluate(module, DEFAULT_DATASET, **kw)
         direct_eval_s = time.perf_counter() - start
     print(f"model {args.model}: {parameter_count(module):,} parameters, ONNX file {path.name}")
     print(f"export {export_s:.2f} s; import onnx+onnx2torch {import_s:.2f} s; read+check+convert "
