@@ -109,10 +109,11 @@ def _prune(args: argparse.Namespace) -> int:
     store = ResultStore(args.results)
     stale = runner.stale_cells(args.grid, args.dataset, store, models_dir=args.models_dir)
     tables = runner.stale_tables(args.dataset, store, models_dir=args.models_dir)
-    for path in stale + tables:
+    removals = [(path, store.remove) for path in stale] + [(path, store.remove_table) for path in tables]
+    for path, remove in removals:
         print(("would remove " if args.dry_run else "removed ") + str(path))
         if not args.dry_run:
-            (store.remove if path in stale else store.remove_table)(path)
+            remove(path)
     print(f"{len(stale)} stored cells of {args.dataset} are not in grid {args.grid!r}"
           + (f"; {len(tables)} derived tables of a dataset without models" if tables else ""), file=sys.stderr)
     return 0

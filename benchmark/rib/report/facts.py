@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from rib.errors import RibError
-from rib.zoo import ModelCard, zoo_dir
+from rib.zoo import ModelCard, build_model, zoo_dir
 from rib.zoo.cards import ONNX_ARCH
+from rib.zoo.factory import model_from_card, parameter_count
 
 MISSING = "â€“"
 
@@ -35,9 +36,6 @@ def is_outside(card: ModelCard, zoo: Path | None = None) -> bool:
 
 @functools.cache
 def _count(arch: str, dataset: str, kwargs_json: str) -> int | None:
-    from rib.zoo import build_model
-    from rib.zoo.factory import parameter_count
-
     try:
         model = build_model(arch, dataset, json.loads(kwargs_json))
     except (RibError, TypeError, ValueError, RuntimeError):
@@ -49,8 +47,6 @@ _ONNX_COUNTS: dict[tuple[str, str], int | None] = {}  # (weights path, sha256) â
 
 
 def _onnx_count(card: ModelCard) -> int | None:
-    from rib.zoo.factory import model_from_card, parameter_count
-
     key = (str(card.weights_path), card.weights_sha256)
     if key not in _ONNX_COUNTS:
         try:
