@@ -1,23 +1,77 @@
 """Shared fixtures: an isolated environment (no downloads, private caches) and a tiny zoo.
 
+The official MNIST files are read from the data folder that the run was started with (``$RIB_DATA_DIR``, else
+``../shared/data`` beside the repository, as CI lays it out): every test sees them through a private data folder
+whose ``mnist`` links there, with ``RIB_OFFLINE`` set so nothing is ever downloaded. A test that needs them while
+they are missing is skipped on a developer's machine and fails when ``CI`` is set.
+
 Helpers that tests call directly (``make_card``, ``trained_tiny_state``) live in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rib.data import mnist_folders
+from rib.errors import DatasetError
 
 from tests.helpers import make_card
+
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def official_mnist_folder() -> Path | None:
+    """The folder holding the official MNIST IDX files for this test run, or None when there is none."""
+    roots = [Path(os.environ["RIB_DATA_DIR"])] if os.environ.get("RIB_DATA_DIR") else []
+    roots.append(_REPO.parent / "shared" / "data")
+    for root in roots:
+        for folder in mnist_folders(root.expanduser()):
+            if any(folder.glob("t10k-images-idx3-ubyte*")):
+                return folder.resolve()
+    return None
+
+
+OFFICIAL_MNIST = official_mnist_folder()
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test gets private data and cache folders, so nothing is read from or written to the home folder."""
+    """Every test gets private data and cache folders, so nothing is read from or written to the home folder;
+    the official MNIST files are linked in read-only, and downloads are off."""
     root = tmp_path_factory.mktemp("env")
+    (root / "data").mkdir()
+    if OFFICIAL_MNIST is not None:
+        (root / "data" / "mnist").symlink_to(OFFICIAL_MNIST, target_is_directory=True)
     monkeypatch.setenv("RIB_DATA_DIR", str(root / "data"))
     monkeypatch.setenv("RIB_CACHE_DIR", str(root / "cache"))
+    monkeypatch.setenv("RIB_OFFLINE", "1")
+
+
+def _missing_official_data(exc: BaseException) -> bool:
+    return OFFICIAL_MNIST is None and isinstance(exc, DatasetError) and str(exc).startswith("mnist:")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    except DatasetError as exc:
+        if _missing_official_data(exc) and not os.environ.get("CI"):
+            pytest.skip(f"the official MNIST files are not here ({exc})")
+        raise
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    except DatasetError as exc:
+        if _missing_official_data(exc) and not os.environ.get("CI"):
+            pytest.skip(f"the official MNIST files are not here ({exc})")
+        raise
 
 
 @pytest.fixture

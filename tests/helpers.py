@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 from rib import load_dataset
-from rib.data import DEFAULT_DATASET, DEFAULT_TRAINING_DATASET
+from rib.data import DEFAULT_DATASET, OFFLINE_DATASET
 from rib.defenses import TrainContext, create_defense
 from rib.defenses.loop import TrainConfig, fit
 from rib.zoo import ModelCard, build_model, write_card
@@ -24,7 +24,7 @@ def make_card(folder: Path, model_id: str = "tiny-std", *, dataset: str = DEFAUL
     ``dataset`` itself.
     """
     if trained_on is None:
-        trained_on = DEFAULT_TRAINING_DATASET if dataset == DEFAULT_DATASET else dataset
+        trained_on = OFFLINE_DATASET if dataset == DEFAULT_DATASET else dataset
     torch.manual_seed(seed)
     model = build_model(arch, dataset)
     if state is not None:
@@ -44,9 +44,9 @@ def make_card(folder: Path, model_id: str = "tiny-std", *, dataset: str = DEFAUL
 def trained_tiny_state(seed: int = 0, epochs: int = 3) -> dict[str, torch.Tensor]:
     """Weights of the tiny test model after a few epochs of standard training on mnist-5k (seconds on a CPU)."""
     torch.manual_seed(seed)
-    model = build_model("tiny", DEFAULT_TRAINING_DATASET)
-    x, y = load_dataset(DEFAULT_TRAINING_DATASET, "train")
-    ctx = TrainContext(DEFAULT_TRAINING_DATASET, torch.device("cpu"), torch.Generator().manual_seed(seed))
+    model = build_model("tiny", OFFLINE_DATASET)
+    x, y = load_dataset(OFFLINE_DATASET, "train")
+    ctx = TrainContext(OFFLINE_DATASET, torch.device("cpu"), torch.Generator().manual_seed(seed))
     fit(model, create_defense("standard"), x, y, TrainConfig(epochs=epochs, lr=1e-2, schedule="constant",
                                                                seed=seed), ctx)
     return {k: v.clone() for k, v in model.net.state_dict().items()}
@@ -79,7 +79,7 @@ def write_onnx_card(folder: Path, model_id: str, onnx_file: Path, *, dataset: st
 
     card = folder / f"{model_id}.toml"
     cam = f'cam_layer = "{cam_layer}"\n' if cam_layer else ""
-    card.write_text(f'id = "{model_id}"\ndataset = "{dataset}"\ntrained_on = "{DEFAULT_TRAINING_DATASET}"\n\n'
+    card.write_text(f'id = "{model_id}"\ndataset = "{dataset}"\ntrained_on = "{OFFLINE_DATASET}"\n\n'
                     f'[arch]\nname = "onnx"\n{cam}\n[defense]\nname = "standard"\n\n'
                     f'[weights]\nfile = "{onnx_file.name}"\nsha256 = "{sha256_file(onnx_file)}"\n{extra}',
                     encoding="utf-8")

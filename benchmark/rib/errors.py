@@ -31,6 +31,10 @@ class WeightsError(RibError):
     """Weights that are missing, altered, unreadable or do not fit their architecture."""
 
 
+class DivergedError(RibError):
+    """A training whose loss became NaN or infinite."""
+
+
 class DatasetError(RibError):
     """A dataset whose files are missing or malformed."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -11,10 +13,11 @@ import tomli_w
 import tomllib
 import torch
 
-from rib.data import DATASETS, DEFAULT_TRAINING_DATASET, VAL_PER_CLASS, load_dataset
+from rib.data import DATASETS, DEFAULT_TRAINING_DATASET, load_dataset
 from rib.defenses import Defense, TrainContext, create_defense
+from rib.defenses.ir import default_cache_dir
 from rib.defenses.loop import TrainConfig, fit
-from rib.errors import ConfigError, RibError
+from rib.errors import ConfigError, DivergedError, RibError
 from rib.evaluation import accuracy
 from rib.files import atomic_write_text
 from rib.runtime import provenance, resolve_device
@@ -27,6 +30,22 @@ from rib.zoo.weights import save_weights
 CALIBRATION_RULE = "largest value whose validation accuracy is at least standard training's minus max_drop"
 
 
+def checkpoint_dir() -> Path:
+    """Where unfinished trainings keep their per-epoch checkpoints: ``$RIB_CACHE_DIR/checkpoints`` (default
+    ``~/.cache/rib/checkpoints``), outside any work tree, keyed by everything that defines the run."""
+    return default_cache_dir() / "checkpoints"
+
+
+def run_key(recipe: Recipe, params: dict[str, Any], cfg: TrainConfig, split: str, x: torch.Tensor,
+            y: torch.Tensor) -> str:
+    """A digest of everything that defines one training run: recipe, defense parameters, optimization, data."""
+    data = hashlib.sha256(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()
+    spec = {"id": recipe.id, "dataset": recipe.dataset, "split": split, "arch": recipe.arch,
+            "arch_kwargs": recipe.arch_kwargs, "defense": recipe.defense, "params": params, "cfg": cfg.to_dict(),
+            "data": data, "torch": torch.__version__.split("+")[0]}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _train_once(recipe: Recipe, params: dict[str, Any], cfg: TrainConfig, split: str, device: torch.device,
                 search_dirs: list[Path], progress: bool, desc: str) -> tuple[RobustModel, Defense, dict[str, Any]]:
     torch.manual_seed(cfg.seed)
@@ -35,7 +54,9 @@ def _train_once(recipe: Recipe, params: dict[str, Any], cfg: TrainConfig, split:
     x, y = load_dataset(recipe.dataset, split)
     ctx = TrainContext(recipe.dataset, device, torch.Generator(device=device).manual_seed(cfg.seed + 1),
                        resolve_model=model_resolver(recipe.card_dataset, search_dirs, device), progress=progress)
-    log = fit(model, defense, x, y, cfg, ctx, desc=desc)
+    key = run_key(recipe, params, cfg, split, x, y)
+    log = fit(model, defense, x, y, cfg, ctx, desc=desc, checkpoint=checkpoint_dir() / f"{key[:32]}.pt",
+              checkpoint_key=key)
     return model, defense, log
 
 
@@ -63,10 +84,16 @@ def calibrate(model_id: str, dataset: str = DEFAULT_TRAINING_DATASET, *, out_dir
     x_val, y_val = load_dataset(dataset, "val")
     ref_acc = accuracy(ref_model, x_val, y_val)
     accs: list[float] = []
+    diverged: list[float] = []
     for value in spec["values"]:
         params = {**recipe.params, spec["param"]: value}
-        model, _, _ = _train_once(recipe, params, cfg, "fit", dev, search, progress,
-                                  f"{recipe.id} calib: {spec['param']}={value}")
+        try:
+            model, _, _ = _train_once(recipe, params, cfg, "fit", dev, search, progress,
+                                      f"{recipe.id} calib: {spec['param']}={value}")
+        except DivergedError:  # a penalty too strong for the network: that value is out
+            diverged.append(value)
+            accs.append(0.0)
+            continue
         accs.append(round(accuracy(model, x_val, y_val), 4))
     ok = [v for v, a in zip(spec["values"], accs, strict=True) if a >= ref_acc - spec["max_drop"]]
     chosen = max(ok) if ok else min(spec["values"])
@@ -82,7 +109,8 @@ def calibrate(model_id: str, dataset: str = DEFAULT_TRAINING_DATASET, *, out_dir
         "rule": CALIBRATION_RULE if ok else "no value within max_drop: the smallest value of the sweep",
         "chosen": chosen,
         "epochs": cfg.epochs,
-        "split": f"fit/val of the train split ({VAL_PER_CLASS} validation images per class)",
+        "split": f"fit/val of the train split ({DATASETS.get(dataset).val_per_class} validation images per class)",
+        **({"diverged": diverged} if diverged else {}),
         "seed": cfg.seed,
         **provenance(dev),
     }
@@ -162,6 +190,7 @@ def train_model(
             "seed": cfg.seed,
             "epochs": cfg.epochs,
             "wall_time_s": log["wall_time_s"],
+            **({"resumed_at_epoch": log["resumed_at_epoch"]} if log["resumed_at_epoch"] else {}),
             "train_accuracy": round(accuracy(model, x_tr, y_tr), 4),
             "test_accuracy": round(accuracy(model, x_te, y_te), 4),
             "test_split": f"{dataset} test",  # the training set's own test split, not where the card is evaluated
@@ -191,12 +220,23 @@ def train_all(dataset: str = DEFAULT_TRAINING_DATASET, **kwargs: Any) -> list[Mo
 
 def train_models(models: str | None, dataset: str = DEFAULT_TRAINING_DATASET, *, out_dir: Path = Path("trained"),
                  epochs: int | None = None, seed: int | None = None, device: str = "auto", force: bool = False,
-                 recalibrate: bool = False, progress: bool = True,
-                 on_trained: Callable[[ModelCard], None] | None = None) -> list[ModelCard]:
+                 recalibrate: bool = False, progress: bool = True, skip_finished: bool = False,
+                 on_trained: Callable[[ModelCard], None] | None = None,
+                 on_skipped: Callable[[str, Path], None] | None = None) -> list[ModelCard]:
     """Train ``models`` (comma-separated ids; None: every recipe of ``dataset``, in dependency order) one after
-    the other with ``train_model``; ``on_trained`` sees each card as soon as it is written."""
+    the other with ``train_model``; ``on_trained`` sees each card as soon as it is written.
+
+    With ``skip_finished`` (``rib train --all``), a model whose card is already in ``out_dir`` is skipped
+    (``on_skipped`` sees its id and card) instead of refused, so a cut run continues where it stopped: the
+    finished models are kept, the one that was cut resumes from its last checkpoint.
+    """
     cards = []
     for model_id in training_plan(dataset, models):
+        card_path = Path(out_dir) / get_recipe(model_id, dataset).card_dataset / f"{model_id}.toml"
+        if skip_finished and not force and card_path.exists():
+            if on_skipped:
+                on_skipped(model_id, card_path)
+            continue
         cards.append(train_model(model_id, dataset, out_dir=out_dir, epochs=epochs, seed=seed, device=device,
                                  force=force, recalibrate=recalibrate, progress=progress))
         if on_trained:
