@@ -89,3 +89,27 @@ def test_ray_runs_the_cascade_in_a_second_wave(tmp_path: Path, local: Path, zoo:
     cols = ["attack", "metric", "eps", "value", "n"]
     here, remote = (load_results(p)[cols].sort_values(cols).reset_index(drop=True) for p in (local, tmp_path / "ray"))
     assert here.equals(remote)
+
+
+def test_an_eps_sweep_of_ensembles_attacks_only_the_survivors_of_the_smaller_eps(tmp_path: Path, zoo: Path) -> None:
+    from rib.runner import cascade_waves, nest_ensembles
+
+    small, large = EPS / 2, EPS
+    pgd, apgd = plan_run("tiny-a", "pgd-linf,apgd-linf", n=N, eps=[small, large], models_dir=zoo)
+    stages = [cascade_after(replace(apgd, eps=(e,)), ["pgd-linf"], [pgd]) for e in (large, small)]
+    cells = nest_ensembles([pgd, *stages])  # listed large first: the chain puts the small eps first
+    assert [c.eps[0] for c in cells[1:]] == [small, large]
+    assert [a for a, _ in cells[2].after] == ["pgd-linf", "<apgd-linf"]
+    assert [len(w) for w in cascade_waves(cells)] == [1, 1, 1]
+    store = ResultStore(tmp_path)
+    execute(cells, store, device="cpu", models_dir=zoo)
+    ex_small = store.examples_of("mnist", "tiny-a", "apgd-linf", cells[1].cell_id).to_pandas().set_index("index")
+    ex_large = store.examples_of("mnist", "tiny-a", "apgd-linf", cells[2].cell_id).to_pandas().set_index("index")
+    fooled_small = set(ex_small.index[ex_small["clean_correct"] & ~ex_small["robust"]])
+    assert fooled_small, "the small eps must fool some examples for the test to mean anything"
+    # everything fooled at the small eps was skipped at the large one, and robustness only shrinks with eps
+    assert fooled_small <= set(ex_large.index[ex_large["cascaded"]])
+    assert not (ex_large["robust"] & ~ex_small.loc[ex_large.index, "robust"]).any()
+    summary = load_results(tmp_path)
+    best = worst_case(store.examples().to_pandas(), robustness_cells(summary)).set_index("eps")
+    assert bool(best.loc[large, "ensemble"]) and best.loc[large, "value"] <= best.loc[small, "value"]

@@ -32,10 +32,19 @@ def test_worst_case_is_per_example_over_the_ensemble_subset() -> None:
     assert out["ci_low"] < 0.5 < out["ci_high"]
 
 
-def test_without_an_ensemble_cell_the_worst_case_is_not_a_headline() -> None:
+def test_without_an_ensemble_cell_the_worst_case_is_over_the_common_images_only() -> None:
+    # PGD on 20 images, Square on the first 10: the worst case is taken on the 10 both tried, never a mix of
+    # PGD's 20 and Square's 10 (which would give 16/20)
     ex = pd.DataFrame(_rows("pgd", range(20), {0, 1}) + _rows("sq", range(10), {2, 3}))
     out = worst_case(ex, CELLS).iloc[0]
-    assert (out["value"], out["n"], bool(out["ensemble"])) == (16 / 20, 20, False)
+    assert (out["value"], out["n"], bool(out["ensemble"])) == (6 / 10, 10, False)
+
+
+def test_an_example_fooled_at_a_smaller_eps_is_fooled_at_every_larger_one() -> None:
+    # at eps 0.1 PGD fools {5}; at 0.2 nothing attacks 5 successfully, yet it lies in the larger ball too
+    ex = pd.DataFrame(_rows("pgd", range(10), {5}, eps=0.1) + _rows("pgd", range(10), {0}, eps=0.2))
+    out = worst_case(ex, CELLS).set_index("eps")
+    assert (out.loc[0.1, "value"], out.loc[0.2, "value"]) == (0.9, 0.8)
 
 
 def test_adding_a_weak_attack_on_more_images_cannot_raise_the_headline() -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import rib.files
+import torch
 from rib.cli import main
 from rib.errors import RibError, RibWarning
 from rib.stats import stratified_indices, two_proportion_p, wilson_interval
@@ -187,3 +188,17 @@ def test_stratified_indices() -> None:
     assert torch.bincount(y[idx]).tolist() == [2, 2, 2]
     assert idx.tolist() == sorted(idx.tolist())
     assert len(stratified_indices(y, 100)) == 15
+    assert torch.equal(stratified_indices(y, 6), idx)  # seeded: the same sample every time
+
+
+def test_samples_are_random_over_the_whole_split_and_nested() -> None:
+    from rib import load_dataset
+
+    _, y = load_dataset("mnist", "test")
+    s100, s200, s1000 = (set(stratified_indices(y, n).tolist()) for n in (100, 200, 1000))
+    assert s100 <= s200 <= s1000 and len(s1000) == 1000
+    assert torch.bincount(y[sorted(s100)], minlength=10).tolist() == [10] * 10
+    # spread over the whole split (MNIST's test split is ordered: its first half comes from other writers)
+    assert min(s200) < 500 and max(s200) > 9500
+    assert 0.4 < sum(i < 5000 for i in s1000) / 1000 < 0.6
+    assert stratified_indices(y, 200, seed=1).tolist() != sorted(s200)

@@ -19,8 +19,9 @@ import torch
 from scipy.stats import spearmanr
 
 from rib.data import DATASETS, DEFAULT_DATASET
-from rib.ensemble import robustness_cells, worst_case
+from rib.ensemble import paired, robustness_cells, worst_case, worst_case_examples
 from rib.runtime import provenance
+from rib.stats import mcnemar_p, wilson_interval
 from rib.store import ResultStore, write_table_atomic
 from rib.table import NBSP, TERMINAL_WIDTH, format_table
 
@@ -54,6 +55,7 @@ class Results:
         self.dataset = dataset
         self.examples = examples if examples is not None else pd.DataFrame(columns=["cell_id", "index", "eps",
                                                                                    "robust", "distance"])
+        self.per_example = worst_case_examples(self.examples, robustness_cells(self.df))
         self.worst = worst_case(self.examples, robustness_cells(self.df))
 
     def worst_side(self, model: str, norm: str, eps: float) -> Side | None:
@@ -143,9 +145,27 @@ def _cells(left: tuple[Any, ...], right: tuple[Any, ...]) -> Callable[[Results],
     return lambda r: _greater(r.side(*left), r.side(*right))
 
 
+def _paired_greater(r: Results, left: str, right: str, norm: str, eps: float) -> Verdict:
+    """Claim: model ``left`` has the higher worst-case robust accuracy than ``right`` at (norm, eps), judged by
+    McNemar's exact test on the images both were evaluated on (a tie unless p < 0.05)."""
+    a, b = paired(r.per_example, left, right, norm, eps)
+    if len(a) == 0:
+        return _greater(r.worst_side(left, norm, eps), r.worst_side(right, norm, eps))
+    sides = [r.worst_side(m, norm, eps) for m in (left, right)]
+    lhs, rhs = (Side(s.label, float(v.mean()), len(v), wilson_interval(int(v.sum()), len(v))) if s else None
+                for s, v in zip(sides, (a, b), strict=True))
+    p = mcnemar_p(torch.tensor(a.to_numpy()), torch.tensor(b.to_numpy()))
+    diff = f"difference {float(a.mean()) - float(b.mean()):+.4f} on {len(a)} shared images"
+    only = f"{int((a & ~b).sum())} robust only under {left}, {int((b & ~a).sum())} only under {right}"
+    if not p < 0.05:
+        return Verdict(lhs, rhs, "inconclusive", f"{diff}; McNemar p = {p:.3g} ({only}): a tie")
+    return Verdict(lhs, rhs, "holds" if a.mean() > b.mean() else "does not hold",
+                   f"{diff}; McNemar p = {p:.3g} ({only})")
+
+
 def _worst(left: str, right: str, norm: str, eps: float) -> Callable[[Results], Verdict]:
     """Claim: model ``left`` has the higher worst-case robust accuracy than ``right`` at (norm, eps)."""
-    return lambda r: _greater(r.worst_side(left, norm, eps), r.worst_side(right, norm, eps))
+    return lambda r: _paired_greater(r, left, right, norm, eps)
 
 
 def _alignment_vs_distance(r: Results) -> Verdict:

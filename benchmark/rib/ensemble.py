@@ -25,7 +25,7 @@ from rib.errors import ConfigError
 from rib.evaluation import predict
 from rib.stats import wilson_interval
 
-WORST_CASE_COLUMNS = ["model", "norm", "eps", "value", "n", "ci_low", "ci_high", "attacks", "ensemble"]
+WORST_CASE_COLUMNS = ["model", "norm", "eps", "value", "n", "ci_low", "ci_high", "clean", "attacks", "ensemble"]
 ROBUSTNESS_KINDS = ("white-box", "black-box", "transfer", "ensemble")  # attack kinds that can lower robust accuracy
 ATTACK_CELL_METRICS = ("clean_accuracy", "robust_accuracy")
 
@@ -64,29 +64,66 @@ def cascade_survivors(prior: pd.DataFrame, universe: Sequence[int], eps: float, 
     return torch.tensor(keep, dtype=torch.long)
 
 
-def worst_case(examples: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, norm, eps): the worst case over attacks, its n, 95% Wilson interval, attack count and whether
-    it is at ensemble strength.
+def worst_case_examples(examples: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, norm, eps, index) of the common image set: whether the image was clean-correct and survived every
+    attack there (``robust``), and whether the set is at ensemble strength.
 
-    ``examples``: per-example rows (cell_id, index, eps, robust, and ``cascaded`` where known). ``cells``: one row
-    per robustness cell (cell_id, model, attack, norm, kind); cells of kind ``ensemble`` define the subset.
+    ``examples``: per-example rows (cell_id, index, eps, robust, clean_correct, and ``cascaded`` where known).
+    ``cells``: one row per robustness cell (cell_id, model, attack, norm, kind); cells of kind ``ensemble`` define
+    the set. A worst case is only taken over one common set of images: the ensemble's where one ran at that eps,
+    else the images every attack there tried (their intersection; evaluation samples are nested, so that is the
+    smallest attack's sample). An example fooled at a smaller eps counts as fooled at every larger one.
     """
+    columns = ["model", "norm", "eps", "index", "clean_correct", "robust", "ensemble", "attacks"]
     ex = examples.merge(cells[["cell_id", "model", "attack", "norm", "kind"]], on="cell_id")
     if ex.empty:
-        return pd.DataFrame(columns=WORST_CASE_COLUMNS)
-    keys = ["model", "norm", "eps"]
+        return pd.DataFrame(columns=columns)
+    if "clean_correct" not in ex:
+        ex = ex.assign(clean_correct=True)
     out = []
-    for (model, norm, eps), group in ex.groupby(keys, sort=True):
-        per_example = group.groupby("index")["robust"].all()
-        ensemble_idx = group.loc[group["kind"] == "ensemble", "index"].unique()
-        at_strength = len(ensemble_idx) > 0
-        if at_strength:
-            per_example = per_example.loc[sorted(int(i) for i in ensemble_idx)]
-        k, n = int(per_example.sum()), len(per_example)
+    for (model, norm), by_norm in ex.groupby(["model", "norm"], sort=True):
+        fooled_below: set[int] = set()  # fooled by some attack at a smaller eps
+        for eps, group in by_norm.groupby("eps", sort=True):
+            per_index = group.groupby("index").agg(robust=("robust", "all"), clean_correct=("clean_correct", "all"))
+            ensemble_idx = group.loc[group["kind"] == "ensemble", "index"].unique()
+            at_strength = len(ensemble_idx) > 0
+            if at_strength:
+                common = sorted(int(i) for i in ensemble_idx)
+            else:
+                tried = [set(rows["index"].astype(int)) for _, rows in group.groupby("cell_id")]
+                common = sorted(set.intersection(*tried))
+            rows = per_index.loc[common]
+            robust = rows["robust"].astype(bool) & ~rows.index.isin(sorted(fooled_below))
+            fooled_below |= {int(i) for i in per_index.index[~per_index["robust"].astype(bool).to_numpy()]}
+            out.append(pd.DataFrame({"model": model, "norm": norm, "eps": float(eps), "index": rows.index.astype(int),
+                                     "clean_correct": rows["clean_correct"].astype(bool).to_numpy(),
+                                     "robust": robust.to_numpy(), "ensemble": at_strength,
+                                     "attacks": int(group["attack"].nunique())}))
+    return pd.concat(out, ignore_index=True)[columns]
+
+
+def worst_case(examples: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, norm, eps): the worst case over attacks on the common image set (``worst_case_examples``), its
+    n, 95% Wilson interval, the clean accuracy on the same images, attack count and whether it is at ensemble
+    strength."""
+    per = worst_case_examples(examples, cells)
+    out = []
+    for (model, norm, eps), group in per.groupby(["model", "norm", "eps"], sort=True):
+        k, n = int(group["robust"].sum()), len(group)
         lo, hi = wilson_interval(k, n)
-        out.append({"model": model, "norm": norm, "eps": float(eps), "value": k / n, "n": n, "ci_low": lo,
-                    "ci_high": hi, "attacks": int(group["attack"].nunique()), "ensemble": at_strength})
+        out.append({"model": model, "norm": norm, "eps": float(eps), "value": k / n if n else float("nan"),
+                    "n": n, "ci_low": lo, "ci_high": hi, "clean": float(group["clean_correct"].mean()),
+                    "attacks": int(group["attacks"].iloc[0]), "ensemble": bool(group["ensemble"].iloc[0])})
     return pd.DataFrame(out, columns=WORST_CASE_COLUMNS)
+
+
+def paired(per_example: pd.DataFrame, left: str, right: str, norm: str, eps: float) -> tuple[pd.Series, pd.Series]:
+    """The two models' per-image worst-case outcomes at (norm, eps) on the images both were evaluated on."""
+    at = per_example[(per_example["norm"] == norm) & ((per_example["eps"] - eps).abs() < 1e-9)]
+    a = at[at["model"] == left].set_index("index")["robust"].astype(bool)
+    b = at[at["model"] == right].set_index("index")["robust"].astype(bool)
+    shared = a.index.intersection(b.index)
+    return a.loc[shared], b.loc[shared]
 
 
 def attack_survivors(attack: Attack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,

@@ -18,12 +18,14 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from rib.admission.gate import admit_cells
 from rib.errors import ConfigError, RibError
 from rib.grid import Cell
 from rib.runner import (
     CellOutcome,
     add_black_box_checks,
     cascade_inputs,
+    cascade_waves,
     evaluate_cell,
     run_cells,
     stored_outcome,
@@ -86,8 +88,8 @@ def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "c
     outcomes: dict[int, CellOutcome] = {}
     pending: dict[Any, int] = {}
     failed: list[FailedCell] = []
-    # two waves: a cascade's last stage reads its earlier stages' stored outcomes, so it is sent once they landed
-    waves = [[i for i, c in enumerate(cells) if not c.after], [i for i, c in enumerate(cells) if c.after]]
+    # waves: a cascade's stage reads its earlier stages' stored outcomes, so it is sent once they landed
+    waves = cascade_waves(cells)
     try:
         for wave in waves:
             for i in wave:
@@ -140,16 +142,22 @@ def check_executor(executor: str, address: str | None = None) -> None:
 def execute(cells: Sequence[Cell], store: ResultStore, *, executor: str = "local", device: str = "auto",
             force: bool = False, models_dir: ModelDirs = None, progress: bool = False, address: str | None = None,
             on_cell: Callable[[CellOutcome], None] | None = None) -> list[CellOutcome]:
-    """Run ``cells`` with the named executor; raises ``RibError`` naming every cell that failed (after the rest
-    have landed)."""
+    """Run ``cells`` with the named executor, after the admission of every outside model among them
+    (``rib.admission.admit_cells``: a refused model raises ``AdmissionError`` before anything runs); raises
+    ``RibError`` naming every cell that failed (after the rest have landed)."""
     check_executor(executor, address)
+    cache: dict[str, Any] = {}  # the models admission loaded, reused by a local run
+    admitted = admit_cells(cells, store, device=device, models_dir=models_dir, force=force, model_cache=cache)
+    for outcome in admitted.skipped:
+        if on_cell:
+            on_cell(outcome)
     if executor == "local":
-        return run_cells(cells, store, device=device, force=force, models_dir=models_dir, progress=progress,
-                         on_cell=on_cell)
-    outcomes, failed = run_cells_ray(cells, store, device=device, force=force,
+        return admitted.skipped + run_cells(admitted.cells, store, device=device, force=force, models_dir=models_dir,
+                                            progress=progress, on_cell=on_cell, model_cache=cache)
+    outcomes, failed = run_cells_ray(admitted.cells, store, device=device, force=force,
                                      models_dir=models_dir, progress=progress, address=address, on_cell=on_cell)
     if failed:
         for f in failed:
             print(f"rib: cell failed: {f.cell.describe()}: {f.error}", file=sys.stderr)
         raise RibError(f"{len(failed)} of {len(cells)} cells failed after retries; the other results are stored")
-    return outcomes
+    return admitted.skipped + outcomes

@@ -20,14 +20,14 @@ from rib.checks import store_checks
 from rib.data import DEFAULT_DATASET, dataset_eps, headline_eps, load_dataset
 from rib.ensemble import attack_survivors, cascade_survivors
 from rib.errors import ConfigError
-from rib.grid import CHECK_ATTACK, Cell, grid_spec
+from rib.grid import ADMISSION_ATTACK, CHECK_ATTACK, Cell, grid_spec
 from rib.metric_cells import (
     CLEAN,
-    cell_inapplicable,
     evaluate_metrics,
-    mean_interval,
     metric_names,
     metric_params,
+    metric_rows,
+    metrics_revision,
     source_norm,
     value_columns,
 )
@@ -102,7 +102,8 @@ def plan_metric_cell(card: ModelCard, source: str, metrics: Sequence[str], *, n:
     cell_eps, names = metric_params(source, list(metrics), eps)
     # metric sources are attacks without dependencies (checked above): a metrics cell depends on no other model
     return Cell(kind="metrics", model=card.id, dataset=card.dataset, attack=source, eps=cell_eps, n=n, seed=seed,
-                batch_size=batch_size, metrics=names, weights_sha256=card.weights_sha256)
+                batch_size=batch_size, metrics=names, weights_sha256=card.weights_sha256,
+                revision=metrics_revision(names))
 
 
 def _dependencies(card: ModelCard, attack: str, params: dict[str, Any],
@@ -145,9 +146,12 @@ def plan_grid(grid: str, dataset: str = DEFAULT_DATASET, *, models: str | None =
                 cell = plan_cell(card, name, cell_eps, n=int(group.get("n", spec.n)), seed=spec.seed,
                                  batch_size=int(group.get("batch_size", spec.batch_size)),
                                  params=dict(group.get("params", {})), models_dir=models_dir)
-                if group.get("after"):
-                    cell = cascade_after(cell, [ATTACKS.canonical(a) for a in group["after"]], cells)
-                cells.append(cell)
+                if group.get("after"):  # a cascade's last stage runs at one eps: one cell per eps
+                    stages = [ATTACKS.canonical(a) for a in group["after"]]
+                    cells += [cascade_after(replace(cell, eps=(e,)), stages, cells) for e in cell_eps]
+                else:
+                    cells.append(cell)
+    cells = nest_ensembles(cells)
     for group in spec.metrics:
         names = metric_names(list(group.get("names", [])))
         for card in cards:
@@ -180,14 +184,47 @@ def cascade_after(cell: Cell, stages: Sequence[str], planned: Sequence[Cell]) ->
     return replace(cell, after=tuple(after))
 
 
+def nest_ensembles(cells: Sequence[Cell]) -> list[Cell]:
+    """Chain the ensemble cascades of each (model, dataset, norm, n) along their eps, smallest first: each also
+    skips what the ensemble at the next smaller eps fooled (an adversarial example inside a small eps ball lies in
+    every larger one), so an eps sweep attacks only survivors. The chained stage is marked ``<`` in ``after``."""
+    chains: dict[tuple[str, str, str, int], list[int]] = {}
+    for i, c in enumerate(cells):
+        if c.kind == "attack" and c.after and ATTACKS.get(c.attack).kind == "ensemble":
+            chains.setdefault((c.model, c.dataset, ATTACKS.get(c.attack).norm_name, c.n), []).append(i)
+    out = list(cells)
+    for members in chains.values():
+        chain = sorted((out[j] for j in members), key=lambda c: c.eps[0])
+        for k in range(1, len(chain)):
+            chain[k] = replace(chain[k], after=(*chain[k].after, (f"<{chain[k - 1].attack}", chain[k - 1].cell_id)))
+        for position, cell in zip(sorted(members), chain, strict=True):  # in eps order: each after its stages
+            out[position] = cell
+    return out
+
+
+def cascade_waves(cells: Sequence[Cell]) -> list[list[int]]:
+    """Indices of ``cells`` in waves: a cell comes in a later wave than every planned cell it cascades after."""
+    ids = {c.cell_id: i for i, c in enumerate(cells)}
+    depth: dict[int, int] = {}
+
+    def level(i: int) -> int:
+        if i not in depth:
+            depth[i] = 1 + max((level(ids[cid]) for _, cid in cells[i].after if cid in ids), default=-1)
+        return depth[i]
+
+    levels = [level(i) for i in range(len(cells))]
+    return [[i for i, d in enumerate(levels) if d == k] for k in range(max(levels, default=-1) + 1)]
+
+
 def stale_cells(grid: str, dataset: str, store: ResultStore, *, models_dir: ModelDirs = None) -> list[Path]:
     """Summary files of stored ``dataset`` cells that ``grid`` does not plan (old settings, old weights, ad-hoc
-    runs); the derived check cells are kept while their model has a card. A dataset without any card plans
-    nothing: every cell there is stale (the zoo moved elsewhere, ``rib rehome``)."""
+    runs); the derived check cells and admission records are kept while their model has a card. A dataset without
+    any card plans nothing: every cell there is stale (the zoo moved elsewhere, ``rib rehome``)."""
     models = {c.id for c in list_cards(dataset, models_dir)}
     planned = {c.cell_id[:20] for c in plan_grid(grid, dataset, models_dir=models_dir)} if models else set()
+    derived = (f"{CHECK_ATTACK}-", f"{ADMISSION_ATTACK}-")
     return sorted(p for key, p in store.cell_files(dataset).items()
-                  if key not in planned and not (p.name.startswith(f"{CHECK_ATTACK}-") and p.parent.name in models))
+                  if key not in planned and not (p.name.startswith(derived) and p.parent.name in models))
 
 
 def stale_tables(dataset: str, store: ResultStore, *, models_dir: ModelDirs = None) -> list[Path]:
@@ -291,8 +328,13 @@ def cascade_inputs(cell: Cell, store: ResultStore) -> pd.DataFrame | None:
     """The stored per-example outcomes of a cascade cell's earlier stages (None for any other cell)."""
     if not cell.after:
         return None
-    return pd.concat([store.examples_of(cell.dataset, cell.model, attack, cell_id).to_pandas()
-                      for attack, cell_id in cell.after], ignore_index=True)
+    parts = []
+    for attack, cell_id in cell.after:
+        rows = store.examples_of(cell.dataset, cell.model, attack.lstrip("<"), cell_id).to_pandas()
+        if attack.startswith("<"):  # the ensemble at a smaller eps: what it fooled is fooled at this eps too
+            rows = rows.assign(eps=cell.eps[0])
+        parts.append(rows)
+    return pd.concat(parts, ignore_index=True)
 
 
 def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = None, progress: bool = False,
@@ -314,16 +356,8 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
     if cell.kind == "metrics":
         start = time.perf_counter()
         values = evaluate_metrics(cell, model, x, y, progress=progress)
-        reasons = cell_inapplicable(cell, model)
         base = base_row(cell, card, source_norm(cell.attack), time.perf_counter() - start, device, run_id)
-        rows = []
-        for name, v in values.items():
-            if name in reasons:
-                rows.append(not_applicable_row(base, name, cell.eps[0], reasons[name]))
-                continue
-            mean, count, ci = mean_interval(v)
-            rows.append(summary_row(base, name, cell.eps[0], mean, count, ci))
-        return rows, value_columns(cell, idx, values)
+        return metric_rows(cell, model, base, values), value_columns(cell, idx, values)
     attack = create_attack(cell.attack, **cell.params)
     reason = attack.not_applicable(model)
     if reason:  # e.g. the top-k CAM attack on a model without a CAM: the reason is stored, nothing is attacked

@@ -33,6 +33,20 @@ def two_proportion_p(p1: float, n1: int, p2: float, n2: int) -> float:
     return math.erfc(abs(p1 - p2) / se / math.sqrt(2))
 
 
+def mcnemar_p(a: torch.Tensor | list[bool], b: torch.Tensor | list[bool]) -> float:
+    """Two-sided exact McNemar p-value that two paired binary outcomes (the same images under two models) have
+    the same rate: a binomial test on the discordant pairs; 1 when there are none."""
+    from scipy.stats import binomtest
+
+    a_t, b_t = torch.as_tensor(a, dtype=torch.bool), torch.as_tensor(b, dtype=torch.bool)
+    if a_t.shape != b_t.shape:
+        raise ValueError(f"paired outcomes need the same images, got {tuple(a_t.shape)} and {tuple(b_t.shape)}")
+    only_a, only_b = int((a_t & ~b_t).sum()), int((b_t & ~a_t).sum())
+    if only_a + only_b == 0:
+        return 1.0
+    return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
 def mean_interval(values: torch.Tensor, z: float = Z_95) -> tuple[float, int, tuple[float, float]]:
     """(mean, count, 95% normal interval) over the finite values."""
     v = values[torch.isfinite(values)].double()
@@ -43,16 +57,24 @@ def mean_interval(values: torch.Tensor, z: float = Z_95) -> tuple[float, int, tu
     return mean, len(v), (mean - half, mean + half)
 
 
-def stratified_indices(y: torch.Tensor, n: int) -> torch.Tensor:
-    """The first ``n`` indices of a class-interleaved order (one of each class in turn), deterministic.
+SAMPLE_SEED = 0
+"""The seed of every evaluation sample: one fixed random order of each split, so samples are comparable."""
 
-    Any prefix is as close to stratified as possible, so ``--n 100`` takes 10 images per class on mnist-5k.
+
+def stratified_indices(y: torch.Tensor, n: int, seed: int = SAMPLE_SEED) -> torch.Tensor:
+    """A seeded random stratified sample of ``n`` indices over the whole split, sorted.
+
+    Each class is shuffled once (``seed``), then the classes are interleaved (the first image of each class's
+    shuffled order, then the second, ...) and the first ``n`` are taken. Samples are nested: the ``n = 100``
+    sample lies inside the ``n = 200`` one, which lies inside the ``n = 1000`` one, so a smaller ``n`` is an
+    unbiased sample of a larger one; and with 10 classes ``n = 100`` takes 10 images per class.
     """
     if n >= len(y):
         return torch.arange(len(y))
+    gen = torch.Generator().manual_seed(seed)
     rank = torch.empty_like(y)
-    for c in torch.unique(y):
+    for c in torch.unique(y):  # ascending: the same generator draws on every platform and torch version
         idx = (y == c).nonzero().flatten()
-        rank[idx] = torch.arange(len(idx))
-    order = sorted(range(len(y)), key=lambda i: (int(rank[i]), int(y[i]), i))
+        rank[idx[torch.randperm(len(idx), generator=gen)]] = torch.arange(len(idx))
+    order = sorted(range(len(y)), key=lambda i: (int(rank[i]), int(y[i])))
     return torch.tensor(sorted(order[:n]))

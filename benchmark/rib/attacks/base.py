@@ -107,8 +107,12 @@ class FixedEpsAttack(Attack):
     """An attack that searches inside one eps ball at a time.
 
     The sweep shares work: an example fooled at a smaller eps stays fooled at every larger eps (the same
-    perturbation is admissible), so each larger eps attacks only the survivors.
+    perturbation is admissible), so each larger eps attacks only the survivors. ``max_batch`` caps the batch an
+    expensive attack sees at once (its progress then moves every few seconds); it is part of the attack, not of
+    the display, so numbers never depend on whether a bar is shown.
     """
+
+    max_batch: ClassVar[int | None] = None
 
     @abstractmethod
     def attack_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
@@ -125,10 +129,14 @@ class FixedEpsAttack(Attack):
         distance = torch.where(clean_correct, torch.tensor(math.inf), torch.tensor(0.0))
         x_adv = x.clone()
         alive = clean_correct.clone()
-        with tqdm(total=len(eps), desc=self.name, disable=not progress, leave=False, unit="eps") as bar:
+        correct = int(clean_correct.sum())
+        chunk_size = min(batch_size, self.max_batch or batch_size)
+        # the bar counts images attacked (or skipped, fooled at a smaller eps) over every eps, not eps values
+        with tqdm(total=correct * len(eps), desc=self.name, disable=not progress, leave=False, unit="img") as bar:
             for e, epsilon in enumerate(eps):
                 idx = alive.nonzero().flatten()
-                for (chunk,) in batches(idx, batch_size=batch_size):
+                bar.update(correct - len(idx))
+                for (chunk,) in batches(idx, batch_size=chunk_size):
                     xb, yb = x[chunk].to(device), y[chunk].to(device)
                     adv = self.attack_batch(model, xb, yb, epsilon, generator)
                     adv = self._admissible(xb, adv, epsilon)
@@ -138,8 +146,8 @@ class FixedEpsAttack(Attack):
                     hit = chunk[fooled]
                     alive[hit] = False
                     distance[hit] = self.norm.distance(adv[fooled].cpu(), x[hit])
+                    bar.update(len(chunk))
                 robust[:, e] = alive
-                bar.update(1)
         return AttackResult(eps, clean_correct, robust, distance, x_adv)
 
     def _admissible(self, x: torch.Tensor, adv: torch.Tensor, eps: float) -> torch.Tensor:

@@ -3,6 +3,8 @@ the CSV and the terminal.
 
 Ranked by the headline (``rib.ensemble.worst_case`` at the dataset's headline eps, at ensemble strength: AutoAttack
 on every evaluated example), shown with its n and 95% Wilson interval; models without an ensemble there rank last.
+Models with a failed admission check or an unresolved masking flag (``rib.report.gating``) are not ranked: they make
+a board of their own (``build_unranked_board``), whose first column says why.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from rib.data import DATASETS
+from rib.grid import ADMISSION_ATTACK
 from rib.report import glossary
 from rib.report.facts import MISSING, ModelFacts, format_count, model_facts
-from rib.report.tables import KEY_METRICS, StoreView, best_known, headline
+from rib.report.gating import gated_status, unranked_reasons
+from rib.report.tables import KEY_METRICS, StoreView, best_known, headline, per_example_known
+from rib.stats import mcnemar_p
 from rib.zoo import ModelCard
 
 
@@ -113,10 +119,12 @@ def columns(eps_list: list[float], top: float | None) -> list[Column]:
     """The leaderboard's columns for a norm with eps ``eps_list`` and headline eps ``top``."""
     at = f" @ {top:g}" if top is not None else ""
     return [
-        Column("rank", "rank by the headline; models without one rank last", True), Column("model"),
+        Column("rank", "rank by the headline: 1 + the models significantly above (McNemar, p < 0.05, on the "
+               "shared images); tied models share a rank; models without a headline rank last", True),
+        Column("model"),
         Column("source", "zoo (trained by rib) or outside (submitted)"),
         Column("verification", "did rib reproduce the card's claims? (see the glossary)"),
-        Column("clean %", "accuracy on the clean evaluated examples", True),
+        Column("clean %", "clean accuracy on the headline's own images", True),
         Column(f"worst case %{at}", "the headline: share of the evaluated examples that survived every attack at "
                "this eps, AutoAttack included on each of them", True),
         Column("95% CI", "95% Wilson interval of the headline", True),
@@ -151,17 +159,46 @@ def build_board(view: StoreView, dataset: str, norm: str, cards: dict[str, Model
     entries = []
     for model in sorted(attacks["model"].unique()):
         mine = attacks[attacks["model"] == model]
+        if unranked_reasons(mine, norm) or (mine["attack"] == ADMISSION_ATTACK).all():
+            continue  # not ranked (``build_unranked_board``), or nothing but an admission record
         head = headline(best, model, norm, top)
         row, text = _row(view, dataset, norm, model, mine, metrics, best, head, eps_list, top,
                          model_facts(cards.get(model), dataset, zoo), (links or {}).get(model, ""), root)
         entries.append((-(float(head["value"])) if head is not None else 1.0, model, row, text))
     entries.sort(key=lambda e: (e[0], e[1]))
-    rows = [[_num(i + 1), *row] for i, (_, _, row, _) in enumerate(entries)]
+    ranked, known = [m for _, m, _, _ in entries], per_example_known(view, dataset)
+    ranks = tied_ranks(ranked, known[known["model"].isin(ranked)], norm, top)  # unranked models compete with none
+    rows = [[_num(ranks[m]), *row] for _, m, row, _ in entries]
     cols = columns(eps_list, top)
     if any(len(r) != len(cols) for r in rows):
         raise AssertionError("leaderboard rows and columns out of step")  # a programming error, never user input
     return Board(f"{dataset}-leaderboard-{norm}", f"{dataset}: {norm} threat model", cols, rows,
                  [t for *_, t in entries], [m for _, m, _, _ in entries])
+
+
+def tied_ranks(models: list[str], per_example: pd.DataFrame, norm: str, eps: float | None,
+               alpha: float = 0.05) -> dict[str, int]:
+    """Each model's rank: 1 + the number of models whose headline is significantly higher (McNemar's exact test on
+    the images both faced, p < ``alpha``). Models that no test separates share a rank; a model without a headline
+    ranks after every model with one."""
+    at = per_example[(per_example["norm"] == norm) & per_example["ensemble"].astype(bool)]
+    if eps is not None:
+        at = at[(at["eps"] - eps).abs() < 1e-9]
+    outcome = {m: rows.set_index("index")["robust"].astype(bool) for m, rows in at.groupby("model")}
+    ranks = {}
+    for m in models:
+        if m not in outcome:
+            ranks[m] = len(outcome) + 1
+            continue
+        better = 0
+        for other, theirs in outcome.items():
+            shared = outcome[m].index.intersection(theirs.index)
+            mine, them = outcome[m].loc[shared], theirs.loc[shared]
+            if other != m and len(shared) and them.mean() > mine.mean() and \
+                    mcnemar_p(torch.tensor(them.to_numpy()), torch.tensor(mine.to_numpy())) < alpha:
+                better += 1
+        ranks[m] = better + 1
+    return ranks
 
 
 def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFrame, metrics: pd.DataFrame,
@@ -179,14 +216,15 @@ def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFram
         hit = metrics[(metrics["model"] == model) & (metrics["metric"] == metric) & (metrics["attack"] == source)]
         value = float(hit["value"].iloc[-1]) if len(hit) else math.nan
         keys.append(_num("" if not math.isfinite(value) else f"{value:.3f}"))
-    status = view.verification.get(dataset, {}).get(model, "unverified")
-    raised = raised_flags(mine[mine["norm"] == norm])
+    status = gated_status(view.verification.get(dataset, {}).get(model, "unverified"), unranked_reasons(mine, norm))
+    raised = raised_flags(mine[(mine["norm"] == norm) | (mine["attack"] == ADMISSION_ATTACK)])
     ci = f"[{_pct(head['ci_low'])}, {_pct(head['ci_high'])}]" if head is not None else ""
     defense = str(first["defense"])
     cells = [
         Cell(model, href=link), Cell(facts.origin, badges=(_origin_badge(facts, root),)),
         Cell(status, badges=(_verification_badge(status, root),)),
-        _num(_pct(clean["value"].iloc[-1]) if len(clean) else ""),
+        # clean accuracy on the headline's own images; the largest clean cell only where there is no headline
+        _num(_pct(head["clean"]) if head is not None else _pct(clean["value"].iloc[-1]) if len(clean) else ""),
         _num(_pct(head["value"]) if head is not None else "", strong=True,
              title="" if head is not None else "no AutoAttack ensemble stored at the headline eps: not ranked"),
         _num(ci), _num(int(head["n"]) if head is not None else ""),
@@ -201,4 +239,34 @@ def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFram
     return cells, " ".join([model, facts.origin, facts.arch, facts.trained_on, defense, trained]).lower()
 
 
-__all__ = ["MISSING", "Badge", "Board", "Cell", "Column", "build_board", "columns", "flag_badges", "raised_flags"]
+def build_unranked_board(view: StoreView, dataset: str, norm: str, cards: dict[str, ModelCard] | None = None, *,
+                         zoo: Path | None = None, links: dict[str, str] | None = None, root: str = "") -> Board:
+    """The models of ``dataset`` kept off ``norm``'s ranking (``gating.unranked_reasons``): the leaderboard's
+    columns, the first saying why instead of a rank; never ranked, never shown verified."""
+    spec = DATASETS.get(dataset) if dataset in DATASETS else None
+    attacks = view.attack_rows(dataset)
+    best = best_known(view, dataset)
+    best = best[best["norm"] == norm]
+    eps_list = sorted(float(e) for e in best["eps"].unique())
+    top = spec.headline.get(norm) if spec else (eps_list[-1] if eps_list else None)
+    metrics = view.metric_rows(dataset)
+    rows, filters, models = [], [], []
+    for model in sorted(attacks["model"].unique()):
+        mine = attacks[attacks["model"] == model]
+        reasons = unranked_reasons(mine, norm)
+        if not reasons:
+            continue
+        head = headline(best, model, norm, top)
+        row, text = _row(view, dataset, norm, model, mine, metrics, best, head, eps_list, top,
+                         model_facts((cards or {}).get(model), dataset, zoo), (links or {}).get(model, ""), root)
+        rows.append([Cell("; ".join(reasons), title="not ranked: " + "; ".join(reasons)), *row])
+        filters.append(text)
+        models.append(model)
+    cols = [Column("not ranked because", "a failed admission check or an unresolved masking flag (see the glossary): "
+                   "shown with its numbers, never ranked or verified"), *columns(eps_list, top)[1:]]
+    return Board(f"{dataset}-unranked-{norm}", f"{dataset}: {norm} threat model, not ranked", cols, rows, filters,
+                 models)
+
+
+__all__ = ["MISSING", "Badge", "Board", "Cell", "Column", "build_board", "build_unranked_board", "columns",
+           "flag_badges", "raised_flags"]

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from rib.data import DATASETS, headline_eps
-from rib.ensemble import robustness_cells, worst_case
+from rib.ensemble import robustness_cells, worst_case, worst_case_examples
 from rib.run_table import is_attack_row
 from rib.store import ResultStore
 from rib.zoo import list_cards
@@ -93,6 +93,14 @@ def best_known(view: StoreView, dataset: str) -> pd.DataFrame:
     key = ("best", dataset)
     if key not in view._memo:
         view._memo[key] = worst_case(view.examples, robustness_cells(view.attack_rows(dataset)))
+    return view._memo[key]
+
+
+def per_example_known(view: StoreView, dataset: str) -> pd.DataFrame:
+    """Per (model, norm, eps, index): the per-image worst case behind ``best_known`` (for paired tests)."""
+    key = ("per-example", dataset)
+    if key not in view._memo:
+        view._memo[key] = worst_case_examples(view.examples, robustness_cells(view.attack_rows(dataset)))
     return view._memo[key]
 
 
