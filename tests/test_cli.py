@@ -40,7 +40,7 @@ def test_unknown_names_exit_2_with_did_you_mean() -> None:
 
 def test_train_needs_exactly_one_target() -> None:
     out = rib("train")
-    assert out.returncode == 1 and "exactly one of --model" in out.stderr
+    assert out.returncode == 2 and "exactly one of --model" in out.stderr
 
 
 def test_train_one_epoch_writes_a_loadable_card(tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_train_one_epoch_writes_a_loadable_card(tmp_path: Path) -> None:
     assert 'dataset = "mnist"' in text and 'trained_on = "mnist-5k"' in text
     before = card.read_bytes()
     again = rib("train", "--model", "standard", "--epochs", "1", "--out", str(tmp_path), "--quiet")
-    assert again.returncode == 1 and "--force" in again.stderr
+    assert again.returncode == 2 and "--force" in again.stderr
     assert card.read_bytes() == before  # nothing overwritten
     listed = rib("ls", "models", "--models-dir", str(tmp_path), "--dataset", "mnist")
     assert "1 epoch" not in listed.stdout and "standard" in listed.stdout
@@ -147,10 +147,58 @@ def test_explain_writes_the_same_png_twice(tmp_path: Path) -> None:
     assert rib(*args, "--out", str(tmp_path / "b")).returncode == 0
     assert (tmp_path / "b" / "mnist" / "tiny-std.png").read_bytes() == png.read_bytes()
     bad = rib("explain", "--model", "tiny-std", "--n", "0", "--models-dir", str(zoo))
-    assert bad.returncode == 1 and "--n" in bad.stderr
+    assert bad.returncode == 2 and "--n" in bad.stderr
 
 
 def test_claims_on_an_empty_store_say_no_data(tmp_path: Path) -> None:
     out = rib("claims", "--results", str(tmp_path / "none"), "--no-write")
     assert out.returncode == 0 and "no data" in out.stdout and "0 of 0 claims" in out.stdout
     assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("what", ["models", "attacks", "metrics", "datasets", "defenses", "archs"])
+def test_every_ls_table_fits_100_columns_unless_wide(what: str) -> None:
+    out = rib("ls", what)
+    assert out.returncode == 0, out.stderr
+    assert max(len(line) for line in out.stdout.splitlines()) <= 100
+    if what == "metrics":
+        wide = rib("ls", what, "--wide")
+        assert wide.returncode == 0 and max(len(line) for line in wide.stdout.splitlines()) > 100
+
+
+def test_ls_into_a_closed_pipe_ends_quietly() -> None:
+    done = subprocess.run(f"{sys.executable} -m rib.cli ls metrics | head -3", shell=True, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 3
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_help_lists_every_ls_subject() -> None:
+    out = rib("--help")
+    assert all(word in out.stdout for word in ("models", "attacks", "metrics", "datasets", "defenses", "archs"))
+
+
+def test_a_typo_in_a_card_is_named_before_any_schema_error(tmp_path: Path) -> None:
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "m.toml").write_text('id = "m"\ndataset = "mnist"\n[arch]\nname = "onxx"\n[defense]\nname = "standard"'
+                                   '\n[weights]\nfile = "m.onnx"\nsha256 = "0"\n[[claims]]\nattack = "pgd-lnf"\n'
+                                   'metric = "robust_accuracy"\nvalue = 0.5\n', encoding="utf-8")
+    out = rib("verify", str(folder))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "unknown architecture 'onxx'; did you mean 'onnx'?" in out.stderr
+    assert "claim 1: unknown attack 'pgd-lnf'; did you mean 'pgd-linf'" in out.stderr
+    assert "normalization" not in out.stderr and "sha256 must be" not in out.stderr
+
+
+def test_a_sha256_mismatch_prints_both_full_hashes(tmp_path: Path) -> None:
+    from rib.errors import WeightsError
+    from rib.zoo.weights import read_weights, save_weights
+
+    from tests.helpers import trained_tiny_state
+
+    path = tmp_path / "w.safetensors"
+    actual = save_weights(trained_tiny_state(), path)
+    with pytest.raises(WeightsError) as info:
+        read_weights(path, "f" * 64)
+    assert actual in str(info.value) and "f" * 64 in str(info.value) and info.value.exit_code == 3

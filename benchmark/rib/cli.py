@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rib.data import DEFAULT_DATASET, DEFAULT_TRAINING_DATASET
-from rib.errors import RibError, RibWarning
+from rib.errors import EXIT_INTERRUPTED, ConfigError, RibError, RibWarning
 
 if TYPE_CHECKING:
     from rib.verify import ClaimCheck
@@ -33,7 +34,7 @@ def _progress(args: argparse.Namespace) -> bool:
 def _ls(args: argparse.Namespace) -> int:
     from rib import lists
 
-    print(lists.render(args.what, dataset=args.dataset, models_dir=args.models_dir))
+    print(lists.render(args.what, dataset=args.dataset, models_dir=args.models_dir, wide=args.wide))
     return 0
 
 
@@ -42,7 +43,7 @@ def _train(args: argparse.Namespace) -> int:
     from rib.lists import cards_table
 
     if args.all == bool(args.model):
-        raise RibError("rib train needs exactly one of --model ID[,ID...] or --all")
+        raise ConfigError("rib train needs exactly one of --model ID[,ID...] or --all")
 
     def trained(card: ModelCard) -> None:
         print(f"trained {card.id}: clean accuracy {card.provenance['test_accuracy']:.4f} in "
@@ -84,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
                                 n=args.n, seed=args.seed, batch_size=args.batch_size, models_dir=args.models_dir,
                                 metrics=metric_names(args.metrics) if args.metrics else [])
     else:
-        raise RibError("rib run needs --model and --attack, or --grid NAME")
+        raise ConfigError("rib run needs --model and --attack, or --grid NAME")
     if args.only:
         cells = [c for c in cells if c.kind == ONLY_KIND[args.only]]
     store = ResultStore(args.results)
@@ -126,11 +127,12 @@ def _prune(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from rib import verify
+    from rib.errors import AdmissionError
 
     if args.zoo == bool(args.submission):
-        raise RibError("rib verify needs a submission folder or --zoo (not both)")
+        raise ConfigError("rib verify needs a submission folder or --zoo (not both)")
     if args.tolerance < 0 or (args.n is not None and args.n < 1):
-        raise RibError("--tolerance must be ≥ 0 and --n ≥ 1")
+        raise ConfigError("--tolerance must be ≥ 0 and --n ≥ 1")
     if args.zoo:
         if args.write_claims:
             for card in verify.write_zoo_claims(args.dataset, args.results, models_dir=args.models_dir):
@@ -140,6 +142,14 @@ def _verify(args: argparse.Namespace) -> int:
         cards = [verify.load_submission(args.submission)]
     statuses = []
     for card in cards:
+        try:  # a submission's admission failure is the error; a zoo card's a warning, and the others go on
+            verify.admit_submission(card, args.results, device=args.device, zoo=args.zoo)
+        except AdmissionError as exc:
+            if not args.zoo:
+                raise
+            warnings.warn(str(exc), RibWarning, stacklevel=1)
+            statuses.append(verify.NOT_ADMITTED)
+            continue
         checks = verify.verify_card(card, n=args.n, tolerance=args.tolerance, device=args.device,
                                     models_dir=args.models_dir, progress=_progress(args))
         print(verify.checks_table(card, checks) + "\n")
@@ -148,11 +158,12 @@ def _verify(args: argparse.Namespace) -> int:
     others = ", ".join(f"{statuses.count(s)} {s}" for s in verify.STATUSES if s != verify.VERIFIED and s in statuses)
     print(f"{statuses.count(verify.VERIFIED)} of {len(cards)} models verified" + (f" ({others})" if others else ""),
           file=sys.stderr)
-    return 1 if verify.FAILED in statuses else 0
+    return 1 if verify.FAILED in statuses or verify.NOT_ADMITTED in statuses else 0
 
 
 def _submit(args: argparse.Namespace) -> int:
     from rib import verify
+    from rib.workflows.submit import submit
 
     def verified(card: ModelCard, checks: list[ClaimCheck]) -> None:
         print(verify.checks_table(card, checks))
@@ -160,10 +171,9 @@ def _submit(args: argparse.Namespace) -> int:
     def installed(card: ModelCard) -> None:
         print(f"added {card.id} to {card.path}", file=sys.stderr)
 
-    done = verify.submit(args.submission, models_root=args.models, results=args.results, reports=args.reports,
-                         grid=args.grid, n=args.n, force=args.force, device=args.device, executor=args.executor,
-                         address=args.address, progress=_progress(args), on_verified=verified,
-                         on_installed=installed)
+    done = submit(args.submission, models_root=args.models, results=args.results, reports=args.reports,
+                  grid=args.grid, n=args.n, force=args.force, device=args.device, executor=args.executor,
+                  address=args.address, progress=_progress(args), on_verified=verified, on_installed=installed)
     print(done.index)
     return 0
 
@@ -193,13 +203,13 @@ def _claims(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from rib.explain.pictures import explain_figure
     from rib.runner import resolve_models
     from rib.runtime import resolve_device
+    from rib.workflows.explain import explain_figure
     from rib.zoo.factory import cached_model
 
     if args.n < 1 or args.n > 64:
-        raise RibError(f"--n must be between 1 and 64 images, got {args.n}")
+        raise ConfigError(f"--n must be between 1 and 64 images, got {args.n}")
     device = resolve_device(args.device)
     cache: dict[str, Any] = {}
     for card in resolve_models(args.model, args.dataset, args.models_dir):
@@ -233,9 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     address = _option("--address", default=None, help="with --executor ray: 'auto' or ray://HOST:PORT of a "
                       "running cluster (default: start a local Ray instance)")
 
-    ls = sub.add_parser("ls", help="list models, datasets, defenses or architectures",
+    ls = sub.add_parser("ls", help=f"list {', '.join(LISTABLE[:-1])} or {LISTABLE[-1]}",
                         parents=[_option("--dataset", default=None, help="only this dataset (models)"), models_dir])
     ls.add_argument("what", nargs="?", default="models", choices=LISTABLE)
+    ls.add_argument("--wide", action="store_true", help="print tables whole (default: within 100 columns)")
     ls.set_defaults(func=_ls)
 
     run = sub.add_parser("run", help="attack models; results go to the Parquet store",
@@ -360,7 +371,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("rib: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `rib ls metrics | head`: the reader left; end quietly, as a pipe's writer should
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -23,7 +23,10 @@ def evaluated_clean_accuracy(card: ModelCard) -> float | None:
     return float(acc) if isinstance(acc, (int, float)) and card.trained_on == card.dataset else None
 
 
-def cards_table(cards: Sequence[ModelCard]) -> str:
+LS_WIDTH = 100  # every `rib ls` table fits this many columns; `--wide` prints them whole
+
+
+def cards_table(cards: Sequence[ModelCard], width: int | None = LS_WIDTH) -> str:
     """One row per model: id, dataset (evaluated on), training data, defense, threat model, clean accuracy on the
     evaluation set (``evaluated_clean_accuracy``), training time, weights hash."""
     rows = []
@@ -34,14 +37,15 @@ def cards_table(cards: Sequence[ModelCard]) -> str:
                      "?" if acc is None else f"{100 * acc:.1f}%",
                      f"{c.provenance.get('wall_time_s', '?')}s", c.weights_sha256[:12]])
     return format_table(["model", "dataset", "trained on", "defense", "arch", "trained against", "clean acc",
-                         "train time", "sha256"], rows)
+                         "train time", "sha256"], rows, width=width)
 
 
-def render(what: str, dataset: str | None = None, models_dir: str | None = None) -> str:
-    """The table for ``rib ls WHAT``."""
+def render(what: str, dataset: str | None = None, models_dir: str | None = None, wide: bool = False) -> str:
+    """The table for ``rib ls WHAT``, within ``LS_WIDTH`` columns (long texts wrap) unless ``wide``."""
+    width = None if wide else LS_WIDTH
     if what == "models":
         cards = list_cards(dataset, models_dir)
-        return cards_table(cards) if cards else "no models found (train some with `rib train --all`)"
+        return cards_table(cards, width) if cards else "no models found (train some with `rib train --all`)"
     if what == "attacks":
 
         rows = []
@@ -49,7 +53,7 @@ def render(what: str, dataset: str | None = None, models_dir: str | None = None)
             cls = ATTACKS.get(n)
             params = ", ".join(f"{k}={v}" for k, v in cls.default_params().items())
             rows.append([n, cls.norm_name, cls.kind, "minimum-norm" if cls.minimum_norm else "fixed eps", params])
-        return format_table(["attack", "norm", "threat", "kind", "defaults"], rows)
+        return format_table(["attack", "norm", "threat", "kind", "defaults"], rows, width=width, wrap=(4,))
     if what == "metrics":
 
         def direction(better: bool | None) -> str:
@@ -57,14 +61,14 @@ def render(what: str, dataset: str | None = None, models_dir: str | None = None)
 
         rows = [[n, ", ".join(cls.outputs), "clean vs adversarial" if cls.pairwise else "any inputs",
                  direction(cls.higher_is_better), cls.description] for n in METRICS.names() for cls in [METRICS.get(n)]]
-        return format_table(["metric", "outputs", "on", "better", "definition"], rows)
+        return format_table(["metric", "outputs", "on", "better", "definition"], rows, width=width, wrap=(1, 2, 4))
     if what == "datasets":
         rows = [[n, "x".join(map(str, d.shape)), str(d.num_classes), "yes" if d.offline else "download", d.description]
                 for n in DATASETS.names() for d in [DATASETS.get(n)]]
-        return format_table(["dataset", "shape", "classes", "offline", "description"], rows)
+        return format_table(["dataset", "shape", "classes", "offline", "description"], rows, width=width, wrap=(4,))
     if what == "defenses":
         rows = [[n, ", ".join(DEFENSES.aliases_of(n)), DEFENSES.get(n).paper] for n in DEFENSES.names()]
-        return format_table(["defense", "aliases", "paper"], rows)
+        return format_table(["defense", "aliases", "paper"], rows, width=width, wrap=(1, 2))
     rows = [[n, ", ".join(ARCHS.aliases_of(n)), (ARCHS.get(n).__doc__ or "").strip().splitlines()[0]]
             for n in ARCHS.names()]
-    return format_table(["architecture", "aliases", "description"], rows)
+    return format_table(["architecture", "aliases", "description"], rows, width=width, wrap=(1, 2))

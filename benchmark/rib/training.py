@@ -17,7 +17,7 @@ from rib.data import DATASETS, DEFAULT_TRAINING_DATASET, load_dataset
 from rib.defenses import Defense, TrainContext, create_defense
 from rib.defenses.ir import default_cache_dir
 from rib.defenses.loop import TrainConfig, fit
-from rib.errors import ConfigError, DivergedError, RibError
+from rib.errors import ConfigError, DivergedError
 from rib.evaluation import accuracy
 from rib.files import atomic_write_text
 from rib.runtime import provenance, resolve_device
@@ -154,7 +154,7 @@ def train_model(
     out = Path(out_dir) / recipe.card_dataset
     card_path = out / f"{recipe.id}.toml"
     if card_path.exists() and not force:
-        raise RibError(f"{card_path} exists; pass --force to overwrite it, or choose another --out")
+        raise ConfigError(f"{card_path} exists; pass --force to overwrite it, or choose another --out")
     dev = resolve_device(device)
     params = dict(recipe.params)
     calibration = None

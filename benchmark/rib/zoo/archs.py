@@ -40,7 +40,7 @@ class CAMNet(nn.Module):
 
 @ARCHS.decorator("cam-cnn")
 class CamCNN(CAMNet):
-    """The mnist-5k zoo network: conv5x5-pool → conv5x5-pool → conv3x3 (A) → GAP → linear (no bias)."""
+    """The zoo network: conv5x5-pool → conv5x5-pool → conv3x3 (A) → GAP → linear (no bias)."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128)):
         super().__init__()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,41 @@ def _lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
     return True, node
 
 
+OPEN_DEFENSES = ("unknown", "other")  # an outside model's defense that rib has no module for
+
+
+def unknown_name_errors(data: dict[str, Any]) -> list[str]:
+    """Names a card uses that no registry holds (architecture, defense, dataset, each claim's attack and metric),
+    each with a did-you-mean; checked before the schema, since a typo'd name makes every other message misleading.
+    Claims are numbered from 1."""
+    from rib.attacks import ATTACKS  # here: the zoo is below the attacks and the metrics
+    from rib.defenses import DEFENSES
+    from rib.explain.metrics import METRICS
+    from rib.zoo.archs import ARCHS
+
+    def check(registry: Any, value: Any, where: str, allowed: tuple[str, ...] = ()) -> str | None:
+        if not isinstance(value, str) or value in allowed or value in registry:
+            return None
+        known = sorted({*registry.names(), *allowed})
+        close = difflib.get_close_matches(value, sorted({*known, *getattr(registry, "_aliases", {})}), n=3,
+                                          cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        return f"{where}unknown {registry.kind} {value!r}{hint} (known: {', '.join(known)})"
+
+    claims = data.get("claims") if isinstance(data.get("claims"), list) else []
+    found = [
+        check(ARCHS, _lookup(data, "arch.name")[1], "", (ONNX_ARCH, MODULE_ARCH)),
+        check(DEFENSES, _lookup(data, "defense.name")[1], "", OPEN_DEFENSES),
+        check(DATASETS, data.get("dataset"), ""),
+        check(DATASETS, data.get("trained_on"), "trained_on: "),
+    ]
+    for i, claim in enumerate(claims, start=1):
+        if isinstance(claim, dict):
+            found.append(check(ATTACKS, claim.get("attack"), f"claim {i}: ", ("clean", "worst-case")))
+            found.append(check(METRICS, claim.get("metric"), f"claim {i}: ", ("clean_accuracy", "robust_accuracy")))
+    return [f for f in found if f]
+
+
 def card_errors(data: dict[str, Any]) -> list[str]:
     """Every schema error of a parsed card (empty when it is valid)."""
     errors: list[str] = []
@@ -98,7 +134,7 @@ def card_errors(data: dict[str, Any]) -> list[str]:
         errors.append("field authors must hold strings")
     present, claims = _lookup(data, "claims")
     for i, claim in enumerate(claims if present and isinstance(claims, list) else []):
-        errors.extend(f"claims[{i}]: {e}" for e in _claim_errors(claim))
+        errors.extend(f"claim {i + 1}: {e}" for e in _claim_errors(claim))
     return errors
 
 
@@ -193,7 +229,7 @@ class ModelCard:
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> ModelCard:
         """Build a card from parsed TOML, raising one ``ConfigError`` that lists every schema error."""
-        errors = card_errors(data)
+        errors = unknown_name_errors(data) or card_errors(data)
         if errors:
             where = f"{path}: " if path else ""
             raise ConfigError(f"{where}invalid model card: {'; '.join(errors)}")

@@ -45,7 +45,7 @@ def read_weights(path: Path, expected_sha256: str | None) -> dict[str, torch.Ten
         actual = sha256_file(path)
         if actual != expected_sha256.lower():
             raise WeightsError(
-                f"sha256 of {path.name} is {actual[:12]}…, its card says {expected_sha256[:12]}…: refusing to load"
+                f"sha256 of {path.name} is {actual}, its card says {expected_sha256}: refusing to load"
             )
     if path.suffix in TORCH_SUFFIXES:
         return _read_torch_state(path)
