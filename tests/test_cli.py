@@ -124,6 +124,11 @@ def test_run_dry_run_lists_cells_and_their_state(tmp_path: Path) -> None:
     assert rib(*common, "--attack", "fgsm-l2").returncode == 0
     after = rib(*common, "--dry-run")
     assert "2 cells, 1 stored, 1 to run" in after.stdout
+    # a cell like a stored one (same attack and dataset, twice the images) is priced from its duration_s
+    priced = rib(*common, "--attack", "fgsm-l2", "--n", "20", "--dry-run")
+    assert priced.returncode == 0 and "estimated cost of the cells to run:" in priced.stdout, priced.stderr
+    assert "not priced" not in priced.stdout and "1 cells, 0 stored, 1 to run" in priced.stdout
+    assert "not priced" in after.stdout  # fgsm-linf: nothing like it is stored
 
 
 def test_ls_metrics_and_unknown_metric() -> None:
