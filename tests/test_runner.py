@@ -1,10 +1,8 @@
 """Planning and running cells; the kill-and-resume guarantee of the result store."""
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -134,9 +132,20 @@ def test_plan_table_says_which_cells_are_stored(zoo: Path, tmp_path: Path) -> No
     assert plan_table(cells, store, force=True)[1:] == (0, 2)
 
 
-def _rib(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "rib.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+# `rib run` in a subprocess that SIGKILLs itself right after its first cell has landed in the store: the kill
+# comes mid-run at a known point, on a fast or a loaded machine alike
+_KILL_AFTER_FIRST_CELL = """
+import os, signal, sys
+from rib import store
+from rib.cli import main
+write = store.ResultStore.write
+def write_then_die(self, *args, **kwargs):
+    out = write(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return out
+store.ResultStore.write = write_then_die
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def _comparable(path: Path) -> pd.DataFrame:
@@ -149,14 +158,11 @@ def test_killed_run_resumes_to_the_same_results(zoo: Path, tmp_path: Path) -> No
     grid.write_text(GRID.format(extra=""))
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     common = ["run", "--grid", str(grid), "--models-dir", str(zoo), "--quiet", "--device", "cpu"]
-    proc = _rib(*common, "--results", str(killed))
-    deadline = time.time() + 300
-    while time.time() < deadline and len(ResultStore(killed).summary_files()) < 3:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    cut = subprocess.run([sys.executable, "-c", _KILL_AFTER_FIRST_CELL, *common, "--results", str(killed)],
+                         capture_output=True, text=True, timeout=600)
+    assert cut.returncode == -signal.SIGKILL, cut.stderr
     done_before = len(ResultStore(killed).summary_files())
-    assert 3 <= done_before < 12, "the kill must land mid-run"
+    assert done_before == 1, "the run was killed after its first cell landed"
     for path in ResultStore(killed).summary_files():  # everything on disk is complete and readable
         assert ResultStore(killed).rows_of(_stored_cell(path))
     resumed = subprocess.run([sys.executable, "-m", "rib.cli", *common, "--results", str(killed)],
