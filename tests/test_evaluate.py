@@ -40,8 +40,11 @@ def test_evaluate_gives_the_numbers_rib_run_stores_for_the_same_weights(tmp_path
                      metrics=["alignment", "kendall-tau"])
     outcomes = execute(cells, ResultStore(tmp_path / "zoo-results"), device="cpu", models_dir=zoo)
     want = pd.DataFrame([r for o in outcomes for r in o.rows])
-    merged = got.merge(want, on=KEY, suffixes=("", "_run"))
-    assert len(merged) == len(got) == len(want) > 10
+    admission = got[got["attack"] == "admission"]  # the module is an outside model: its admission checks lead
+    assert len(admission) == 6 and (admission["value"] == 0.0).all() and admission.index.tolist() == list(range(6))
+    cells = got[got["attack"] != "admission"]
+    merged = cells.merge(want, on=KEY, suffixes=("", "_run"))
+    assert len(merged) == len(cells) == len(want) > 10
     assert ((merged["value"] == merged["value_run"]) | (merged["value"].isna() & merged["value_run"].isna())).all()
     assert set(got["model"]) == {"mine"} and set(got["weights_sha256"]) == {state_sha256(_tiny())}
     assert (got["not_applicable"] == "").all()  # the tiny net has a CAM head: kendall-tau is measured
@@ -72,7 +75,8 @@ def test_cam_metrics_are_not_applicable_without_a_cam_and_measured_with_grad_cam
     df = rib.evaluate(plain, "mnist-5k", attacks="pgd-linf,topk-cam-linf", metrics="alignment,kendall-tau", n=8,
                       eps=[0.1])
     na = df[df["not_applicable"] != ""]
-    assert set(zip(na["attack"], na["metric"], strict=True)) == {
+    base = na["metric"].str.split(":").str[0]  # a metric's baselines (``alignment:random``) share its reason
+    assert set(zip(na["attack"], base, strict=True)) == {
         ("topk-cam-linf", "robust_accuracy"), ("pgd-linf", "kendall-tau"), ("topk-cam-linf", "alignment"),
         ("topk-cam-linf", "alignment-normalized"), ("topk-cam-linf", "kendall-tau")}
     assert na["value"].isna().all() and (na["n"] == 0).all()
@@ -109,3 +113,31 @@ def test_bad_modules_and_arguments_are_refused_before_anything_is_stored(tmp_pat
     with pytest.raises(ConfigError, match="cam layer 'nope' is not a module"):
         rib.evaluate(Broken(), "mnist-5k", n=4, cam_layer="nope", results=results)
     assert not results.exists()
+
+
+def test_eps_is_given_per_norm_and_a_linf_eps_beyond_the_image_space_is_refused() -> None:
+    from rib.runner import eps_per_norm
+
+    assert eps_per_norm({"linf": [0.3], "l2": [2.0]}, ["l2", "linf"], "mnist") == {"l2": (2.0,), "linf": (0.3,)}
+    assert eps_per_norm({"l2": [2.0]}, ["linf"], "mnist") == {"linf": (0.1, 0.2, 0.3, 0.4)}  # the dataset's
+    with pytest.raises(ConfigError, match=r"linf eps 2 outside \[0, 1\].*give eps per norm"):
+        eps_per_norm([0.3, 2.0], ["linf", "l2"], "mnist")
+    with pytest.raises(ConfigError, match="l2 eps 40 outside"):
+        eps_per_norm({"l2": [40.0]}, ["l2"], "mnist")  # beyond sqrt(784) = 28
+    with pytest.raises(ConfigError, match="unknown norm l1"):
+        eps_per_norm({"l1": [1.0]}, ["linf"], "mnist")
+    with pytest.raises(ConfigError, match="linf eps 2"):
+        rib.evaluate(_tiny(), "mnist", attacks="pgd-linf,pgd-l2", eps=[0.3, 2.0], n=10)
+
+
+def test_card_fields_reach_the_stored_rows(tmp_path: Path) -> None:
+    got = rib.evaluate(_tiny(), "mnist", attacks="fgsm-linf", eps={"linf": [0.1]}, n=10, results=tmp_path,
+                       name="mine", defense="adv-linf", trained_on="mnist-5k", paper="Me et al. 2026",
+                       threat_model=("linf", 0.3), progress=False)
+    rows = got[got["attack"] == "fgsm-linf"]
+    assert set(rows["defense"]) == {"adv-linf"} and set(rows["trained_norm"]) == {"linf"}
+    assert set(rows["trained_eps"]) == {0.3} and set(rows[rows["metric"] == "robust_accuracy"]["eps"]) == {0.1}
+    card = module_card(_tiny(), "mnist", "x", defense="adv-linf", trained_on="mnist-5k", paper="Me et al. 2026")
+    assert (card.defense, card.trained_on, card.paper) == ("adv-linf", "mnist-5k", "Me et al. 2026")
+    with pytest.raises(ConfigError, match="unknown defense 'adv-lnf'; did you mean 'adv-linf'"):
+        module_card(_tiny(), "mnist", defense="adv-lnf")

@@ -1,8 +1,13 @@
-"""rib's modules import each other without a cycle (module-level imports only), and ``import rib`` works.
+"""rib's modules import each other without a cycle (module-level imports only), its subpackages and top-level
+modules without a cycle at any level, and ``import rib`` works.
 
-Function-level imports are not edges (they run later, once every module is loaded), nor are the imports of an
-``if TYPE_CHECKING:`` block. An import of ``a.b.c`` also imports the packages ``a`` and ``a.b`` (their
+Between modules, function-level imports are not edges (they run later, once every module is loaded), nor are the
+imports of an ``if TYPE_CHECKING:`` block. An import of ``a.b.c`` also imports the packages ``a`` and ``a.b`` (their
 ``__init__`` runs first), except packages that are ancestors of the importing module, which are already loading.
+
+Between the package's units (each subpackage, such as ``rib.attacks``, and each top-level module, such as
+``rib.verify``), a function-level import is an edge too: a layer that reaches up into another at call time still
+makes a circle of the design. The package itself (``rib/__init__.py``, the public facade) is no unit.
 """
 
 from __future__ import annotations
@@ -34,20 +39,23 @@ def _is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _module_level(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Import statements that run when the module is imported: not in functions, not under TYPE_CHECKING."""
+def _module_level(body: list[ast.stmt], functions: bool = False) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Import statements that run when the module is imported: not under TYPE_CHECKING, and (unless
+    ``functions``) not in functions."""
     for node in body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             yield node
+        elif functions and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield from (n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom)))
         elif isinstance(node, ast.If):
             if not _is_type_checking(node.test):
-                yield from _module_level(node.body)
-            yield from _module_level(node.orelse)
+                yield from _module_level(node.body, functions)
+            yield from _module_level(node.orelse, functions)
         elif isinstance(node, (ast.Try, ast.TryStar)):
             for block in (node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody):
-                yield from _module_level(block)
+                yield from _module_level(block, functions)
         elif isinstance(node, (ast.With, ast.ClassDef)):  # class bodies run at import time
-            yield from _module_level(node.body)
+            yield from _module_level(node.body, functions)
 
 
 def _with_packages(target: str, importer: str, is_package: bool, known: dict[str, Path]) -> set[str]:
@@ -59,15 +67,15 @@ def _with_packages(target: str, importer: str, is_package: bool, known: dict[str
     return {n for n in names if n in known and n not in ancestors and n != importer}
 
 
-def import_graph(root: Path = PACKAGE_ROOT) -> dict[str, set[str]]:
-    """Module → the package's modules it imports at module level."""
+def import_graph(root: Path = PACKAGE_ROOT, functions: bool = False) -> dict[str, set[str]]:
+    """Module → the package's modules it imports at module level (with ``functions``: in functions too)."""
     known = module_files(root)
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
         is_package = path.name == "__init__.py"
         package = name if is_package else name.rpartition(".")[0]
         edges: set[str] = set()
-        for node in _module_level(ast.parse(path.read_text(encoding="utf-8")).body):
+        for node in _module_level(ast.parse(path.read_text(encoding="utf-8")).body, functions):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
@@ -80,6 +88,25 @@ def import_graph(root: Path = PACKAGE_ROOT) -> dict[str, set[str]]:
             for target in targets:
                 edges |= _with_packages(target, name, is_package, known)
         graph[name] = edges
+    return graph
+
+
+def unit_of(module: str) -> str | None:
+    """The unit a module belongs to: its top-level subpackage or module (``rib.zoo.cards`` → ``rib.zoo``); None for
+    the package itself."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 else None
+
+
+def unit_graph(root: Path = PACKAGE_ROOT) -> dict[str, set[str]]:
+    """Unit → the other units it imports, at module level or in functions (``TYPE_CHECKING`` aside)."""
+    graph: dict[str, set[str]] = {}
+    for module, targets in import_graph(root, functions=True).items():
+        unit = unit_of(module)
+        if unit is None:
+            continue
+        others = {unit_of(t) for t in targets} - {unit, None}
+        graph.setdefault(unit, set()).update(u for u in others if u is not None)
     return graph
 
 
@@ -135,6 +162,34 @@ def test_rib_has_no_import_cycle() -> None:
     assert "rib.attacks.base" in graph and "rib.zoo.factory" in graph
     cycle = find_cycle(graph)
     assert cycle is None, f"import cycle among rib's modules: {' → '.join(cycle or [])}"
+
+
+def test_unit_graph_sees_a_circle_between_subpackages_that_modules_do_not_make(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    for sub in ("a", "b"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a" / "x.py").write_text("import pkg.b.y\n")
+    (pkg / "b" / "y.py").write_text("")
+    (pkg / "b" / "z.py").write_text("def f():\n    import pkg.a.w\n")  # at call time: no module cycle
+    (pkg / "a" / "w.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.c\n")
+    (pkg / "c.py").write_text("import pkg.a.x\n")
+    assert find_cycle(import_graph(pkg)) is None
+    units = unit_graph(pkg)
+    assert units == {"pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": {"pkg.a"}}  # TYPE_CHECKING is no edge
+    cycle = find_cycle(units)
+    assert cycle is not None and set(cycle) == {"pkg.a", "pkg.b"}
+
+
+def test_rib_has_no_cycle_between_subpackages() -> None:
+    units = unit_graph()
+    assert {"rib.attacks", "rib.zoo", "rib.explain", "rib.report", "rib.verify", "rib.workflows"} <= set(units)
+    cycle = find_cycle(units)
+    assert cycle is None, f"import cycle among rib's subpackages and modules: {' → '.join(cycle or [])}"
+    # the submission workflow sits above both verify and the report; explain runs no attack; CAMs sit below both
+    assert "rib.report" not in units["rib.verify"] and "rib.attacks" not in units["rib.explain"]
+    assert {"rib.verify", "rib.report"} <= units["rib.workflows"] and "rib.cams" in units["rib.zoo"]
 
 
 def test_import_rib_in_a_fresh_interpreter() -> None:

@@ -1,5 +1,6 @@
 """Metric cells: planned with `--metrics` or a grid's metric groups, stored with per-example values, resumable."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,9 @@ def test_metric_cells_store_means_and_per_example_values_and_resume(zoo: Path, t
     store = ResultStore(tmp_path / "res")
     first = run_cells(cells, store, models_dir=zoo)
     df = load_results(tmp_path / "res")
-    assert set(df["metric"]) == {"alignment", "alignment-normalized", "grad-norm", "gini-saliency", "kendall-tau"}
+    own = {"alignment", "alignment-normalized", "grad-norm", "gini-saliency", "kendall-tau"}
+    assert set(df["metric"]) == own | {f"{o}:{b}" for o in own for b in ("random", "randomized")} - {
+        "grad-norm:random"} | {"gini-saliency:input"}
     assert set(df[df.attack == "clean"]["norm"]) == {"none"}
     adv = df[df.attack == "pgd-linf"]
     assert set(adv["eps"]) == {0.02} and set(adv["norm"]) == {"linf"}
@@ -85,6 +88,55 @@ def test_metric_cells_store_means_and_per_example_values_and_resume(zoo: Path, t
     again = run_cells(cells, store, models_dir=zoo)
     assert all(o.skipped for o in again)
     assert [o.rows for o in again] == [o.rows for o in first]
+
+
+def test_metric_rows_say_what_computed_them_and_what_was_left_out(zoo: Path, tmp_path: Path) -> None:
+    import json
+
+    from rib.metric_cells import metrics_revision
+
+    store = ResultStore(tmp_path / "res")
+    cells = plan_run("tiny-std", "pgd-linf", metrics=["gini-ig", "kendall-tau", "deletion", "mprt"], n=20,
+                     models_dir=zoo)
+    metric_cells = [c for c in cells if is_metric_cell(c)]
+    assert all(c.revision == metrics_revision(c.metrics) for c in metric_cells)
+    assert metric_cells[0].revision == 2  # gini-ig was revised once (deletion and mprt are new): the id moved
+    run_cells(metric_cells, store, models_dir=zoo)
+    df = load_results(tmp_path / "res")
+    clean = df[df.attack == "clean"]
+    for metric in ("deletion-ig", "deletion-ig:random", "deletion-ig:randomized", "mprt-saliency",
+                   "mprt-saliency:random", "gini-ig:input"):
+        assert len(clean[clean.metric == metric]) == 1, metric
+    assert "kendall-tau" not in set(clean.metric) and len(df[df.metric == "kendall-tau:randomized"]) == 1
+    row = df[(df.metric == "kendall-tau")].iloc[0]
+    params = json.loads(row["params"])
+    assert params["cam"] == "cam-head" and "scipy" in params["libraries"] and params["metric_revision"] == 2
+    assert params["excluded"] + params["degenerate"] + row["n"] == 20
+    assert json.loads(df[df.metric == "gini-ig:random"].iloc[0]["params"])["baseline"] == "random"
+    values = store.values(dataset="mnist").to_pandas()
+    tau = values[values.metric == "kendall-tau"]
+    assert (tau["value"].isna() == tau["reason"].notna()).all()  # every NaN says why, every number has no reason
+
+
+def test_a_mostly_degenerate_cell_stores_a_flag_instead_of_a_mean(tmp_path: Path) -> None:
+    import json
+
+    folder = tmp_path / "zoo"
+    state = {k: torch.zeros_like(v) for k, v in trained_tiny_state().items()}  # a dead network: constant logits
+    make_card(folder, "tiny-dead", state=state)
+    store = ResultStore(tmp_path / "res")
+    run_cells(plan_run("tiny-dead", "fgsm-linf", metrics=["grad-norm", "gini-saliency"], n=10, models_dir=folder)[1:2],
+              store, models_dir=folder)
+    df = load_results(tmp_path / "res")
+    for metric in ("grad-norm", "gini-saliency"):
+        row = df[df.metric == metric].iloc[0]
+        params = json.loads(row["params"])
+        assert math.isnan(row["value"]) and row["n"] == 0 and params["flag"] == "degenerate", metric
+        assert params["degenerate"] == 10 and sum(params["reasons"].values()) == 10
+    from rib.run_table import metrics_table
+
+    printed = metrics_table(df.to_dict("records"))  # what `rib run` prints: the flag, not a number
+    assert next(line for line in printed.splitlines() if " grad-norm " in line).split()[3] == "degenerate"
 
 
 def test_claims_use_stored_numbers_and_say_when_data_is_missing(zoo: Path, tmp_path: Path) -> None:

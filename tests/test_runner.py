@@ -87,7 +87,7 @@ def test_parse_eps() -> None:
             parse_eps(bad)
 
 
-LEFT_OUT = {  # attacks the default grid leaves out of a dataset: the README says why
+LEFT_OUT = {  # attacks the default grid leaves out of a dataset: docs/methodology.md says why
     "mnist-5k": {"cw-l2"},
     "mnist": {"cw-l2", "deepfool-l2", "deepfool-linf", "square-l2", "square-linf", "apgd-ce-l2", "apgd-ce-linf"},
 }

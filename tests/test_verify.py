@@ -11,6 +11,7 @@ import pytest
 import torch
 from rib import verify
 from rib.errors import ConfigError, RibError, UnknownNameError, WeightsError
+from rib.stats import wilson_interval
 from rib.store import ResultStore
 from rib.verify import (
     CLEAN_ONLY,
@@ -19,16 +20,17 @@ from rib.verify import (
     VERIFIED,
     ClaimCheck,
     accuracy_agrees,
+    accuracy_margin,
     card_status,
     checks_table,
     claim_errors,
     load_submission,
     metric_agrees,
-    submit,
     verification_status,
     verify_card,
     write_record,
 )
+from rib.workflows.submit import submit
 from rib.zoo import ModelCard, build_model, read_card, write_card
 from rib.zoo.weights import save_weights, sha256_file
 
@@ -180,7 +182,7 @@ def test_a_pytorch_file_is_read_only_as_tensors_and_a_hostile_pickle_runs_nothin
     write_card(card, folder / "tiny-x.toml")
     results = tmp_path / "results"
     out = rib("verify", str(folder), "--results", str(results))
-    assert out.returncode == 1 and out.stderr.count("\n") == 1 and "not a safe PyTorch state dict" in out.stderr
+    assert out.returncode == 3 and out.stderr.count("\n") == 1 and "not a safe PyTorch state dict" in out.stderr
     assert not marker.exists()
     assert not results.exists()
 
@@ -202,7 +204,7 @@ def test_submit_adds_a_verified_model_runs_its_grid_and_renders(tmp_path: Path) 
     html = (reports / "index.html").read_text()
     assert "tiny-new" in html and "verified" in html
     again = rib(*args)
-    assert again.returncode == 1 and "already in the zoo" in again.stderr
+    assert again.returncode == 2 and "already in the zoo" in again.stderr
 
 
 def test_submit_refuses_a_bad_executor_before_doing_anything(tmp_path: Path) -> None:
@@ -215,19 +217,28 @@ def test_submit_refuses_a_bad_executor_before_doing_anything(tmp_path: Path) -> 
 
 # --- the decision, table by table ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("claimed, claim_n, k, n, agrees, rule", [
-    (0.59, 100, 50, 100, True, "wilson"),     # inside the interval [40.4%, 59.6%], 9 points from the point
-    (0.04, 100, 0, 100, False, "wilson"),     # 4 points away but outside [0%, 3.7%]
-    (0.96, 100, 100, 100, False, "wilson"),   # outside [96.3%, 100%]
-    (0.462, 1000, 140, 300, True, "z-test"),  # --n 300 measures 46.7% against a claim of 46.2% at 1,000
-    (0.50, 1000, 120, 300, False, "z-test"),  # 40% at 300 against 50% at 1,000: p ≈ 0.003
-    (0.0, 1000, 0, 300, True, "z-test"),      # both zero: nothing to reject
+@pytest.mark.parametrize("claimed, metric, k, n, agrees", [
+    (0.59, "robust_accuracy", 50, 100, True),    # 9 points above 50% of 100: inside the Wilson bound 59.6%
+    (0.30, "robust_accuracy", 50, 100, True),    # below rib's number: a weaker attack or a harder sample
+    (0.04, "robust_accuracy", 0, 100, False),    # 4 points above 0%: beyond the bound 3.7%
+    (0.96, "clean_accuracy", 100, 100, False),   # 4 points below 100%: beyond the lower bound 96.3%
+    (0.85, "robust_accuracy", 400, 500, False),  # 5 points above 80% of 500 (the margin: 2 points from n = 500)
+    (0.819, "robust_accuracy", 400, 500, True),  # 1.9 points above 80% of 500
+    (0.821, "robust_accuracy", 400, 500, False),  # 2.1 points above
+    (0.779, "clean_accuracy", 400, 500, False),  # 2.1 points below: clean accuracy is held both ways
 ])
-def test_accuracy_claims_are_judged_statistically(claimed: float, claim_n: int, k: int, n: int, agrees: bool,
-                                                  rule: str) -> None:
-    ok, used, p = accuracy_agrees(claimed, claim_n, k, n)
-    assert (ok, used) == (agrees, rule)
-    assert math.isnan(p) if rule == "wilson" else (p >= 0.05) == agrees
+def test_accuracy_claims_are_judged_with_rib_s_margin(claimed: float, metric: str, k: int, n: int,
+                                                     agrees: bool) -> None:
+    ok, rule, margin = accuracy_agrees(claimed, metric, k, n)
+    assert (ok, rule) == (agrees, "margin")
+    assert margin == pytest.approx(0.02) if n >= 500 else 0 < margin < 0.1
+
+
+def test_the_margin_is_rib_s_interval_below_500_and_two_points_from_there() -> None:
+    below, above = accuracy_margin(50, 100)
+    lo, hi = wilson_interval(50, 100)
+    assert (below, above) == (pytest.approx(0.5 - lo), pytest.approx(hi - 0.5))
+    assert accuracy_margin(250, 500) == (0.02, 0.02)
 
 
 @pytest.mark.parametrize("claimed, value, lo, hi, tolerance, agrees", [
@@ -277,7 +288,7 @@ def test_robustness_attacks_may_be_claimed(claim: dict) -> None:
 
 def _check(attack: str, metric: str = "robust_accuracy", norm: str = "linf", eps: float = 0.3,
            ok: bool = True) -> ClaimCheck:
-    return ClaimCheck(attack, metric, norm, eps, 100, 100, 0.1, 0.1, 0.05, 0.2, math.nan, math.nan, "wilson", ok)
+    return ClaimCheck(attack, metric, norm, eps, 100, 100, 0.1, 0.1, 0.05, 0.2, 0.1, math.nan, "margin", ok)
 
 
 CLEAN_CHECK = _check("clean", "clean_accuracy", "", 0.0)
@@ -330,8 +341,8 @@ def test_a_worst_case_claim_runs_pgd_then_autoattack_on_its_survivors(tmp_path: 
                    {"attack": "worst-case", "metric": "robust_accuracy", "eps": 0.3, "value": 0.08, "n": N}]
     near, far = verify_card(card)
     assert len(seen) == 1  # measured once for both claims
-    assert near.measured <= 0.02 and near.n == N and near.rule == "wilson"
-    assert near.reproduced and not far.reproduced  # 2% lies inside [0%, 3.7%], 8% does not
+    assert near.measured <= 0.02 and near.n == N and near.rule == "margin"
+    assert near.reproduced and not far.reproduced  # 2% lies within the margin (bound 3.7%), 8% does not
     assert card_status(card, [near]) == VERIFIED and card_status(card, [near, far]) == FAILED
     # at linf 0.1 PGD leaves a few examples robust; AutoAttack then runs on those alone
     k, n = verify.measure_worst_case(card, "linf", 0.1, N, seed=0, batch_size=500, device=torch.device("cpu"),
@@ -381,3 +392,23 @@ def test_zoo_claims_come_from_the_stored_worst_case_of_the_current_weights(tmp_p
         _store_cell(small, cell_id, attack, sha, eps, robust)
     with pytest.raises(RibError, match="covers 50 examples"):
         verify.claims_from_results(card, tmp_path / "small")
+
+
+def test_a_robust_claim_5_points_above_the_truth_at_n_500_fails(tmp_path: Path) -> None:
+    card = make_card(tmp_path, "tiny-5", dataset="mnist-5k", state=trained_tiny_state())
+    card.claims = [{"attack": "pgd-linf", "metric": "robust_accuracy", "eps": 0.1, "value": 0.5, "n": 500}]
+    truth = verify_card(card, n=500)[0]
+    assert truth.n == 500 and truth.measured + 0.05 <= 1
+    card.claims[0]["value"] = truth.measured + 0.05
+    inflated = verify_card(card, n=500)[0]
+    assert not inflated.reproduced and inflated.tolerance == pytest.approx(0.02)
+    assert "NOT reproduced" in checks_table(card, [inflated]) and "≤ measured + 2.0 pts" in checks_table(card,
+                                                                                                     [inflated])
+    card.claims[0]["value"] = truth.measured + 0.015  # within the margin: reproduced
+    assert verify_card(card, n=500)[0].reproduced
+
+
+def test_rib_chooses_the_n_whatever_the_card_says() -> None:
+    from rib.verify import verification_n
+
+    assert verification_n("mnist") == 200 and verification_n("mnist-5k") == 100

@@ -258,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--attack", help="attack names, comma-separated, wildcards allowed ('pgd-*')")
     run.add_argument("--grid", help="run a grid: 'default' or a path to a grid .toml")
     run.add_argument("--eps", help="comma-separated eps (fractions allowed: 8/255); default: the grid's per norm")
-    run.add_argument("--n", type=int, default=1000, help="test images (a fixed stratified subset)")
+    run.add_argument("--n", type=int, default=1000, help="test images (a seeded random stratified sample, nested: "
+                     "a smaller n's images lie inside a larger n's)")
     run.add_argument("--metrics", help="interpretability metrics, comma-separated (`rib ls metrics`), on clean "
                      "inputs and on each attack's adversarial inputs at the headline eps")
     run.add_argument("--seed", type=int, default=0)
@@ -284,8 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--zoo", action="store_true", help="verify every zoo model of --dataset against its card")
     ve.add_argument("--write-claims", action="store_true", help="with --zoo: first write each card's claims from "
                     "the stored results (clean, PGD and worst-case headline robust accuracy)")
-    ve.add_argument("--n", type=int, default=None, help="measure at this n instead of each claim's (accuracy claims "
-                    "are then compared by a two-proportion z-test)")
+    ve.add_argument("--n", type=int, default=None, help="measure every claim at this n (default: the headline's n, "
+                    "200 on mnist, on rib's sample, whatever n the claims name)")
     ve.add_argument("--tolerance", type=float, default=0.015, help="metric claims only: largest accepted gap "
                     "relative to the measured value (0.015 = 1.5%%); accuracy claims are judged by their 95%% "
                     "interval")
@@ -297,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--models", default="models", help="the zoo folder it is added to (default ./models)")
     sm.add_argument("--reports", default="reports", help="the site folder (default ./reports)")
     sm.add_argument("--grid", default="default", help="the grid run for it (default: the standardized grid)")
-    sm.add_argument("--n", type=int, default=None, help="override every claim's n when verifying")
+    sm.add_argument("--n", type=int, default=None, help="verify every claim at this n (default: the headline's n)")
     sm.add_argument("--force", action="store_true", help="replace a zoo model with the same id")
     sm.set_defaults(func=_submit)
 

@@ -23,19 +23,19 @@ class RibError(Exception):
         super().__init__(" ".join(message.split()))
 
 
-class UnknownNameError(RibError, KeyError):
+class ConfigError(RibError):
+    """A malformed card, recipe, grid or command-line value."""
+
+    exit_code = EXIT_INVALID
+
+
+class UnknownNameError(ConfigError, KeyError):
     """A name that no registry holds; the message suggests the closest names."""
 
     exit_code = EXIT_INVALID
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
-
-
-class ConfigError(RibError):
-    """A malformed card, recipe, grid or command-line value."""
-
-    exit_code = EXIT_INVALID
 
 
 class WeightsError(RibError):

@@ -21,6 +21,7 @@ EVAL_VERSION = 1  # bump when a change to attack code changes numbers: every cel
 CellKind = Literal["attack", "metrics", "check"]
 CELL_KINDS: tuple[CellKind, ...] = ("attack", "metrics", "check")
 CHECK_ATTACK = "sanity-checks"  # the ``attack`` of every check cell (and of its stored rows)
+ADMISSION_ATTACK = "admission"  # the ``attack`` of a model's stored admission checks (``rib.admission``)
 
 
 @dataclass(frozen=True, kw_only=True)

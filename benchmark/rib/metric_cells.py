@@ -3,11 +3,18 @@
 A metric cell is a ``Cell`` of kind ``metrics``: its ``metrics`` name what it measures and its ``attack`` is the
 source of its inputs: ``clean`` (eps 0) or a registered attack run at one eps (its adversarial inputs; pairwise metrics
 compare them with the clean ones). Summary rows hold each output's mean over the examples it applies to, with a
-95% normal interval; per-example values go to the store's ``.values.parquet`` beside the summary.
+95% normal interval, and in their params how many examples were degenerate or excluded and why, the versions of the
+libraries that computed it and, for CAM metrics, the kind of CAM; a cell whose examples are mostly degenerate
+stores NaN with ``flag: degenerate`` instead of a mean. Per-example values (and each NaN's reason) go to the
+store's ``.values.parquet`` beside the summary. A metric's baselines are outputs of their own
+(``<output>:random``, ``<output>:randomized``, ``gini-*:input``).
 """
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -15,9 +22,12 @@ from torch import nn
 
 from rib.attacks import ATTACKS, create_attack
 from rib.errors import ConfigError
-from rib.explain.metrics import METRICS, MetricInputs, compute_metrics, inapplicable
+from rib.explain.degenerate import Values
+from rib.explain.inputs import cam_kind
+from rib.explain.metrics import METRICS, Metric, MetricInputs, compute_metric_values, inapplicable
 from rib.grid import Cell
-from rib.stats import mean_interval  # noqa: F401  (re-exported: mean_interval lives in rib.stats)
+from rib.stats import mean_interval
+from rib.store import summary_row
 
 CLEAN = "clean"
 
@@ -43,6 +53,11 @@ def metric_names(spec: str | list[str]) -> list[str]:
     return names
 
 
+def metrics_revision(names: Sequence[str]) -> int:
+    """The revision of a metrics cell: 1 + the revisions its metrics went through (a bump of any changes the id)."""
+    return 1 + sum(METRICS.get(n).revision - 1 for n in names)
+
+
 def metric_params(source: str, names: list[str], eps: float) -> tuple[tuple[float, ...], tuple[str, ...]]:
     """(cell eps, cell metrics) of a metric cell; pairwise metrics are dropped for the clean source."""
     if source == CLEAN:
@@ -61,32 +76,63 @@ def cell_inapplicable(cell: Cell, model: nn.Module) -> dict[str, str]:
     if cell.attack != CLEAN:
         reason = create_attack(cell.attack).not_applicable(model)
         if reason:
-            return {o: f"source {reason}" for name in cell.metrics for o in METRICS.get(name).outputs}
+            return {o: f"source {reason}" for name in cell.metrics for o in METRICS.get(name).stored_outputs()}
     return inapplicable(list(cell.metrics), model)
 
 
 def evaluate_metrics(cell: Cell, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
-                     progress: bool = False) -> dict[str, torch.Tensor]:
-    """Per-example values of every output of the cell's metrics (the source attack runs first if any); NaN for the
-    outputs that do not apply to the model (``cell_inapplicable``)."""
+                     progress: bool = False) -> dict[str, Values]:
+    """Per-example values of every stored output of the cell's metrics, baselines included (the source attack runs
+    first if any); NaN for the outputs that do not apply to the model (``cell_inapplicable``)."""
     if cell.attack != CLEAN and create_attack(cell.attack).not_applicable(model):
-        return {o: torch.full((len(x),), torch.nan, dtype=torch.float64)
-                for name in cell.metrics for o in METRICS.get(name).outputs}
+        return {o: Values.of(torch.full((len(x),), torch.nan))
+                for name in cell.metrics for o in METRICS.get(name).stored_outputs()}
     x_adv = None
     if cell.attack != CLEAN:
         attack = create_attack(cell.attack)
         x_adv = attack(model, x, y, list(cell.eps), seed=cell.seed, batch_size=cell.batch_size,
                        progress=progress).x_adv
     inputs = MetricInputs(model, x, y, x_adv, batch_size=min(cell.batch_size, 256), seed=cell.seed)
-    return compute_metrics(list(cell.metrics), inputs)
+    return compute_metric_values(list(cell.metrics), inputs)
 
 
-def value_columns(cell: Cell, indices: torch.Tensor, values: dict[str, torch.Tensor]) -> dict[str, list[Any]]:
-    """The per-example table of a metric cell (the store's VALUES_SCHEMA)."""
-    cols: dict[str, list[Any]] = {"cell_id": [], "index": [], "metric": [], "value": []}
+def _metric_of(cell: Cell) -> dict[str, type[Metric]]:
+    return {o: METRICS.get(name) for name in cell.metrics for o in METRICS.get(name).stored_outputs()}
+
+
+def metric_rows(cell: Cell, model: nn.Module, base: Mapping[str, Any], values: Mapping[str, Values]) -> list[dict]:
+    """The summary rows of a metric cell: per output its mean, n and 95% interval over the measured examples, and in
+    params the counts of degenerate and excluded examples, provenance, the CAM kind; NaN with ``not_applicable`` or
+    ``flag: degenerate`` where there is nothing to average."""
+    reasons, metric_of = cell_inapplicable(cell, model), _metric_of(cell)
+    shared = json.loads(base["params"])
+    rows = []
+    for name, v in values.items():
+        metric = metric_of[name]
+        params: dict[str, Any] = {**shared, **metric.provenance(), **v.summary()}
+        if ":" in name:
+            params["baseline"] = name.split(":", 1)[1]
+        if metric.needs_cam and not reasons.get(name):
+            params["cam"] = cam_kind(model)
+        mean, count, ci = mean_interval(v.value)
+        if name in reasons:
+            params["not_applicable"] = reasons[name]
+            mean, count, ci = math.nan, 0, (math.nan, math.nan)
+        elif v.mostly_degenerate():
+            params["flag"] = "degenerate"
+            mean, ci = math.nan, (math.nan, math.nan)
+        rows.append(summary_row({**base, "params": json.dumps(params, sort_keys=True)}, name, cell.eps[0], mean,
+                                count, ci))
+    return rows
+
+
+def value_columns(cell: Cell, indices: torch.Tensor, values: Mapping[str, Values]) -> dict[str, list[Any]]:
+    """The per-example table of a metric cell (the store's VALUES_SCHEMA), with why each NaN is NaN."""
+    cols: dict[str, list[Any]] = {"cell_id": [], "index": [], "metric": [], "value": [], "reason": []}
     for name, v in values.items():
         cols["cell_id"] += [cell.cell_id] * len(indices)
         cols["index"] += indices.tolist()
         cols["metric"] += [name] * len(indices)
-        cols["value"] += [float(a) for a in v.tolist()]
+        cols["value"] += [float(a) for a in v.value.tolist()]
+        cols["reason"] += [r or None for r in v.reason]
     return cols

@@ -9,8 +9,11 @@ from rib.grid import CHECK_ATTACK
 from rib.table import NBSP, TERMINAL_WIDTH, format_table
 
 
-def _pct(row: dict[str, Any], with_ci: bool = True) -> str:
-    """``12.3% [10.1, 14.5]``: the interval is one unit (no-break space), so a narrow cell wraps it under the value."""
+def _pct(row: dict[str, Any] | None, with_ci: bool = True) -> str:
+    """``12.3% [10.1, 14.5]``: the interval is one unit (no-break space), so a narrow cell wraps it under the value;
+    ``n/a`` for a number not measured (a cell stored as not applicable)."""
+    if row is None or row["value"] != row["value"]:
+        return "n/a"
     text = f"{100 * row['value']:.1f}%"
     if with_ci and row["ci_low"] == row["ci_low"]:  # not NaN
         text += f" [{100 * row['ci_low']:.1f},{NBSP}{100 * row['ci_high']:.1f}]"
@@ -35,7 +38,8 @@ def metrics_table(rows: Sequence[dict[str, Any]], *, wide: bool = False) -> str:
     body = []
     for r in sorted((r for r in rows if not is_attack_row(r)), key=lambda r: (r["model"], r["attack"], r["metric"])):
         source = "clean" if r["attack"] == "clean" else f"{r['attack']} @ {r['eps']:g}"
-        value = f"{r['value']:.4f}" if r["value"] == r["value"] else "n/a"
+        flagged = '"flag": "degenerate"' in str(r.get("params", ""))  # most examples degenerate: no mean stored
+        value = f"{r['value']:.4f}" if r["value"] == r["value"] else "degenerate" if flagged else "n/a"
         if r["ci_low"] == r["ci_low"]:
             value += f" [{r['ci_low']:.4f},{NBSP}{r['ci_high']:.4f}]"
         body.append([r["model"], source, r["metric"], value, r["n"]])
@@ -70,7 +74,7 @@ def results_table(rows: Sequence[dict[str, Any]], *, wide: bool = False) -> str:
             trained = "-" if first["trained_norm"] == "none" else f"{first['trained_norm']} {first['trained_eps']:g}"
             median = by.get(("median_distance", 0.0))
             body.append([first["model"], *([trained] if wide else []), first["attack"], first["n"],
-                         _pct(by[("clean_accuracy", 0.0)], False),
+                         _pct(by.get(("clean_accuracy", 0.0)), False),
                          *[_pct(by[("robust_accuracy", e)]) if ("robust_accuracy", e) in by else "" for e in eps],
                          *([f"{median['value']:.3f}" if median else ""] if wide else [])])
             if median:

@@ -6,7 +6,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import torch
 from rib.attacks import ATTACKS, AttackResult, create_attack
 from rib.attacks.sanity import sanity_flags
 from rib.checks import store_checks
-from rib.data import DEFAULT_DATASET, dataset_eps, headline_eps, load_dataset
+from rib.data import DATASETS, DEFAULT_DATASET, dataset_eps, headline_eps, load_dataset
 from rib.ensemble import attack_survivors, cascade_survivors
 from rib.errors import ConfigError, RibError
 from rib.grid import ADMISSION_ATTACK, CHECK_ATTACK, Cell, grid_spec
@@ -61,10 +61,41 @@ def resolve_models(spec: str, dataset: str, models_dir: ModelDirs = None) -> lis
     return list(unique.values())
 
 
-def plan_run(models: str, attacks: str, dataset: str = DEFAULT_DATASET, *, eps: Sequence[float] | None = None,
+EpsSpec = Sequence[float] | Mapping[str, Sequence[float]]
+# the largest meaningful eps of each norm on images of a shape: the radius of the whole [0, 1] image space
+NORM_LIMITS = {"linf": lambda shape: 1.0, "l2": lambda shape: math.sqrt(math.prod(shape))}
+
+
+def eps_per_norm(eps: EpsSpec | None, norms: Sequence[str], dataset: str) -> dict[str, tuple[float, ...]]:
+    """The eps list of each norm in ``norms``: a mapping gives them per norm; a plain list applies to every norm
+    and must make sense for each (a linf eps above 1 covers every image: ``pgd-linf`` at eps 2.0 is refused, with
+    a hint to give eps per norm); none: the dataset's lists."""
+    if eps is None or (not isinstance(eps, Mapping) and len(eps) == 0):
+        return {n: tuple(dataset_eps(dataset, n)) for n in norms}
+    if isinstance(eps, Mapping):
+        unknown = sorted(set(eps) - set(NORM_LIMITS))
+        if unknown:
+            raise ConfigError(f"eps given for unknown norm {', '.join(unknown)} (known: {', '.join(NORM_LIMITS)})")
+        out = {n: tuple(float(e) for e in eps[n]) if n in eps else tuple(dataset_eps(dataset, n)) for n in norms}
+    else:
+        out = {n: tuple(float(e) for e in eps) for n in norms}
+    shape = DATASETS.get(dataset).shape
+    for norm, values in out.items():
+        top = NORM_LIMITS[norm](shape)
+        bad = [e for e in values if not 0 <= e <= top]
+        if bad:
+            hint = "" if isinstance(eps, Mapping) else (" (one eps list applies to every attack's norm: give eps per "
+                                                        "norm, e.g. {'linf': [0.3], 'l2': [2.0]})")
+            raise ConfigError(f"{norm} eps {', '.join(f'{e:g}' for e in bad)} outside [0, {top:g}], the {norm} "
+                              f"radius of the whole [0, 1] image space{hint}")
+    return out
+
+
+def plan_run(models: str, attacks: str, dataset: str = DEFAULT_DATASET, *, eps: EpsSpec | None = None,
              n: int = 1000, seed: int = 0, batch_size: int = 500, models_dir: ModelDirs = None,
              metrics: Sequence[str] = (), cards: Sequence[ModelCard] | None = None) -> list[Cell]:
-    """Cells for ``rib run --model … --attack …``: every model × every attack, eps from the dataset's registry entry.
+    """Cells for ``rib run --model … --attack …``: every model × every attack, eps from the dataset's registry entry
+    or ``eps`` (a list for every norm, or a mapping norm → list; checked by ``eps_per_norm``).
 
     With ``metrics``, each model also gets a metric cell on clean inputs and one on each attack's adversarial
     inputs at the headline eps of its norm. ``cards`` replaces the zoo lookup of ``models`` (a model outside the
@@ -74,11 +105,12 @@ def plan_run(models: str, attacks: str, dataset: str = DEFAULT_DATASET, *, eps: 
         raise ConfigError(f"--n and --batch-size must be ≥ 1, got {n} and {batch_size}")
     cards = list(cards) if cards is not None else resolve_models(models, dataset, models_dir)
     names = ATTACKS.resolve(attacks)
+    per_norm = eps_per_norm(eps, sorted({ATTACKS.get(nm).norm_name for nm in names}), dataset)
     cells = []
     for card in cards:
         for name in names:
             norm = ATTACKS.get(name).norm_name
-            cell_eps = tuple(eps) if eps else tuple(dataset_eps(dataset, norm))
+            cell_eps = tuple(sorted(set(per_norm[norm])))
             cells.append(plan_cell(card, name, cell_eps, n=n, seed=seed, batch_size=batch_size,
                                    models_dir=models_dir))
         if metrics:

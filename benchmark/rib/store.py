@@ -49,10 +49,13 @@ EXAMPLES_SCHEMA = pa.schema([
     # null in files written before cascades existed (read as: attacked)
     ("cascaded", pa.bool_()),
 ])
-OPTIONAL_COLUMNS = frozenset({"cascaded"})  # per-example columns a writer may leave out (stored as null)
+OPTIONAL_COLUMNS = frozenset({"cascaded", "reason"})  # per-example columns a writer may leave out (stored as null)
 
 VALUES_SCHEMA = pa.schema([
     ("cell_id", pa.string()), ("index", pa.int64()), ("metric", pa.string()), ("value", pa.float64()),
+    # why a value is NaN ("degenerate: …", "excluded: …", rib.explain.degenerate); null where it was measured, and
+    # in files written before metrics gave reasons
+    ("reason", pa.string()),
 ])
 PER_EXAMPLE_SUFFIXES = {".examples.parquet": EXAMPLES_SCHEMA, ".values.parquet": VALUES_SCHEMA}
 PER_EXAMPLE_SUFFIX_OF_KIND = {"attack": ".examples.parquet", "check": ".examples.parquet",

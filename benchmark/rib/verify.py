@@ -8,21 +8,27 @@ settings (nothing is read from the result store).
 - A robust-accuracy claim names an attack of the robustness kind (multi-step white-box, black-box or the AutoAttack
   ensemble; never the interpretation attack, a transfer attack or single-step FGSM), or ``worst-case``: PGD of the
   claim's norm on its ``n`` images, then AutoAttack on the examples PGD left robust. Accuracy claims need n >= 100.
-- An accuracy claim reproduces when the claimed value lies inside the measurement's 95% Wilson interval at the
-  claim's n; when ``--n`` measures at another n, when a two-proportion z-test at 5% (claimed value at the claim's n
-  against the measured one) does not reject. A metric claim reproduces when it lies inside the measured 95% interval
-  or within ``tolerance`` relative to the measured value.
+- rib chooses the n and the sample: the headline ensemble's n of the default grid (``verification_n``; 200 on
+  mnist) on rib's seeded random stratified sample, whatever n the card says (``--n`` lets the operator choose
+  another). A robust-accuracy claim reproduces when it is not above rib's measurement by more than the margin
+  (``accuracy_margin``: the distance to rib's 95% Wilson bound below 500 images, a fixed 2 points from 500 on); a
+  clean-accuracy claim when it lies within the margin both ways. A metric claim reproduces when it lies inside the
+  measured 95% interval or within ``tolerance`` relative to the measured value.
 - The verdict on a card (``card_status``): ``failed`` when a claim does not reproduce; else ``verified`` when a
   worst-case claim at the dataset's headline eps of the trained norm (linf for an untrained model) is among the
   claims, ``clean-only`` when no robust-accuracy claim is, and ``unverified (no worst-case claim)`` otherwise.
 
 Every check is stored as a verification record, with the card's verdict.
+
+Before any claim is measured, a submission passes the admission checks (``rib.admission``: deterministic,
+batch-independent, finite under perturbation, logits, usable input gradients, no sign of memorized test images);
+any failure refuses it (``not admitted``), stored with the results. On the leaderboard a model with a failed
+admission check or an unresolved masking flag is never shown ``verified``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,19 +38,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from rib.admission.gate import admit, needs_admission
+from rib.admission.record import Admission
 from rib.attacks import ATTACKS, create_attack
 from rib.data import DATASETS, DEFAULT_DATASET, headline_eps, load_dataset
 from rib.ensemble import attack_survivors, worst_case
 from rib.errors import ConfigError, RibError
-from rib.executors import check_executor, execute
 from rib.explain.metrics import METRICS
-from rib.files import atomic_copy
 from rib.grid import grid_spec
 from rib.metric_cells import CLEAN
-from rib.report import render_site
-from rib.runner import CellOutcome, evaluate_cell, plan_cell, plan_grid, plan_metric_cell
+from rib.runner import evaluate_cell, plan_cell, plan_metric_cell
 from rib.runtime import provenance, resolve_device
-from rib.stats import Z_95, stratified_indices, two_proportion_p, wilson_interval
+from rib.stats import Z_95, stratified_indices, wilson_interval
 from rib.store import ResultStore, write_table_atomic
 from rib.table import format_table
 from rib.zoo import ARCHS, ModelCard, list_cards, write_card
@@ -60,7 +65,9 @@ ALPHA = 0.05
 DEFAULT_TOLERANCE = 0.015  # metric claims only: relative to the measured value
 VERIFIED, FAILED, CLEAN_ONLY, NO_WORST_CASE = "verified", "failed", "clean-only", "unverified (no worst-case claim)"
 UNVERIFIED = "unverified"  # no verification record for the weights
-STATUSES = (VERIFIED, FAILED, CLEAN_ONLY, NO_WORST_CASE, UNVERIFIED)
+NOT_ADMITTED = "not admitted"  # an admission check failed (``rib.admission``): never verified
+FLAGGED = "unverified (masking flag)"  # an unresolved masking flag on the board: a verified record does not count
+STATUSES = (VERIFIED, FAILED, CLEAN_ONLY, NO_WORST_CASE, UNVERIFIED, NOT_ADMITTED, FLAGGED)
 RECORD_SCHEMA = pa.schema([
     ("dataset", pa.string()), ("model", pa.string()), ("weights_sha256", pa.string()), ("attack", pa.string()),
     ("metric", pa.string()), ("norm", pa.string()), ("eps", pa.float64()), ("n", pa.int64()),
@@ -73,8 +80,9 @@ RECORD_SCHEMA = pa.schema([
 
 @dataclass(frozen=True)
 class ClaimCheck:
-    """One claim against its re-measured value. ``n`` is the measured n, ``claim_n`` the claim's; ``rule`` says how
-    they were compared (``wilson``, ``z-test`` with its ``p_value``, or ``metric`` with ``tolerance``)."""
+    """One claim against its re-measured value. ``n`` is the measured n (rib's), ``claim_n`` the claim's; ``rule``
+    says how they were compared: ``margin`` (accuracies; ``tolerance`` holds the margin that applied, in accuracy
+    units) or ``metric`` (``tolerance`` relative to the measured value)."""
 
     attack: str
     metric: str
@@ -198,15 +206,40 @@ def load_submission(path: Path | str) -> ModelCard:
     return card
 
 
-def accuracy_agrees(claimed: float, claimed_n: int, successes: int, n: int) -> tuple[bool, str, float]:
-    """Whether a claimed accuracy (on ``claimed_n`` examples) agrees with ``successes`` of ``n`` measured: the claim
-    lies inside the measurement's 95% Wilson interval when ``n == claimed_n``, else a two-proportion z-test at 5%
-    does not reject. Returns (agrees, rule, p-value or NaN)."""
-    if n == claimed_n:
-        lo, hi = wilson_interval(successes, n, Z_95)
-        return lo - 1e-12 <= claimed <= hi + 1e-12, "wilson", math.nan
-    p = two_proportion_p(claimed, claimed_n, successes / n, n)
-    return p >= ALPHA, "z-test", p
+def admit_submission(card: ModelCard, results: Path | str, *, device: str = "auto",
+                     zoo: bool = False) -> Admission | None:
+    """The admission checks of a submission (stored in ``results``; read back when already there). Raises
+    ``AdmissionError`` when any check failed: a submission is verified and installed only when it passes all. A
+    ``zoo`` card of rib's own architectures needs none (None); an outside one installed in the zoo does."""
+    if zoo and not needs_admission(card):
+        return None
+    return admit(card, ResultStore(results), device=device, submission=True)
+
+
+MARGIN_FIXED_N = 500  # from this n on, the margin is a fixed MARGIN_FIXED (the interval is narrow enough)
+MARGIN_FIXED = 0.02
+
+
+def accuracy_margin(successes: int, n: int) -> tuple[float, float]:
+    """(below, above): how far a claim may lie below or above rib's measurement (``successes`` of ``n``): the
+    distances to rib's 95% Wilson bounds at ``n`` below ``MARGIN_FIXED_N`` images, a fixed 2 points from then on."""
+    if n >= MARGIN_FIXED_N:
+        return MARGIN_FIXED, MARGIN_FIXED
+    lo, hi = wilson_interval(successes, n, Z_95)
+    value = successes / n
+    return value - lo, hi - value
+
+
+def accuracy_agrees(claimed: float, metric: str, successes: int, n: int) -> tuple[bool, str, float]:
+    """Whether a claimed accuracy agrees with rib's measurement (``successes`` of ``n``, rib's n and sample): a
+    robust-accuracy claim may not exceed it by more than the margin (``accuracy_margin``; below it is fine: the
+    submitter's attacks were weaker or their sample harder), a clean-accuracy claim must lie within the margin both
+    ways. Returns (agrees, rule, the margin that applied)."""
+    below, above = accuracy_margin(successes, n)
+    gap = claimed - successes / n
+    if metric == "robust_accuracy":
+        return gap <= above + 1e-12, "margin", above
+    return -below - 1e-12 <= gap <= above + 1e-12, "margin", above if gap > 0 else below
 
 
 def metric_agrees(claimed: float, value: float, ci_low: float, ci_high: float, tolerance: float) -> bool:
@@ -230,34 +263,53 @@ def card_status(card: ModelCard, checks: list[ClaimCheck]) -> str:
 
 
 def measure_worst_case(card: ModelCard, norm: str, eps: float, n: int, *, seed: int, batch_size: int,
-                       device: torch.device, cache: dict[str, Any], progress: bool = False) -> tuple[int, int]:
-    """(examples robust to the full ensemble, n): PGD of ``norm`` on the first ``n`` images of the stratified test
-    subset, then AutoAttack only on the examples PGD left robust; an example counts when it survives both."""
+                       device: torch.device, cache: dict[str, Any], progress: bool = False,
+                       first_stage: dict[str, list[Any]] | None = None) -> tuple[int, int]:
+    """(examples robust to the full ensemble, n): PGD of ``norm`` on rib's sample of ``n`` test images, then
+    AutoAttack only on the examples PGD left robust; an example counts when it survives both. ``first_stage``: the
+    per-example columns of a PGD cell already measured on the same sample (used instead of running PGD again)."""
     model = cached_model(card, device, cache)
     x, y = load_dataset(card.dataset, "test")
     idx = stratified_indices(y, n)
     x, y = x[idx], y[idx]
-    first = create_attack(f"pgd-{norm}")(model, x, y, [eps], seed=seed, batch_size=batch_size, progress=progress)
-    alive = first.robust[:, 0]
+    at = ([i for i, e in enumerate(first_stage["eps"]) if abs(e - eps) < 1e-9] if first_stage else [])
+    if first_stage and len(at) == n and [first_stage["index"][i] for i in at] == idx.tolist():
+        alive = torch.tensor([bool(first_stage["robust"][i]) for i in at])
+    else:
+        first = create_attack(f"pgd-{norm}")(model, x, y, [eps], seed=seed, batch_size=batch_size,
+                                             progress=progress)
+        alive = first.robust[:, 0]
     last = attack_survivors(create_attack(f"autoattack-{norm}"), model, x, y, eps, alive, seed=seed,
                             batch_size=batch_size, progress=progress)
     robust = alive & last.robust[:, 0]
     return int(robust.sum()), len(robust)
 
 
+def verification_n(dataset: str) -> int:
+    """The n rib measures claims at by default: the headline ensemble's n in the default grid (its sample is the
+    headline's images), whatever n a card's claims were measured at."""
+    spec = grid_spec("default", dataset)
+    ns = [int(g.get("n", spec.n)) for g in spec.attacks if g.get("eps") == "headline"
+          and any(ATTACKS.get(a).kind == "ensemble" for a in g.get("names", []))]
+    return max(MIN_ACCURACY_N, *ns) if ns else spec.n
+
+
 def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
                 device: str = "auto", models_dir: ModelDirs = None, progress: bool = False) -> list[ClaimCheck]:
-    """Re-measure every claim of ``card`` (at ``n`` examples instead of each claim's own when given); one check per
-    claim, in the card's order."""
+    """Re-measure every claim of ``card`` on rib's sample at rib's n (``verification_n``, or ``n`` when given):
+    one check per claim, in the card's order. Nothing is measured twice: the PGD stage of a worst-case claim reuses
+    a PGD cell measured for another claim at the same n."""
     if n is not None and n < MIN_ACCURACY_N and any(c["metric"] in ACCURACIES for c in card.claims):
         raise ConfigError(f"--n {n}: accuracy claims are measured on at least {MIN_ACCURACY_N} examples")
     spec = grid_spec("default", card.dataset)
     dev = resolve_device(device)
     cache: dict[str, Any] = {}
     measured: dict[tuple[str, str, float, int], dict[str, Any]] = {}
+    per_example: dict[tuple[str, int], dict[str, list[Any]]] = {}  # (attack, n) → its per-example columns
+    default_n = n or verification_n(card.dataset)
 
     def run_n(claim: dict[str, Any]) -> int:
-        return n or claim_n(card, claim)
+        return default_n
 
     groups: dict[tuple[str, int, bool], set[float]] = {}
     for c in card.claims:  # robust-accuracy and metric claims, grouped into cells
@@ -282,8 +334,10 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
             cells = [plan_cell(card, attack, sorted(eps_set), n=cn, seed=spec.seed, batch_size=spec.batch_size,
                                models_dir=models_dir)]
         for cell in cells:
-            rows, _ = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress, model_cache=cache,
-                                    card=card)
+            rows, examples = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress,
+                                           model_cache=cache, card=card)
+            if cell.kind == "attack":
+                per_example[(attack, cn)] = examples
             for row in rows:
                 measured[(attack, row["metric"], round(float(row["eps"]), 9), cn)] = row
     worst: dict[tuple[str, float, int], tuple[int, int]] = {}
@@ -297,7 +351,8 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
             wkey = (norm, round(eps, 9), cn)
             if wkey not in worst:
                 worst[wkey] = measure_worst_case(card, norm, eps, cn, seed=spec.seed, batch_size=spec.batch_size,
-                                                device=dev, cache=cache, progress=progress)
+                                                device=dev, cache=cache, progress=progress,
+                                                first_stage=per_example.get((f"pgd-{norm}", cn)))
             k, count = worst[wkey]
             value, (lo, hi) = k / count, wilson_interval(k, count)
         else:
@@ -307,11 +362,11 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
                 raise RibError(f"{card.id}: no measurement for claim {c} (an attack that does not report it?)")
             value, lo, hi, count = float(r["value"]), float(r["ci_low"]), float(r["ci_high"]), int(r["n"])
         if is_metric:
-            ok, rule, p = metric_agrees(claimed, value, lo, hi, tolerance), "metric", math.nan
+            ok, rule, margin = metric_agrees(claimed, value, lo, hi, tolerance), "metric", tolerance
         else:
-            ok, rule, p = accuracy_agrees(claimed, own_n, round(value * count), count)
+            ok, rule, margin = accuracy_agrees(claimed, metric, round(value * count), count)
         checks.append(ClaimCheck(c["attack"], metric, norm, eps, count, own_n, claimed, value, lo, hi,
-                                 tolerance if is_metric else math.nan, p, rule, ok))
+                                 margin, math.nan, rule, ok))
     return checks
 
 
@@ -321,9 +376,10 @@ def checks_table(card: ModelCard, checks: list[ClaimCheck]) -> str:
         return f"{100 * v:.1f}%" if metric in ACCURACIES else f"{v:.4f}"
 
     def rule(c: ClaimCheck) -> str:
-        if c.rule == "z-test":
-            return f"z-test p={c.p_value:.3f}"
-        return "Wilson 95% CI" if c.rule == "wilson" else f"CI or ±{100 * c.tolerance:g}%"
+        if c.rule == "margin":
+            return (f"≤ measured + {100 * c.tolerance:.1f} pts" if c.metric == "robust_accuracy"
+                    else f"within ±{100 * c.tolerance:.1f} pts")
+        return f"CI or ±{100 * c.tolerance:g}%"
 
     rows = [[c.attack, c.metric, c.norm or "-", f"{c.eps:g}", c.n if c.n == c.claim_n else f"{c.n} (claim {c.claim_n})",
              pct(c.metric, c.claimed), pct(c.metric, c.measured),
@@ -431,19 +487,6 @@ def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, 
     return claims
 
 
-def install_submission(card: ModelCard, models_root: Path | str, *, force: bool = False) -> ModelCard:
-    """Copy a verified submission's card and weights into ``<models_root>/<dataset>/`` (never over an existing
-    model without ``force``); returns the installed card."""
-    folder = Path(models_root) / card.dataset
-    dest = folder / f"{card.id}.toml"
-    if dest.exists() and not force:
-        raise RibError(f"{dest} exists: a model with id {card.id!r} is already in the zoo (--force replaces it)")
-    atomic_copy(card.weights_path, folder / card.weights_file)
-    installed = read_card(card.path) if card.path else card
-    write_card(installed, dest)
-    return read_card(dest)
-
-
 def write_zoo_claims(dataset: str = DEFAULT_DATASET, results: Path | str = "results", *,
                      models_dir: ModelDirs = None) -> list[ModelCard]:
     """Rewrite the claims of every zoo card of ``dataset`` from the stored results (``claims_from_results``), all
@@ -459,43 +502,3 @@ def write_zoo_claims(dataset: str = DEFAULT_DATASET, results: Path | str = "resu
 def zoo_submissions(dataset: str = DEFAULT_DATASET, models_dir: ModelDirs = None) -> list[ModelCard]:
     """Every zoo card of ``dataset``, read and checked as a submission would be (``load_submission``)."""
     return [load_submission(c.path) for c in list_cards(dataset, models_dir) if c.path is not None]
-
-
-@dataclass
-class Submission:
-    """What ``submit`` did: the installed card, its claim checks, the grid's outcomes and the site's index."""
-
-    card: ModelCard
-    checks: list[ClaimCheck]
-    outcomes: list[CellOutcome]
-    index: Path
-
-
-def submit(submission: Path | str, *, models_root: Path | str = "models", results: Path | str = "results",
-           reports: Path | str = "reports", grid: str = "default", n: int | None = None, force: bool = False,
-           device: str = "auto", executor: str = "local", address: str | None = None, progress: bool = False,
-           on_verified: Callable[[ModelCard, list[ClaimCheck]], None] | None = None,
-           on_installed: Callable[[ModelCard], None] | None = None,
-           on_cell: Callable[[CellOutcome], None] | None = None) -> Submission:
-    """Verify a submission's claims (recording the verification), add it to the zoo under ``models_root``, run
-    ``grid`` for it with ``executor`` (``local`` or ``ray``, at ``address``) and re-render the site.
-
-    Raises ``RibError`` (after recording the checks) when a claim does not reproduce; nothing is installed then.
-    ``on_verified`` sees the checks before that decision, ``on_installed`` the installed card, ``on_cell`` each
-    finished cell.
-    """
-    check_executor(executor, address)
-    card = load_submission(submission)
-    checks = verify_card(card, n=n, device=device, progress=progress)
-    if on_verified:
-        on_verified(card, checks)
-    write_record(card, checks, results)
-    if not all(c.reproduced for c in checks):
-        raise RibError(f"{card.id} does not reproduce its claims: not added to the zoo")
-    installed = install_submission(card, models_root, force=force)
-    if on_installed:
-        on_installed(installed)
-    cells = plan_grid(grid, installed.dataset, models=installed.id, models_dir=models_root)
-    outcomes = execute(cells, ResultStore(results), executor=executor, device=device, models_dir=models_root,
-                       progress=progress, address=address, on_cell=on_cell)
-    return Submission(installed, checks, outcomes, render_site(results, reports, models_dir=models_root))

@@ -6,7 +6,15 @@ import pytest
 import torch
 from rib.errors import ConfigError, UnknownNameError
 from rib.explain.attributions import ATTRIBUTIONS, attribute
-from rib.explain.metrics import METRICS, MetricInputs, compute_metrics, gini, kendall_tau, topk_intersection
+from rib.explain.metrics import (
+    METRICS,
+    MetricInputs,
+    compute_metric_values,
+    compute_metrics,
+    gini,
+    kendall_tau,
+    topk_intersection,
+)
 from rib.zoo import build_model
 from torch import nn
 
@@ -86,31 +94,80 @@ def test_metrics_of_a_linear_model_have_closed_forms(linear) -> None:
     assert (ms > 0).all() and (ms <= bound + 1e-6).all()
 
 
-def test_pairwise_metrics_on_a_cam_model() -> None:
+@pytest.fixture(scope="module")
+def tiny() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     from rib import load_dataset
-    from rib.attacks import create_attack
 
     model = build_model("tiny", "mnist-5k")
     model.net.load_state_dict(trained_tiny_state())
-    model.eval()
     x, y = load_dataset("mnist-5k", "test")
-    x, y = x[:40], y[:40]
-    same = compute_metrics(["interp-discrepancy", "topk-intersection", "kendall-tau"], MetricInputs(model, x, y, x))
-    correct = model(x).argmax(1) == y
-    assert same["interp-discrepancy"].abs().max().item() == 0.0
-    assert (same["topk-intersection"][correct] == 1).all()
-    assert torch.allclose(same["kendall-tau"][correct], torch.ones(int(correct.sum()), dtype=torch.float64))
-    assert same["kendall-tau"][~correct].isnan().all()  # misclassified examples are not compared
-    # Boopathy's top-k attack keeps the label and moves the CAM
+    return model.eval(), x[:40], y[:40]
+
+
+def test_pairwise_metrics_on_a_cam_model(tiny) -> None:
+    from rib.attacks import create_attack
+    from rib.explain.cam import interpretation_discrepancy
+
+    model, x, y = tiny
+    same = compute_metric_values(["interp-discrepancy", "topk-intersection", "kendall-tau"],
+                                 MetricInputs(model, x, y, x), baselines=False)
+    for v in same.values():  # an attack that moved nothing leaves nothing to compare: excluded, not "stable"
+        assert set(v.reason) == {"excluded: input not moved"} and v.value.isnan().all()
+    # Boopathy's top-k attack keeps the label and moves the CAM; by default the paper's 200 steps of 0.01 at eps 0.3
+    # from a random start (here 10 steps, for time)
+    from rib.attacks.pgd import default_step_size
+
+    defaults = create_attack("topk-cam-linf").params
+    assert defaults["steps"] == 200 and defaults["random_start"]
+    assert default_step_size(0.3, 200, defaults["rel_step_size"]) == pytest.approx(0.01)
     attack = create_attack("topk-cam-linf", steps=10)
     result = attack(model, x, y, [0.3])
+    correct = model(x).argmax(1) == y
     assert (model(result.x_adv).argmax(1)[correct] == y[correct]).all()
     assert (result.x_adv - x).abs().max().item() <= 0.3 + 1e-6
-    moved = compute_metrics(["topk-intersection", "kendall-tau", "interp-discrepancy"],
-                            MetricInputs(model, x, y, result.x_adv))
-    assert moved["topk-intersection"].nanmean().item() < 0.9
-    assert moved["kendall-tau"].nanmean().item() < same["kendall-tau"].nanmean().item()
-    assert (moved["interp-discrepancy"][correct] > 0).float().mean().item() >= 0.9
+    moved = compute_metric_values(["topk-intersection", "kendall-tau", "interp-discrepancy"],
+                                  MetricInputs(model, x, y, result.x_adv), baselines=False)
+    assert moved["topk-intersection"].value.nanmean().item() < 0.9
+    assert moved["kendall-tau"].value.nanmean().item() < 0.95
+    # the paper's D, and the scale-free form: D over the clean CAMs' l1 mass under the same class weights
+    with torch.no_grad():
+        paper = interpretation_discrepancy(model, x, result.x_adv, y).double()
+        cams = model.cam(x).double()
+    raw, rel = moved["interp-discrepancy-raw"].value, moved["interp-discrepancy"].value
+    ok = ~raw.isnan()
+    # the attack undoes every step on a misclassified example (each would "change" a label it never had)
+    assert set(moved["interp-discrepancy"].reason[i] for i in (~ok).nonzero().flatten().tolist()) == {
+        "excluded: input not moved"}
+    assert (~ok <= ~correct).all() and torch.allclose(raw[ok], paper[ok], rtol=1e-5)
+    w = torch.softmax(model(result.x_adv).detach().double(), 1)
+    w = w.scatter(1, y.view(-1, 1), 0.0)
+    w = w / w.sum(1, keepdim=True)
+    mass = cams.abs().flatten(2).sum(2)
+    norm = mass.gather(1, y.view(-1, 1)).squeeze(1) + (w * mass).sum(1)
+    assert torch.allclose(rel[ok], (paper / norm)[ok], rtol=1e-4)
+
+
+def test_kendall_and_topk_compare_examples_whose_prediction_did_not_change(tiny) -> None:
+    model, x, y = tiny
+    xa = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    v = compute_metric_values(["kendall-tau", "topk-intersection"], MetricInputs(model, x, y, xa), baselines=False)
+    before, after = model(x).argmax(1), model(xa).argmax(1)
+    changed = before != after
+    kept_wrong = (~changed) & (before != y)  # misclassified but unchanged: the paper compares these too
+    assert kept_wrong.any() and changed.any()
+    for out in v.values():
+        assert out.value[changed].isnan().all()
+        assert set(out.reason[i] for i in changed.nonzero().flatten().tolist()) == {"excluded: prediction changed"}
+        assert torch.isfinite(out.value[kept_wrong]).all()
+
+
+def test_smoothgrad_does_not_depend_on_the_batch(tiny) -> None:
+    model, x, y = tiny
+    whole = attribute("smoothgrad", model, x[:6], y[:6], samples=8)
+    alone = torch.cat([attribute("smoothgrad", model, x[i:i + 1], y[i:i + 1], samples=8) for i in range(6)])
+    shuffled = attribute("smoothgrad", model, x[:6].flip(0), y[:6].flip(0), samples=8).flip(0)
+    assert torch.allclose(whole, alone, atol=1e-6) and torch.allclose(whole, shuffled, atol=1e-6)
+    assert not torch.allclose(whole, attribute("smoothgrad", model, x[:6], y[:6], samples=8, seed=1))
 
 
 def test_metric_errors_are_clear(linear) -> None:

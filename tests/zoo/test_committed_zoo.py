@@ -63,6 +63,7 @@ def test_calibrated_models_record_their_sweep(model_id: str) -> None:
 def test_retraining_standard_reproduces_its_card(tmp_path: Path) -> None:
     from rib.training import train_model
 
-    committed = find_card("standard")
-    card = train_model("standard", out_dir=tmp_path, progress=False, device="cpu")
+    committed = find_card("standard")  # retrained from its recipe, on the data its card says it was trained on
+    card = train_model("standard", committed.trained_on, out_dir=tmp_path, progress=False, device="cpu")
     assert card.provenance["test_accuracy"] == pytest.approx(committed.provenance["test_accuracy"], abs=0.01)
+    assert card.defense_params == committed.defense_params

@@ -19,6 +19,7 @@ from torch import nn
 from rib.batching import batches
 from rib.errors import ConfigError
 from rib.explain.cam import CamModel
+from rib.explain.noise import example_normal
 from rib.registry import Registry
 
 Attribution = Callable[..., torch.Tensor]
@@ -57,18 +58,18 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor
 @ATTRIBUTIONS.decorator("smoothgrad")
 def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, samples: int = 50, sigma: float = 0.15,
                seed: int = 0) -> torch.Tensor:
-    """Mean signed saliency over ``samples`` copies of x with Gaussian noise of std ``sigma`` (pixel scale).
+    """Mean signed saliency over ``samples`` copies of x with Gaussian noise of std ``sigma`` (pixel scale, unclipped):
+    captum's NoiseTunnel SmoothGrad, with the noise drawn per example (``rib.explain.noise``), so an example's map
+    does not depend on the batch it is in.
 
     Unlike the IR training targets (``rib.explain.gradients.smoothgrad``: clipped to [0, 1], x itself included),
-    this is captum's SmoothGrad as practitioners compute it.
+    this is SmoothGrad as practitioners compute it.
     """
-    from captum.attr import NoiseTunnel, Saliency
-
-    with seeded(seed):
-        out = NoiseTunnel(Saliency(model)).attribute(x, nt_type="smoothgrad", nt_samples=samples, stdevs=sigma,
-                                                     nt_samples_batch_size=max(1, 4096 // max(len(x), 1)),
-                                                     target=target, abs=False)
-    return out.detach()
+    noisy = (x[:, None] + sigma * example_normal(x, seed, "smoothgrad", samples)).flatten(0, 1)
+    targets = target.repeat_interleave(samples)
+    chunk = max(samples, 4096 // samples * samples)
+    grads = [saliency(model, noisy[i:i + chunk], targets[i:i + chunk]) for i in range(0, len(noisy), chunk)]
+    return torch.cat(grads).view(len(x), samples, *x.shape[1:]).mean(dim=1).detach()
 
 
 @ATTRIBUTIONS.decorator("deeplift-shap")

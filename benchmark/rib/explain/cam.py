@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 import torch
 
+from rib.cams import NO_CAM, CamModel, has_cam  # below the zoo and explain: re-exported here
 
-@runtime_checkable
-class CamModel(Protocol):
-    """A model with class activation maps, such as a ``RobustModel`` whose architecture ends in a CAM head.
-
-    Every ``RobustModel`` has a ``cam`` method; ``supports_cam`` tells whether it works.
-    """
-
-    def cam(self, x: torch.Tensor) -> torch.Tensor:
-        """Class activation maps ``[N, classes, h, w]`` of the inputs."""
-        ...
-
-
-NO_CAM = ("the model has no CAM: no CAM head, and no layer named for Grad-CAM (an onnx card's "
-          "[arch] cam_layer, rib.evaluate's cam_layer=)")
-
-
-def has_cam(model: object) -> bool:
-    """Whether ``model`` gives class activation maps (a CAM head, or Grad-CAM at a named layer)."""
-    return bool(getattr(model, "supports_cam", isinstance(model, CamModel))) and isinstance(model, CamModel)
+__all__ = ["NO_CAM", "CamModel", "has_cam", "interpretation_discrepancy"]
 
 
 def interpretation_discrepancy(

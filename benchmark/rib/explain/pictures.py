@@ -1,8 +1,9 @@
-"""``rib explain``: a PNG grid per model of inputs, their attributions, an adversarial example and its attributions.
+"""``rib explain``'s picture: a PNG grid of inputs, their attributions, adversarial examples and their attributions.
 
-Columns: input, saliency, Integrated Gradients, SmoothGrad, CAM, then the PGD adversarial example (headline eps
-of the chosen norm) and its saliency, IG and CAM. Signed maps use a diverging colormap centred at zero. The
-PNG carries no timestamp or version text, so the same model and settings give the same bytes.
+Columns: input, saliency, Integrated Gradients, SmoothGrad, CAM, then the adversarial example and its saliency, IG
+and CAM. Signed maps use a diverging colormap centred at zero. The PNG carries no timestamp or version text, so the
+same inputs give the same bytes. The adversarial examples are given (``rib.workflows.explain`` runs the attack), so
+explain imports no attack.
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rib.attacks import create_attack
-from rib.data import headline_eps, load_dataset
 from rib.evaluation import predict
 from rib.explain.attributions import attribute
 from rib.files import atomic_write
-from rib.stats import stratified_indices
 
 CLEAN_COLUMNS = ("saliency", "ig", "smoothgrad", "cam")
 ADV_COLUMNS = ("saliency", "ig", "cam")
@@ -44,19 +42,16 @@ def _show(ax: object, tile: torch.Tensor, signed: bool) -> None:
     ax.set_yticks([])  # type: ignore[attr-defined]
 
 
-def explain_figure(model: nn.Module, model_id: str, dataset: str, out: Path, *, n: int = 8, norm: str = "linf",
-                   seed: int = 0) -> Path:
-    """Write ``out`` (a PNG) for ``n`` stratified test images of ``dataset``; returns the path."""
+def attribution_figure(model: nn.Module, model_id: str, dataset: str, out: Path, x: torch.Tensor, y: torch.Tensor,
+                       x_adv: torch.Tensor, *, adv_title: str, seed: int = 0) -> Path:
+    """Write ``out`` (a PNG) for the images ``x`` (labels ``y``) of ``dataset`` and their adversarial examples
+    ``x_adv`` (column title ``adv_title``); returns the path."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x, y = load_dataset(dataset, "test")
-    idx = stratified_indices(y, n)
-    x, y = x[idx], y[idx]
-    eps = headline_eps(dataset, norm)
-    x_adv = create_attack(f"pgd-{norm}")(model, x, y, [eps], seed=seed).x_adv
+    n = len(x)
     pred, pred_adv = predict(model, x, 256), predict(model, x_adv, 256)
     has_cam = bool(getattr(model, "supports_cam", False))
     clean_cols = [c for c in CLEAN_COLUMNS if c != "cam" or has_cam]
@@ -76,7 +71,7 @@ def explain_figure(model: nn.Module, model_id: str, dataset: str, out: Path, *, 
         row[k].set_ylabel(f"adv ŷ={int(pred_adv[i])}", fontsize=7)
         for j, c in enumerate(adv_cols, start=k + 1):
             _show(row[j], adv_maps[c][i], signed=True)
-    titles = ["input", *[TITLES[c] for c in clean_cols], f"PGD {norm} {eps:g}", *[f"adv {TITLES[c]}" for c in adv_cols]]
+    titles = ["input", *[TITLES[c] for c in clean_cols], adv_title, *[f"adv {TITLES[c]}" for c in adv_cols]]
     for ax, title in zip(axes[0], titles, strict=True):
         ax.set_title(title, fontsize=8)
     fig.suptitle(f"{model_id} on {dataset}: attributions of the true class", fontsize=9)

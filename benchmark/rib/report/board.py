@@ -22,6 +22,7 @@ from rib.grid import ADMISSION_ATTACK
 from rib.report import glossary
 from rib.report.facts import MISSING, ModelFacts, format_count, model_facts
 from rib.report.gating import gated_status, unranked_reasons
+from rib.report.metric_view import KeyMetric, key_metric
 from rib.report.tables import KEY_METRICS, StoreView, best_known, headline, per_example_known
 from rib.stats import mcnemar_p
 from rib.zoo import ModelCard
@@ -201,6 +202,13 @@ def tied_ranks(models: list[str], per_example: pd.DataFrame, norm: str, eps: flo
     return ranks
 
 
+def _key_cell(key: KeyMetric, link: str) -> Cell:
+    """A key metric's cell: its value, or a degenerate flag (linked to the model page's metrics) instead of one."""
+    if key.flagged:
+        return Cell(key.text, title=key.title, badges=(Badge(key.text, key.title, "flag", f"{link}#metrics"),))
+    return _num(key.text, title=key.title, sort=key.sort)
+
+
 def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFrame, metrics: pd.DataFrame,
          best: pd.DataFrame, head: pd.Series | None, eps_list: list[float], top: float | None, facts: ModelFacts,
          link: str, root: str) -> tuple[list[Cell], str]:
@@ -211,11 +219,7 @@ def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFram
     aa = mine[(mine["attack"] == f"autoattack-{norm}") & (mine["metric"] == "robust_accuracy")].sort_values("n")
     if top is not None:
         aa = aa[(aa["eps"] - top).abs() < 1e-9]
-    keys = []
-    for metric, source in KEY_METRICS:
-        hit = metrics[(metrics["model"] == model) & (metrics["metric"] == metric) & (metrics["attack"] == source)]
-        value = float(hit["value"].iloc[-1]) if len(hit) else math.nan
-        keys.append(_num("" if not math.isfinite(value) else f"{value:.3f}"))
+    keys = [_key_cell(key_metric(metrics, model, metric, source), link) for metric, source in KEY_METRICS]
     status = gated_status(view.verification.get(dataset, {}).get(model, "unverified"), unranked_reasons(mine, norm))
     raised = raised_flags(mine[(mine["norm"] == norm) | (mine["attack"] == ADMISSION_ATTACK)])
     ci = f"[{_pct(head['ci_low'])}, {_pct(head['ci_high'])}]" if head is not None else ""

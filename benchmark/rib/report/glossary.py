@@ -1,13 +1,15 @@
 """What the site's words, badges and flags mean: the glossary page and the hover texts read this module.
 
 Flag descriptions are not written here: they come from the modules that raise the flags
-(``rib.attacks.sanity``, ``rib.checks``, ``rib.attacks.autoattack``), so the page cannot drift from the code.
+(``rib.attacks.sanity``, ``rib.checks``, ``rib.attacks.autoattack``, ``rib.admission.checks``), so the page cannot
+drift from the code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rib.admission.checks import FLAG_DESCRIPTIONS as ADMISSION_FLAGS
 from rib.attacks.autoattack import AA_WARNING_DESCRIPTION, AA_WARNINGS
 from rib.attacks.sanity import FLAG_DESCRIPTIONS as SANITY_FLAGS
 from rib.checks import FLAG_DESCRIPTIONS as CHECK_FLAGS
@@ -15,13 +17,24 @@ from rib.checks import FLAG_DESCRIPTIONS as CHECK_FLAGS
 AA_PREFIX = "autoattack_warning:"
 # short badge texts; a flag without one here shows its own name
 FLAG_SHORT = {"vanishing_gradients": "zero grad", "ce_saturation": "CE sat", "non_monotone": "non-mono",
-              "large_eps_not_zero": "big-eps", "black_box_beats_white_box": "BB>WB", "pgd_unreliable": "PGD weak"}
+              "large_eps_not_zero": "big-eps", "black_box_beats_white_box": "BB>WB", "pgd_unreliable": "PGD weak",
+              "admission:deterministic": "randomized", "admission:batch_independent": "batch-dep",
+              "admission:finite_under_perturbation": "NaN", "admission:logits": "probs",
+              "admission:usable_gradients": "no grads", "admission:generalizes": "memorized"}
 
 
 
 def verification_meanings() -> dict[str, str]:
     """Each verification status (``rib.verify.STATUSES``) and what it means."""
-    from rib.verify import CLEAN_ONLY, FAILED, NO_WORST_CASE, UNVERIFIED, VERIFIED  # verify imports the report
+    from rib.verify import (  # imported when asked: the site's other modules do not need verify
+        CLEAN_ONLY,
+        FAILED,
+        FLAGGED,
+        NO_WORST_CASE,
+        NOT_ADMITTED,
+        UNVERIFIED,
+        VERIFIED,
+    )
 
     return {
         VERIFIED: "every claim of the card reproduced when rib re-ran it, among them a worst-case claim (PGD, then "
@@ -30,6 +43,11 @@ def verification_meanings() -> dict[str, str]:
         CLEAN_ONLY: "the card's claims reproduced, but it claims no robust accuracy",
         NO_WORST_CASE: "the card's claims reproduced, but none is a worst-case claim at the headline eps",
         UNVERIFIED: "no verification record for these weights: rib verify has not been run on them",
+        NOT_ADMITTED: "an admission check failed (randomized, batch-dependent, NaN under perturbation, probability "
+                      "outputs, unusable gradients or memorized test images): never verified, not ranked",
+        FLAGGED: "a masking flag the headline does not answer fired (non-monotone attack, accuracy left at a very "
+                 "large eps, a randomized, dynamic or probability-output model per AutoAttack): a verified record "
+                 "does not count, not ranked",
     }
 
 
@@ -45,7 +63,7 @@ class Term:
 def flag_anchor(flag: str) -> str:
     """The glossary anchor of a flag (``autoattack_warning:<kind>`` flags share one entry)."""
     name = AA_PREFIX.rstrip(":") if flag.startswith(AA_PREFIX) else flag
-    return "flag-" + name.replace("_", "-")
+    return "flag-" + name.replace("_", "-").replace(":", "-")
 
 
 def flag_short(flag: str) -> str:
@@ -59,12 +77,13 @@ def flag_description(flag: str) -> str:
     """What a flag means, from the module that raises it (a flag rib does not know says so)."""
     if flag.startswith(AA_PREFIX):
         return f"{AA_WARNING_DESCRIPTION} (kind: {flag[len(AA_PREFIX):]})"
-    return {**SANITY_FLAGS, **CHECK_FLAGS}.get(flag, "a flag this version of rib does not describe")
+    return {**SANITY_FLAGS, **CHECK_FLAGS, **ADMISSION_FLAGS}.get(flag, "a flag this version of rib does not describe")
 
 
 def flag_terms() -> list[Term]:
     """Every flag rib can raise, as glossary entries."""
-    terms = [Term(flag_anchor(f), f"{f} ({flag_short(f)})", d) for f, d in {**SANITY_FLAGS, **CHECK_FLAGS}.items()]
+    flags = {**SANITY_FLAGS, **CHECK_FLAGS, **ADMISSION_FLAGS}
+    terms = [Term(flag_anchor(f), f"{f} ({flag_short(f)})", d) for f, d in flags.items()]
     kinds = ", ".join(sorted({*AA_WARNINGS.values(), "other"}))
     terms.append(Term(flag_anchor(AA_PREFIX), f"{AA_PREFIX}<kind> (AA: kind)",
                       f"{AA_WARNING_DESCRIPTION}; kinds: {kinds}"))

@@ -2,7 +2,9 @@
 
 One file per model and threat model: ``<out>/<dataset>/<Linf|L2>/<model>.json`` with RobustBench's fields
 (clean and AutoAttack accuracy as strings with two decimals in %, eps as RobustBench writes it). Only models with
-a stored AutoAttack cell in that norm are exported; the accuracies come from that cell.
+a stored AutoAttack cell in that norm are exported; the accuracies come from that cell. ``unreliable`` is computed,
+not set by hand: true when the model is kept off rib's ranking under that norm (a failed admission check or an
+unresolved masking flag, ``rib.report.gating``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from rib.report.gating import unranked_reasons
 from rib.report.site import slug
 from rib.store import load_results
 from rib.zoo import list_cards
@@ -35,6 +38,8 @@ def export_robustbench_json(results: Path | str, out: Path | str, *, models_dir:
         card = cards.get(str(model))
         robust = rows[rows["metric"] == "robust_accuracy"].sort_values("n").iloc[-1]
         clean = rows[(rows["metric"] == "clean_accuracy") & (rows["cell_id"] == robust["cell_id"])].iloc[0]
+        same = (df["dataset"] == dataset) & (df["model"] == model) & (df["weights_sha256"] == robust["weights_sha256"])
+        mine = df[same]
         info = {
             "link": card.paper if card and card.paper else "",
             "name": f"rib {model}: {card.description}" if card and card.description else f"rib {model}",
@@ -50,7 +55,7 @@ def export_robustbench_json(results: Path | str, out: Path | str, *, models_dir:
             "autoattack_acc": f"{100 * float(robust['value']):.2f}",
             "footnote": f"Measured by rib {robust['rib_version']} (git {str(robust['git_sha'])[:10]}) on "
                         f"{int(robust['n'])} test images of {dataset}.",
-            "unreliable": False,
+            "unreliable": bool(unranked_reasons(mine, str(robust["norm"]))),
         }
         path = Path(out) / str(dataset) / NORM_NAMES[str(robust["norm"])] / f"{slug(str(model))}.json"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,10 +23,11 @@ from rib.claims import evaluate_claims
 from rib.data import DATASETS, headline_eps
 from rib.errors import RibError
 from rib.files import atomic_write_bytes, atomic_write_text
-from rib.report import glossary, methodology, plots
-from rib.report.board import Board, build_board
+from rib.report import docs, glossary, methodology, plots
+from rib.report.board import Board, build_board, build_unranked_board
 from rib.report.facts import format_count, model_facts
-from rib.report.tables import KEY_METRICS, StoreView, best_known, cross_norm, model_numbers
+from rib.report.metric_view import SCATTER_METRICS, by_cam_kind, metric_baselines
+from rib.report.tables import StoreView, best_known, cross_norm, model_numbers
 from rib.runtime import git_sha
 from rib.zoo import list_cards, zoo_dir
 
@@ -100,8 +101,7 @@ def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: 
     b = best[(best["norm"] == norm) & ((best["eps"] - eps).abs() < 1e-9) & best["ensemble"].astype(bool)]
     b = b.set_index("model")
     out = []
-    for metric, source in KEY_METRICS:
-        hit = metrics[(metrics["metric"] == metric) & (metrics["attack"] == source)]
+    for metric, source, kind, hit in _scatter_sets(metrics):  # CAM-head and Grad-CAM models apart
         pts = sorted((m, float(v), float(b.loc[m, "value"])) for m, v in zip(hit["model"], hit["value"], strict=True)
                      if m in b.index and v == v)
         if len(pts) < 2:
@@ -109,11 +109,19 @@ def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: 
         rho, p = plots.spearman([x for _, x, _ in pts], [y for _, _, y in pts])
         svg = plots.scatter_svg([x for _, x, _ in pts], [100 * y for _, _, y in pts], [m for m, _, _ in pts],
                                 f"{metric} on {source} inputs", f"worst-case robust acc. % ({norm} {eps:g})")
-        rel = site.add(f"plots/{slug(dataset)}-scatter-{metric}-{norm}.svg", svg)
+        rel = site.add(f"plots/{slug(dataset)}-scatter-{metric}{f'-{kind}' if kind else ''}-{norm}.svg", svg)
         stat = "ρ undefined with fewer than 3 models" if rho != rho else f"Spearman ρ = {rho:.2f}, p = {p:.2g}"
-        out.append({"src": rel, "title": f"{metric} ({source}) vs robust accuracy, {norm} {eps:g}",
+        of = f", {kind} models" if kind else ""
+        out.append({"src": rel, "title": f"{metric} ({source}{of}) vs robust accuracy, {norm} {eps:g}",
                     "stats": f"n = {len(pts)} models · {stat}", "rho": rho, "n": len(pts)})
     return out
+
+
+def _scatter_sets(metrics: Any) -> list[tuple[str, str, str, Any]]:
+    """(metric, source, CAM kind, rows) of every scatter plot: the key metrics and the faithfulness and sanity
+    metrics, the rows of CAM metrics split by the kind of CAM (never plotted together)."""
+    return [(metric, source, kind, rows) for metric, source in SCATTER_METRICS for kind, rows in
+            by_cam_kind(metrics[(metrics["metric"] == metric) & (metrics["attack"] == source)]).items()]
 
 
 STATIC = ("sort.js", "filter.js", "style.css")
@@ -124,7 +132,7 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
     """Write the site under ``out`` (index.html and the pages it links); returns the index path. ``grid`` is the
     grid file the methodology page describes."""
 
-    from rib import verify  # here, not at the top: verify renders the site (cycle)
+    from rib import verify  # imported when rendering: the report's other modules do not need it
 
     view = StoreView.load(results, models_dir)
     if view.summary.empty:
@@ -135,6 +143,7 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
     stamp = generated_at or _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     # the one line allowed to differ between two renders of the same results: time, and the rendering rib's commit
     common = {"generated": f"{GENERATED_PREFIX}{stamp} by rib {__version__} (git {git_sha()[:12]})"}
+    common["docs"] = docs.add_pages(site.add, env, common)  # docs/*.md as pages, where the repository's docs/ is
     pages: dict[str, list[Any]] = {"index": [], "cross": [], "scatter": [], "claims": [], "models": [], "method": []}
     zoo = Path(models_dir) if isinstance(models_dir, (str, Path)) else zoo_dir()
     for dataset in view.datasets():
@@ -170,6 +179,9 @@ def _dataset_pages(site: _Site, view: StoreView, dataset: str, results: Path | s
     for norm in ("linf", "l2"):
         top = headline_eps(dataset, norm) if dataset in DATASETS else None
         boards.append(site.board(build_board(view, dataset, norm, cards, zoo=zoo, links=links)))
+        unranked = build_unranked_board(view, dataset, norm, cards, zoo=zoo, links=links)
+        if unranked.rows:  # failed admission checks, unresolved masking flags: listed apart, with the reason
+            boards.append(site.board(unranked))
         chart = site.add(f"plots/{slug(dataset)}-models-{norm}.svg", plots.models_svg(best, norm, top))
         charts.append({"src": chart, "norm": norm, "headline": "" if top is None else f"{top:g}"})
     pages["index"].append({"dataset": dataset, "boards": boards, "charts": charts})
@@ -204,6 +216,9 @@ def _model_page(site: _Site, view: StoreView, dataset: str, model: str, rows: An
     """One model's page: card, curves, picture and its stored numbers grouped by attack."""
     h, r = model_numbers(view, dataset, model)
     table = site.table(f"{slug(dataset)}-{slug(model)}-numbers", f"{model}: every stored number", h, r, depth=2)
+    mh, mr = metric_baselines(view.metric_rows(dataset), model)
+    against = site.table(f"{slug(dataset)}-{slug(model)}-metrics", f"{model}: interpretability metrics against "
+                         "their baselines", mh, mr, depth=2) if mr else None
     groups: dict[str, list[list[Any]]] = {}
     for row in r:
         groups.setdefault(str(row[0]), []).append(row[1:])
@@ -212,7 +227,7 @@ def _model_page(site: _Site, view: StoreView, dataset: str, model: str, rows: An
     picture = out / "explain" / dataset / f"{model}.png"
     return {
         "path": f"models/{slug(dataset)}/{slug(model)}.html", "dataset": dataset, "model": model,
-        "table": table, "headers": h[1:], "groups": sorted(groups.items()),
+        "table": table, "headers": h[1:], "groups": sorted(groups.items()), "baselines": against,
         "curves": ["../../" + c for c in curves],
         "picture": f"../../explain/{dataset}/{model}.png" if picture.is_file() else None,
         "card": _card_fields(card, zoo) if card else [],
@@ -234,7 +249,7 @@ def _card_fields(card: Any, zoo: Path) -> list[tuple[str, str]]:
 
 def _write(out: Path, files: dict[str, str | bytes]) -> Path:
     """Replace the generated parts of ``out`` (pages, csv, plots, static); other files there (explain/) stay."""
-    for sub in ("models", "csv", "plots", "static"):
+    for sub in ("models", "csv", "plots", "static", "docs"):
         shutil.rmtree(out / sub, ignore_errors=True)
     for rel, content in sorted(files.items()):
         if isinstance(content, bytes):

@@ -21,7 +21,7 @@ from rib.store import ResultStore
 from rib.zoo import list_cards
 
 KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"), ("smoothgrad-cosine", "clean"),
-               ("kendall-tau", "topk-cam-linf"))
+               ("kendall-tau", "topk-cam-linf"), ("interp-discrepancy", "pgd-linf"))
 
 
 @dataclass

@@ -12,7 +12,7 @@ import tomli_w
 import tomllib
 
 from rib.data import DATASETS
-from rib.errors import ConfigError
+from rib.errors import ConfigError, UnknownNameError
 from rib.files import atomic_write_text
 
 # (section.key, accepted types, required) — the schema every card is checked against, all errors at once.
@@ -76,7 +76,17 @@ def unknown_name_errors(data: dict[str, Any]) -> list[str]:
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         return f"{where}unknown {registry.kind} {value!r}{hint} (known: {', '.join(known)})"
 
-    claims = data.get("claims") if isinstance(data.get("claims"), list) else []
+    claims: list[Any] = data["claims"] if isinstance(data.get("claims"), list) else []
+    outputs = sorted({o for name in METRICS.names() for o in METRICS.get(name).outputs})
+
+    def check_metric(value: Any, where: str) -> str | None:
+        if not isinstance(value, str) or value in outputs or value in ("clean_accuracy", "robust_accuracy"):
+            return None
+        known = ["clean_accuracy", "robust_accuracy", *outputs]
+        close = difflib.get_close_matches(value, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        return f"{where}unknown metric {value!r}{hint} (known: {', '.join(known)})"
+
     found = [
         check(ARCHS, _lookup(data, "arch.name")[1], "", (ONNX_ARCH, MODULE_ARCH)),
         check(DEFENSES, _lookup(data, "defense.name")[1], "", OPEN_DEFENSES),
@@ -86,7 +96,7 @@ def unknown_name_errors(data: dict[str, Any]) -> list[str]:
     for i, claim in enumerate(claims, start=1):
         if isinstance(claim, dict):
             found.append(check(ATTACKS, claim.get("attack"), f"claim {i}: ", ("clean", "worst-case")))
-            found.append(check(METRICS, claim.get("metric"), f"claim {i}: ", ("clean_accuracy", "robust_accuracy")))
+            found.append(check_metric(claim.get("metric"), f"claim {i}: "))
     return [f for f in found if f]
 
 
@@ -229,9 +239,12 @@ class ModelCard:
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> ModelCard:
         """Build a card from parsed TOML, raising one ``ConfigError`` that lists every schema error."""
-        errors = unknown_name_errors(data) or card_errors(data)
+        where = f"{path}: " if path else ""
+        unknown = unknown_name_errors(data)
+        if unknown:
+            raise UnknownNameError(f"{where}invalid model card: {'; '.join(unknown)}")
+        errors = card_errors(data)
         if errors:
-            where = f"{path}: " if path else ""
             raise ConfigError(f"{where}invalid model card: {'; '.join(errors)}")
         leak = training_leak(data.get("trained_on", data["dataset"]), data["dataset"])
         if leak:

@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from rib.cams import GradCamNet
 from rib.data import DATASETS, DEFAULT_DATASET
 from rib.defenses import DEFENSES
 from rib.errors import ConfigError, UnknownNameError
-from rib.explain.gradcam import GradCamNet
 from rib.registry import Registry
 from rib.zoo.archs import ARCHS
 from rib.zoo.cards import ONNX_ARCH, ModelCard, read_card

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from rib.cams import CamModel
 from rib.errors import ConfigError
-from rib.explain.cam import CamModel
 
 if TYPE_CHECKING:
     from rib.zoo.cards import ModelCard

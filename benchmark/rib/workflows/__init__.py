@@ -1,0 +1,2 @@
+"""Workflows that use several layers at once, kept above all of them so no layer imports another in a circle:
+``submit`` (admit, verify, install, run the grid, render the site) and ``explain`` (attack, then draw)."""

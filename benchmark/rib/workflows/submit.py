@@ -1,0 +1,76 @@
+"""``rib submit``: admit a submission, verify its claims, add it to the zoo, run the grid for it, re-render the site.
+
+It uses ``rib.verify`` (admission, claims), ``rib.executors`` (the grid) and ``rib.report`` (the site), so it lives
+above all three; none of them imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rib.errors import ConfigError, RibError
+from rib.executors import check_executor, execute
+from rib.files import atomic_copy
+from rib.report import render_site
+from rib.runner import CellOutcome, plan_grid
+from rib.store import ResultStore
+from rib.verify import ClaimCheck, admit_submission, load_submission, verify_card, write_record
+from rib.zoo import ModelCard, write_card
+from rib.zoo.cards import read_card
+
+
+def install_submission(card: ModelCard, models_root: Path | str, *, force: bool = False) -> ModelCard:
+    """Copy a verified submission's card and weights into ``<models_root>/<dataset>/`` (never over an existing
+    model without ``force``); returns the installed card."""
+    folder = Path(models_root) / card.dataset
+    dest = folder / f"{card.id}.toml"
+    if dest.exists() and not force:
+        raise ConfigError(f"{dest} exists: a model with id {card.id!r} is already in the zoo (--force replaces it)")
+    atomic_copy(card.weights_path, folder / card.weights_file)
+    installed = read_card(card.path) if card.path else card
+    write_card(installed, dest)
+    return read_card(dest)
+
+
+@dataclass
+class Submission:
+    """What ``submit`` did: the installed card, its claim checks, the grid's outcomes and the site's index."""
+
+    card: ModelCard
+    checks: list[ClaimCheck]
+    outcomes: list[CellOutcome]
+    index: Path
+
+
+def submit(submission: Path | str, *, models_root: Path | str = "models", results: Path | str = "results",
+           reports: Path | str = "reports", grid: str = "default", n: int | None = None, force: bool = False,
+           device: str = "auto", executor: str = "local", address: str | None = None, progress: bool = False,
+           on_verified: Callable[[ModelCard, list[ClaimCheck]], None] | None = None,
+           on_installed: Callable[[ModelCard], None] | None = None,
+           on_cell: Callable[[CellOutcome], None] | None = None) -> Submission:
+    """Admit a submission (``rib.admission``, stored in ``results``), verify its claims (recording the
+    verification), add it to the zoo under ``models_root``, run ``grid`` for it with ``executor`` (``local`` or
+    ``ray``, at ``address``) and re-render the site.
+
+    Raises ``AdmissionError`` when an admission check fails and ``RibError`` (after recording the checks) when a
+    claim does not reproduce; nothing is installed then. ``on_verified`` sees the checks before that decision,
+    ``on_installed`` the installed card, ``on_cell`` each finished cell.
+    """
+    check_executor(executor, address)
+    card = load_submission(submission)
+    admit_submission(card, results, device=device)
+    checks = verify_card(card, n=n, device=device, progress=progress)
+    if on_verified:
+        on_verified(card, checks)
+    write_record(card, checks, results)
+    if not all(c.reproduced for c in checks):
+        raise RibError(f"{card.id} does not reproduce its claims: not added to the zoo")
+    installed = install_submission(card, models_root, force=force)
+    if on_installed:
+        on_installed(installed)
+    cells = plan_grid(grid, installed.dataset, models=installed.id, models_dir=models_root)
+    outcomes = execute(cells, ResultStore(results), executor=executor, device=device, models_dir=models_root,
+                       progress=progress, address=address, on_cell=on_cell)
+    return Submission(installed, checks, outcomes, render_site(results, reports, models_dir=models_root))

@@ -1,0 +1,60 @@
+"""What ensemble strength at every eps adds to the default grid, per model, on this machine.
+
+For each zoo model and norm: the default grid's PGD cell (every eps, on the ensemble's images), then the chained
+ensemble cascade of the grid (APGD-CE + APGD-T at the eps off the headline, AutoAttack at the headline, each on
+what PGD left robust there and what the ensemble at the next smaller eps did not fool), timed cell by cell. The
+old grid ran the ensemble at the headline eps only: the ratio (all ensemble cells) / (the headline's) is what the
+sweep costs on top. Run on idle cores.
+
+Run: ``python tests/perf/bench_eps_sweep.py [--models adv-linf,standard] [--n 200] [--dataset mnist]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+from rib.grid import grid_spec
+from rib.runner import plan_grid, run_cells
+from rib.store import ResultStore
+
+
+def sweep_seconds(model: str, dataset: str, n: int) -> list[tuple[str, float, float]]:
+    """(cell, seconds, share of its images attacked) of the model's PGD and ensemble cascade cells."""
+    cells = [c for c in plan_grid("default", dataset, models=model) if c.kind == "attack"
+             and (c.after or (c.attack.startswith("pgd-") and c.n >= n))]
+    cells = [c for c in cells if c.n == n or not c.after]
+    out = []
+    with tempfile.TemporaryDirectory() as folder:
+        store = ResultStore(folder)
+        for cell in cells:
+            start = time.perf_counter()
+            outcome = run_cells([cell], store, device="cpu")[0]
+            seconds = time.perf_counter() - start
+            attacked = next((r["value"] for r in outcome.rows if r["metric"] == "cascade_attacked"), 1.0)
+            out.append((cell.describe(), seconds, float(attacked)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", default="adv-linf,standard")
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--n", type=int, default=None, help="the ensemble's n (default: the grid's)")
+    args, _ = parser.parse_known_args()
+    n = args.n or max(int(g.get("n", 0)) for g in grid_spec("default", args.dataset).attacks if g.get("after"))
+    print(f"torch threads: {torch.get_num_threads()}; ensemble n = {n}")
+    for model in args.models.split(","):
+        rows = sweep_seconds(model, args.dataset, n)
+        for name, seconds, attacked in rows:
+            print(f"  {name:70s} {seconds:8.1f} s  (attacked {100 * attacked:5.1f}% of its images)")
+        headline = sum(s for name, s, _ in rows if "autoattack" in name)
+        sweep = sum(s for name, s, _ in rows if "apgd-" in name)
+        print(f"{model}: ensemble at the headline {headline:.1f} s, at the other eps {sweep:.1f} s: the sweep adds "
+              f"{sweep / headline if headline else float('nan'):.2f}x the headline's cost")
+
+
+if __name__ == "__main__":
+    main()
