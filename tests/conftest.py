@@ -54,24 +54,24 @@ def _missing_official_data(exc: BaseException) -> bool:
     return OFFICIAL_MNIST is None and isinstance(exc, DatasetError) and str(exc).startswith("mnist:")
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+def _skip_without_official_data() -> Iterator[None]:
+    """A test phase that needs the official MNIST files while they are missing: skipped off CI, failed on CI."""
     try:
         return (yield)
     except DatasetError as exc:
         if _missing_official_data(exc) and not os.environ.get("CI"):
             pytest.skip(f"the official MNIST files are not here ({exc})")
         raise
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    return (yield from _skip_without_official_data())
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    try:
-        return (yield)
-    except DatasetError as exc:
-        if _missing_official_data(exc) and not os.environ.get("CI"):
-            pytest.skip(f"the official MNIST files are not here ({exc})")
-        raise
+    return (yield from _skip_without_official_data())
 
 
 @pytest.hookimpl(wrapper=True)

@@ -146,17 +146,22 @@ def columns(eps_list: list[float], top: float | None) -> list[Column]:
     ]
 
 
-def build_board(view: StoreView, dataset: str, norm: str, cards: dict[str, ModelCard] | None = None, *,
-                zoo: Path | None = None, links: dict[str, str] | None = None, root: str = "") -> Board:
-    """The leaderboard of ``dataset`` under ``norm``: one row per model, ranked by the headline."""
+def _board_inputs(view: StoreView, dataset: str,
+                  norm: str) -> tuple[pd.DataFrame, pd.DataFrame, list[float], float | None, pd.DataFrame]:
+    """(attack rows, worst cases under ``norm``, their eps, the headline eps, metric rows) of a dataset's board."""
     spec = DATASETS.get(dataset) if dataset in DATASETS else None
-    cards = cards or {}
-    attacks = view.attack_rows(dataset)
     best = best_known(view, dataset)
     best = best[best["norm"] == norm]
     eps_list = sorted(float(e) for e in best["eps"].unique())
     top = spec.headline.get(norm) if spec else (eps_list[-1] if eps_list else None)
-    metrics = view.metric_rows(dataset)
+    return view.attack_rows(dataset), best, eps_list, top, view.metric_rows(dataset)
+
+
+def build_board(view: StoreView, dataset: str, norm: str, cards: dict[str, ModelCard] | None = None, *,
+                zoo: Path | None = None, links: dict[str, str] | None = None, root: str = "") -> Board:
+    """The leaderboard of ``dataset`` under ``norm``: one row per model, ranked by the headline."""
+    cards = cards or {}
+    attacks, best, eps_list, top, metrics = _board_inputs(view, dataset, norm)
     entries = []
     for model in sorted(attacks["model"].unique()):
         mine = attacks[attacks["model"] == model]
@@ -247,13 +252,7 @@ def build_unranked_board(view: StoreView, dataset: str, norm: str, cards: dict[s
                          zoo: Path | None = None, links: dict[str, str] | None = None, root: str = "") -> Board:
     """The models of ``dataset`` kept off ``norm``'s ranking (``gating.unranked_reasons``): the leaderboard's
     columns, the first saying why instead of a rank; never ranked, never shown verified."""
-    spec = DATASETS.get(dataset) if dataset in DATASETS else None
-    attacks = view.attack_rows(dataset)
-    best = best_known(view, dataset)
-    best = best[best["norm"] == norm]
-    eps_list = sorted(float(e) for e in best["eps"].unique())
-    top = spec.headline.get(norm) if spec else (eps_list[-1] if eps_list else None)
-    metrics = view.metric_rows(dataset)
+    attacks, best, eps_list, top, metrics = _board_inputs(view, dataset, norm)
     rows, filters, models = [], [], []
     for model in sorted(attacks["model"].unique()):
         mine = attacks[attacks["model"] == model]
