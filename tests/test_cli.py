@@ -44,8 +44,8 @@ def test_train_needs_exactly_one_target() -> None:
 
 
 def test_train_one_epoch_writes_a_loadable_card(tmp_path: Path) -> None:
-    out = rib("train", "--model", "standard", "--epochs", "1", "--out", str(tmp_path), "--quiet",
-              "--device", "cpu")
+    out = rib("train", "--model", "standard", "--dataset", "mnist-5k", "--epochs", "1", "--out", str(tmp_path),
+              "--quiet", "--device", "cpu")
     assert out.returncode == 0, out.stderr
     assert "standard" in out.stdout and "trained standard" in out.stderr
     card = tmp_path / "mnist" / "standard.toml"  # trained on mnist-5k, evaluated on mnist (the recipes' evaluate_on)
@@ -54,7 +54,8 @@ def test_train_one_epoch_writes_a_loadable_card(tmp_path: Path) -> None:
     text = card.read_text()
     assert 'dataset = "mnist"' in text and 'trained_on = "mnist-5k"' in text
     before = card.read_bytes()
-    again = rib("train", "--model", "standard", "--epochs", "1", "--out", str(tmp_path), "--quiet")
+    again = rib("train", "--model", "standard", "--dataset", "mnist-5k", "--epochs", "1", "--out", str(tmp_path),
+                "--quiet")
     assert again.returncode == 2 and "--force" in again.stderr
     assert card.read_bytes() == before  # nothing overwritten
     listed = rib("ls", "models", "--models-dir", str(tmp_path), "--dataset", "mnist")

@@ -48,7 +48,7 @@ def test_evaluate_gives_the_numbers_rib_run_stores_for_the_same_weights(tmp_path
     assert ((merged["value"] == merged["value_run"]) | (merged["value"].isna() & merged["value_run"].isna())).all()
     assert set(got["model"]) == {"mine"} and set(got["weights_sha256"]) == {state_sha256(_tiny())}
     assert (got["not_applicable"] == "").all()  # the tiny net has a CAM head: kendall-tau is measured
-    assert got[got["metric"] == "kendall-tau"]["n"].iloc[0] > 0
+    assert len(got[got["metric"] == "kendall-tau"]) >= 2  # measured on each attack's inputs (n: what the filters kept)
     stored = ResultStore(results).scan().to_pandas()
     assert sorted(stored["cell_id"].unique()) == sorted(got["cell_id"].unique())
     again = rib.evaluate(_tiny(), "mnist", attacks="fgsm-linf,pgd-l2", metrics=["alignment", "kendall-tau"],
