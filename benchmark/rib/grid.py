@@ -15,7 +15,8 @@ import tomllib
 from rib.data import DATASETS
 from rib.errors import ConfigError
 
-EVAL_VERSION = 1  # bump when a change to attack code changes numbers: every cell id changes with it
+EVAL_VERSION = 2  # bump when a change to the evaluation changes numbers: every cell id changes with it. 2: the
+# samples are seeded random stratified ones over the whole split (1: the first images of each class)
 
 
 CellKind = Literal["attack", "metrics", "check"]
