@@ -306,24 +306,20 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
     cache: dict[str, Any] = {}
     measured: dict[tuple[str, str, float, int], dict[str, Any]] = {}
     per_example: dict[tuple[str, int], dict[str, list[Any]]] = {}  # (attack, n) → its per-example columns
-    default_n = n or verification_n(card.dataset)
-
-    def run_n(claim: dict[str, Any]) -> int:
-        return default_n
+    cn = n or verification_n(card.dataset)  # every claim is measured at rib's n, whatever n it names
 
     groups: dict[tuple[str, int, bool], set[float]] = {}
     for c in card.claims:  # robust-accuracy and metric claims, grouped into cells
         if c["metric"] != "clean_accuracy" and c["attack"] != WORST_CASE:
-            key = (c["attack"], run_n(c), c["metric"] not in ACCURACIES)
+            key = (c["attack"], cn, c["metric"] not in ACCURACIES)
             groups.setdefault(key, set()).add(float(c.get("eps", 0.0)))
     clean_source: dict[int, str] = {}  # n → the attack cell whose clean accuracy answers clean-accuracy claims
     for c in card.claims:
         if c["metric"] == "clean_accuracy":
-            cn = run_n(c)
             same_n = sorted(a for (a, k, m) in groups if k == cn and not m)
             clean_source[cn] = same_n[0] if same_n else "fgsm-linf"  # any attack cell measures clean accuracy
             groups.setdefault((clean_source[cn], cn, False), set()).add(spec.eps["linf"][0])
-    for (attack, cn, is_metric), eps_set in sorted(groups.items()):
+    for (attack, _, is_metric), eps_set in sorted(groups.items()):
         if is_metric:
             names = sorted({m for m in METRICS.names() for c in card.claims
                             if c["metric"] in METRICS.get(m).outputs and c["attack"] == attack})
@@ -343,7 +339,7 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
     worst: dict[tuple[str, float, int], tuple[int, int]] = {}
     checks = []
     for c in card.claims:
-        cn, own_n, norm = run_n(c), claim_n(card, c), claim_norm(card, c)
+        own_n, norm = claim_n(card, c), claim_norm(card, c)
         metric, claimed = c["metric"], float(c["value"])
         is_metric = metric not in ACCURACIES
         eps = 0.0 if metric == "clean_accuracy" or (is_metric and c["attack"] == CLEAN) else float(c.get("eps", 0.0))
