@@ -57,7 +57,11 @@ def test_training_data_and_paper_links(tmp_path: Path) -> None:
     assert model_facts(moved, "mnist").trained_on == "mnist-5k"
     assert paper_url("Noack et al., arXiv 1912.03430") == "https://arxiv.org/abs/1912.03430"
     assert paper_url("https://example.org/paper") == "https://example.org/paper"
-    assert paper_url("javascript:alert(1)") == paper_url("Madry et al., ICLR 2018") == ""
+    assert paper_url("javascript:alert(1)") == paper_url("Smith et al., ICLR 2018") == ""
+    # the papers behind rib's defenses are known by their first author, wherever the card cites them
+    assert paper_url("Madry et al., ICLR 2018; the L2 teacher of Noack et al.") == "https://arxiv.org/abs/1706.06083"
+    assert paper_url("Ross & Doshi-Velez, AAAI 2018") == "https://arxiv.org/abs/1711.09404"
+    assert paper_url("javascript:Madry") == "https://arxiv.org/abs/1706.06083"  # only ever a link rib made
     facts = model_facts(dataclasses.replace(card, paper="javascript:alert(1)"), "mnist")
     assert facts.paper_url == "" and facts.outside and facts.origin == "outside"
     assert model_facts(None, "mnist").params is None

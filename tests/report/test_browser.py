@@ -102,7 +102,7 @@ def test_filter_narrows_rows_and_clearing_restores_them(site: Path, browser: Any
 
 def _column(page: Any, header: str) -> list[str]:
     index = page.locator(f"{BOARD} thead th").all_inner_texts().index(header) + 1
-    return page.locator(f"{BOARD} tbody tr td:nth-child({index})").all_inner_texts()
+    return [t.split("\n")[0] for t in page.locator(f"{BOARD} tbody tr td:nth-child({index})").all_inner_texts()]
 
 
 def test_columns_sort_both_ways(site: Path, browser: Any) -> None:
@@ -158,5 +158,105 @@ def test_model_page_numbers_are_grouped_by_attack_and_collapsed(site: Path, brow
     assert not first_table.is_visible()
     groups.first.locator("summary").click()
     assert first_table.is_visible() and first_table.locator("tbody tr").count() > 0
+    assert errors == []
+    page.close()
+
+
+DEFAULT_COLUMNS = ["rank", "model", "clean %", "worst case % @ 0.3", "95% CI", "n", "reliability", "alignment",
+                   "gini-ig", "kendall-tau (topk-cam-linf)"]
+
+
+def _visible_headers(page: Any) -> list[str]:
+    heads = page.locator(f"{BOARD} thead th")
+    return [heads.nth(i).inner_text().strip() for i in range(heads.count()) if heads.nth(i).is_visible()]
+
+
+@pytest.mark.parametrize(("width", "height"), [(1400, 900), (390, 844)])
+def test_the_leaderboard_is_in_the_first_screen(site: Path, browser: Any, width: int, height: int) -> None:
+    page, errors = _page(browser, width)
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto((site / "index.html").as_uri())
+    first = page.locator(f"{BOARD} tbody tr").first
+    box = first.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, box
+    for cell in (first.locator("a.model-link"), first.locator("td.strong")):  # the model and its headline
+        b = cell.bounding_box()
+        assert cell.is_visible() and b is not None and b["x"] >= 0 and b["x"] + b["width"] <= width, b
+    assert errors == []
+    page.close()
+
+
+def test_default_columns_and_the_more_columns_switch(site: Path, browser: Any) -> None:
+    page, errors = _page(browser, 1400)
+    page.goto((site / "index.html").as_uri())
+    every = [t.strip() for t in page.locator(f"{BOARD} thead th").all_inner_texts()]
+    assert _visible_headers(page) == DEFAULT_COLUMNS  # nothing hidden beyond the default set
+    assert len(every) > len(DEFAULT_COLUMNS) + 8
+    page.check("#more-columns")
+    assert _visible_headers(page) == every
+    extra_cell = page.locator(f"{BOARD} tbody tr td.extra").first
+    assert extra_cell.is_visible()
+    page.uncheck("#more-columns")
+    assert _visible_headers(page) == DEFAULT_COLUMNS and not extra_cell.is_visible()
+    assert errors == []
+    page.close()
+
+
+def test_the_model_column_stays_put_when_the_table_scrolls_sideways(site: Path, browser: Any) -> None:
+    page, errors = _page(browser, 1400)
+    page.goto((site / "index.html").as_uri())
+    page.check("#more-columns")  # wide enough to scroll
+    wrap = page.locator(f"{BOARD}").locator("xpath=ancestor::div[contains(@class, 'table-wrap')]")
+    scrolled = wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; return w.scrollLeft; }")
+    assert scrolled > 200
+    frame = wrap.bounding_box()
+    for i in range(page.locator(f"{BOARD} tbody tr").count()):
+        cell = page.locator(f"{BOARD} tbody tr").nth(i).locator("td").nth(1)
+        box = cell.bounding_box()
+        assert box is not None and frame["x"] - 1 <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
+        hit = page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('td')?.cellIndex",
+                            [box["x"] + 8, box["y"] + box["height"] / 2])
+        assert hit == 1, i  # the model cell itself is on top, not a scrolled cell under it
+    assert errors == []
+    page.close()
+
+
+def test_the_sticky_header_sits_below_the_site_header(site: Path, browser: Any) -> None:
+    page, errors = _page(browser, 1400)
+    page.goto((site / "index.html").as_uri())
+    header_bottom = page.evaluate("document.querySelector('header.site').getBoundingClientRect().bottom")
+    table_top = page.evaluate(f"document.querySelector('{BOARD}').getBoundingClientRect().top + window.scrollY")
+    page.evaluate(f"window.scrollTo(0, {table_top - header_bottom + 120})")  # 120 px of the table under the header
+    page.wait_for_function(f"document.querySelector('{BOARD} thead th').getBoundingClientRect().top >= "
+                           f"{header_bottom - 1}")
+    th = page.locator(f"{BOARD} thead th").nth(2)
+    box = th.bounding_box()
+    assert box is not None and abs(box["y"] - header_bottom) <= 2, (box, header_bottom)
+    hit = page.evaluate("([x, y]) => !!document.elementFromPoint(x, y).closest('thead')",
+                        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
+    assert hit  # not covered by the site header
+    assert errors == []
+    page.close()
+
+
+def test_the_filter_finds_papers_and_flags_and_every_paper_is_linked(site: Path, browser: Any) -> None:
+    page, errors = _page(browser, 1400)
+    page.goto((site / "index.html").as_uri())
+    rows = page.locator(f"{BOARD} tbody tr")
+    for i in range(rows.count()):
+        model = rows.nth(i).locator("a.model-link").inner_text()
+        links = rows.nth(i).locator("td:nth-child(2) a.paper")
+        if model != "standard":  # the baseline cites no paper
+            assert links.count() == 1 and links.first.get_attribute("href").startswith("https://arxiv.org/abs/"), model
+    page.fill("#filter", "Doshi-Velez")  # an author
+    assert _visible_models(page) == ["gradient-reg"]
+    page.fill("#filter", "boopathy")
+    found = _visible_models(page)
+    assert {"proper-int", "proper-int2"} <= set(found) and "standard" not in found
+    badge = page.locator(f"{BOARD} tbody td.extra a.badge-flag").first  # a flag's badge text, as the board shows it
+    text = badge.text_content().strip()
+    flagged = badge.locator("xpath=ancestor::tr").locator("a.model-link").inner_text()
+    page.fill("#filter", text)
+    assert flagged in _visible_models(page) and len(_visible_models(page)) < rows.count()
     assert errors == []
     page.close()

@@ -135,3 +135,21 @@ def test_site_in_a_real_browser(store: Path, tmp_path: Path) -> None:
         browser.close()
     assert errors == []
     assert (tmp_path / "index.png").stat().st_size > 10_000
+
+
+def test_each_model_page_offers_its_card_and_weights_and_the_download_loads(store: Path, tmp_path: Path) -> None:
+    from rib import create_model
+
+    render_site(store / "results", tmp_path / "site", models_dir=store / "zoo")
+    page = (tmp_path / "site" / "models" / "mnist" / "tiny-a.html").read_text()
+    hrefs = re.findall(r'href="\.\./\.\./(downloads/[^"]+)" download', page)
+    assert sorted(Path(h).name for h in hrefs) == ["tiny-a.safetensors", "tiny-a.toml"]
+    for h in hrefs:  # the committed files, byte for byte
+        assert (tmp_path / "site" / h).read_bytes() == (store / "zoo" / "mnist" / Path(h).name).read_bytes()
+    assert "rib run --model tiny-a.toml" in page
+    elsewhere = tmp_path / "elsewhere"  # what a reader does: both files into one folder, then the page's command
+    elsewhere.mkdir()
+    for h in hrefs:
+        shutil.copy(tmp_path / "site" / h, elsewhere)
+    model = create_model(str(elsewhere / "tiny-a.toml"), "mnist")  # sha256 checked on load
+    assert model.card is not None and model.card.id == "tiny-a"

@@ -20,7 +20,7 @@ import torch
 from rib.data import DATASETS
 from rib.grid import ADMISSION_ATTACK
 from rib.report import glossary
-from rib.report.facts import MISSING, ModelFacts, format_count, model_facts
+from rib.report.facts import MISSING, ModelFacts, format_count, model_facts, paper_short
 from rib.report.gating import gated_status, unranked_reasons
 from rib.report.metric_view import KeyMetric, key_metric
 from rib.report.tables import KEY_METRICS, StoreView, best_known, headline, per_example_known
@@ -40,7 +40,8 @@ class Badge:
 
 @dataclass(frozen=True)
 class Cell:
-    """One table cell: its text (what the CSV holds and sorting reads), and how the page shows it."""
+    """One table cell: its text (what the CSV holds and sorting reads), and how the page shows it; ``sub`` is a
+    second, smaller line (linked to ``sub_href`` when given) that the CSV leaves out."""
 
     text: str
     num: bool = False
@@ -49,6 +50,8 @@ class Cell:
     badges: tuple[Badge, ...] = ()
     strong: bool = False
     sort: str = ""  # the key sorting reads, when not the text
+    sub: str = ""
+    sub_href: str = ""
 
     def __str__(self) -> str:
         return self.text
@@ -56,11 +59,13 @@ class Cell:
 
 @dataclass(frozen=True)
 class Column:
-    """A column header and what it means (shown on hover)."""
+    """A column header and what it means (shown on hover); an ``extra`` column is hidden until the reader asks for
+    every column (the board's "more columns" switch)."""
 
     label: str
     title: str = ""
     num: bool = False
+    extra: bool = False
 
 
 @dataclass
@@ -116,34 +121,61 @@ def _origin_badge(facts: ModelFacts, root: str) -> Badge:
     return Badge(facts.origin, title, facts.origin, f"{root}glossary.html#origin")
 
 
+# the interpretability metrics the default table shows: the ones the papers' claims read (Etmann et al.'s alignment,
+# Chalasani et al.'s Gini of IG, Boopathy et al.'s CAM stability); the other key metrics sit behind "more columns"
+DEFAULT_KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"), ("kendall-tau", "topk-cam-linf"))
+
+
 def columns(eps_list: list[float], top: float | None) -> list[Column]:
-    """The leaderboard's columns for a norm with eps ``eps_list`` and headline eps ``top``."""
+    """The leaderboard's columns for a norm with eps ``eps_list`` and headline eps ``top``: the compact default set
+    first (rank, model and paper, clean, the headline with its interval and n, the reliability mark, the key
+    interpretability metrics), then the ``extra`` ones."""
     at = f" @ {top:g}" if top is not None else ""
     return [
         Column("rank", "rank by the headline: 1 + the models significantly above (McNemar, p < 0.05, on the "
                "shared images); tied models share a rank; models without a headline rank last", True),
-        Column("model"),
-        Column("source", "zoo (trained by rib) or outside (submitted)"),
-        Column("verification", "did rib reproduce the card's claims? (see the glossary)"),
+        Column("model", "the model (its page) and the paper of its defense"),
         Column("clean %", "clean accuracy on the headline's own images", True),
         Column(f"worst case %{at}", "the headline: share of the evaluated examples that survived every attack at "
                "this eps, AutoAttack included on each of them", True),
         Column("95% CI", "95% Wilson interval of the headline", True),
         Column("n", "examples behind the headline (each faced the full ensemble)", True),
-        Column(f"AutoAttack %{at}", "AutoAttack's own number on the examples it attacked", True),
-        Column("AutoAttack n", "examples behind AutoAttack's own number", True),
-        Column("flags", "sanity checks that fired for this norm (hover a badge; see the glossary)"),
-        *[Column(f"worst % @ {e:g}", "worst case over the attacks run at this eps"
-                 + ("" if top is not None and abs(e - top) < 1e-12 else " (no AutoAttack here: an upper bound)"), True)
-          for e in eps_list],
-        Column("defense"),
-        Column("trained against", "the threat model (norm, eps) the defense trained against; - for none"),
-        Column("architecture"), Column("params", "parameter count of the built architecture", True),
-        Column("trained on", "the dataset the model was trained on"),
-        *[Column(f"{m} ({src})", f"interpretability metric {m} on {src} inputs (mean)", True)
+        Column("reliability", "computed from the sanity flags and admission checks: ✓ none fired; ⚠ flags fired "
+               "that the AutoAttack headline resolves (hover for which); models with an unresolved flag or a failed "
+               "admission check are not ranked (see the glossary)"),
+        *[Column(m if (m, src) in DEFAULT_KEY_METRICS and src == "clean" else f"{m} ({src})",
+                 f"interpretability metric {m} on {src} inputs (mean)", True, (m, src) not in DEFAULT_KEY_METRICS)
           for m, src in KEY_METRICS],
-        Column("paper"),
+        Column("paper", "the paper of the model's defense, as its card cites it", extra=True),
+        Column("source", "zoo (trained by rib) or outside (submitted)", extra=True),
+        Column("verification", "did rib reproduce the card's claims? (see the glossary)", extra=True),
+        Column(f"AutoAttack %{at}", "AutoAttack's own number on the examples it attacked", True, True),
+        Column("AutoAttack n", "examples behind AutoAttack's own number", True, True),
+        Column("flags", "sanity checks that fired for this norm (hover a badge; see the glossary)", extra=True),
+        *[Column(f"worst % @ {e:g}", "worst case over the attacks run at this eps on one common set of images"
+                 + ("" if top is not None and abs(e - top) < 1e-12 else " (APGD-CE plus APGD-T, not the full "
+                    "AutoAttack, where the grid says so)"), True, True)
+          for e in eps_list],
+        Column("defense", extra=True),
+        Column("trained against", "the threat model (norm, eps) the defense trained against; - for none", extra=True),
+        Column("architecture", extra=True),
+        Column("params", "parameter count of the built architecture", True, True),
+        Column("trained on", "the dataset the model was trained on", extra=True),
     ]
+
+
+def reliability_badge(raised: dict[str, set[str]], reasons: list[str], root: str = "") -> Badge:
+    """The reliability mark of a model under one norm, computed from its stored flags and admission checks: ✗ where
+    it is not ranked (``reasons``), ⚠ where flags fired that the AutoAttack headline resolves, ✓ where none fired."""
+    href = f"{root}glossary.html#reliability"
+    if reasons:
+        return Badge("✗ unranked", "not ranked: " + "; ".join(reasons), "bad", href)
+    if raised:
+        names = "; ".join(f"{f} ({', '.join(sorted(w))})" for f, w in sorted(raised.items()))
+        return Badge(f"⚠ {len(raised)} flag{'s' if len(raised) > 1 else ''}",
+                     f"flags fired that the AutoAttack headline resolves (it ran on every counted image): {names}",
+                     "flag", href)
+    return Badge("✓", "no sanity flag fired for this norm and every admission check passed", "ok", href)
 
 
 def _board_inputs(view: StoreView, dataset: str,
@@ -171,9 +203,9 @@ def build_board(view: StoreView, dataset: str, norm: str, cards: dict[str, Model
         row, text = _row(view, dataset, norm, model, mine, metrics, best, head, eps_list, top,
                          model_facts(cards.get(model), dataset, zoo), (links or {}).get(model, ""), root)
         entries.append((-(float(head["value"])) if head is not None else 1.0, model, row, text))
-    entries.sort(key=lambda e: (e[0], e[1]))
     ranked, known = [m for _, m, _, _ in entries], per_example_known(view, dataset)
     ranks = tied_ranks(ranked, known[known["model"].isin(ranked)], norm, top)  # unranked models compete with none
+    entries.sort(key=lambda e: (ranks[e[1]], e[0], e[1]))  # by rank, then by the headline within a tie
     rows = [[_num(ranks[m]), *row] for _, m, row, _ in entries]
     cols = columns(eps_list, top)
     if any(len(r) != len(cols) for r in rows):
@@ -224,28 +256,40 @@ def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFram
     aa = mine[(mine["attack"] == f"autoattack-{norm}") & (mine["metric"] == "robust_accuracy")].sort_values("n")
     if top is not None:
         aa = aa[(aa["eps"] - top).abs() < 1e-9]
-    keys = [_key_cell(key_metric(metrics, model, metric, source), link) for metric, source in KEY_METRICS]
-    status = gated_status(view.verification.get(dataset, {}).get(model, "unverified"), unranked_reasons(mine, norm))
+    keys = {(metric, source): _key_cell(key_metric(metrics, model, metric, source), link)
+            for metric, source in KEY_METRICS}
+    reasons = unranked_reasons(mine, norm)
+    status = gated_status(view.verification.get(dataset, {}).get(model, "unverified"), reasons)
     raised = raised_flags(mine[(mine["norm"] == norm) | (mine["attack"] == ADMISSION_ATTACK)])
+    mark = reliability_badge(raised, reasons, root)
     ci = f"[{_pct(head['ci_low'])}, {_pct(head['ci_high'])}]" if head is not None else ""
     defense = str(first["defense"])
+    short = paper_short(facts.paper)
     cells = [
-        Cell(model, href=link), Cell(facts.origin, badges=(_origin_badge(facts, root),)),
-        Cell(status, badges=(_verification_badge(status, root),)),
+        Cell(model, href=link, sort=model, sub=short if short != "baseline" else "",
+             sub_href=facts.paper_url if short != "baseline" else ""),
         # clean accuracy on the headline's own images; the largest clean cell only where there is no headline
         _num(_pct(head["clean"]) if head is not None else _pct(clean["value"].iloc[-1]) if len(clean) else ""),
         _num(_pct(head["value"]) if head is not None else "", strong=True,
              title="" if head is not None else "no AutoAttack ensemble stored at the headline eps: not ranked"),
         _num(ci), _num(int(head["n"]) if head is not None else ""),
+        Cell(mark.text, badges=(mark,), sort={"ok": "0", "flag": f"1{len(raised):03d}"}.get(mark.kind, "2")),
+        *keys.values(),
+        Cell(facts.paper, href=facts.paper_url),
+        Cell(facts.origin, badges=(_origin_badge(facts, root),)),
+        Cell(status, badges=(_verification_badge(status, root),)),
         _num(_pct(aa["value"].iloc[-1]) if len(aa) else ""), _num(int(aa["n"].iloc[-1]) if len(aa) else ""),
         Cell(", ".join(sorted(raised)) or "none", badges=flag_badges(raised, root)),
         *[_num(_pct(mb.loc[e, "value"]) if e in mb.index else "") for e in eps_list],
         Cell(defense), Cell(trained), Cell(facts.arch),
         _num(format_count(facts.params), title=f"{facts.params:,} parameters" if facts.params else "",
              sort=str(facts.params or "")),
-        Cell(facts.trained_on), *keys, Cell(facts.paper, href=facts.paper_url),
+        Cell(facts.trained_on),
     ]
-    return cells, " ".join([model, facts.origin, facts.arch, facts.trained_on, defense, trained]).lower()
+    flag_words = [w for f in raised for w in (f, glossary.flag_short(f))]
+    words = [model, facts.origin, facts.arch, facts.trained_on, defense, trained, facts.paper, status, mark.text,
+             *flag_words, *reasons]
+    return cells, " ".join(words).lower()
 
 
 def build_unranked_board(view: StoreView, dataset: str, norm: str, cards: dict[str, ModelCard] | None = None, *,
@@ -271,5 +315,5 @@ def build_unranked_board(view: StoreView, dataset: str, norm: str, cards: dict[s
                  models)
 
 
-__all__ = ["MISSING", "Badge", "Board", "Cell", "Column", "build_board", "build_unranked_board", "columns",
-           "flag_badges", "raised_flags"]
+__all__ = ["DEFAULT_KEY_METRICS", "MISSING", "Badge", "Board", "Cell", "Column", "build_board",
+           "build_unranked_board", "columns", "flag_badges", "raised_flags", "reliability_badge"]

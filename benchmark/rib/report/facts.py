@@ -100,13 +100,25 @@ def model_facts(card: ModelCard | None, dataset: str, zoo: Path | None = None) -
 
 
 _ARXIV = re.compile(r"arxiv[: ]*(\d{4}\.\d{4,5})", re.IGNORECASE)
+# the papers behind rib's defenses (docs/papers.md), by the first author as the cards cite them, and their arXiv ids
+KNOWN_PAPERS = {"Madry": "1706.06083", "Noack": "1912.03430", "Ross": "1711.09404", "Etmann": "1905.04172",
+                "Boopathy": "2006.14748", "Chalasani": "1810.06583"}
+_AUTHOR = re.compile(r"\b(" + "|".join(KNOWN_PAPERS) + r")\b")
 
 
 def paper_url(paper: Any) -> str:
     """A link for a card's paper reference: the reference itself when it is an http(s) URL, the abstract page of
-    an arXiv id it names, else empty (nothing else is ever made into a link)."""
+    an arXiv id it names, or of the first paper of ``KNOWN_PAPERS`` whose first author it cites; else empty."""
     text = str(paper or "").strip()
     if re.fullmatch(r"https?://\S+", text):
         return text
     found = _ARXIV.search(text)
-    return f"https://arxiv.org/abs/{found.group(1)}" if found else ""
+    if found:
+        return f"https://arxiv.org/abs/{found.group(1)}"
+    author = _AUTHOR.search(text)
+    return f"https://arxiv.org/abs/{KNOWN_PAPERS[author.group(1)]}" if author else ""
+
+
+def paper_short(paper: Any) -> str:
+    """A card's paper reference as the board's model column shows it: its first reference (up to a ``;``)."""
+    return str(paper or "").split(";")[0].strip()

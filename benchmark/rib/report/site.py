@@ -124,7 +124,7 @@ def _scatter_sets(metrics: Any) -> list[tuple[str, str, str, Any]]:
             by_cam_kind(metrics[(metrics["metric"] == metric) & (metrics["attack"] == source)]).items()]
 
 
-STATIC = ("sort.js", "filter.js", "style.css")
+STATIC = ("sort.js", "filter.js", "board.js", "style.css")
 
 
 def render_site(results: Path | str = "results", out: Path | str = "reports", *, models_dir: Any = None,
@@ -233,7 +233,29 @@ def _model_page(site: _Site, view: StoreView, dataset: str, model: str, rows: An
         "card": _card_fields(card, zoo) if card else [],
         "paper_url": model_facts(card, dataset).paper_url if card else "",
         "provenance": sorted((card.provenance if card else {}).items()),
+        "downloads": _downloads(site, card, dataset) if card else None,
     }
+
+
+def _downloads(site: _Site, card: Any, dataset: str) -> dict[str, Any] | None:
+    """The card and weights file of a model, copied under ``downloads/<dataset>/`` with their own names (so the card
+    still finds its weights beside it), and how the page links them; None where either file is not on disk."""
+    files = [Path(card.path) if card.path else None, Path(card.weights_path) if card.path else None]
+    if not all(f is not None and f.is_file() for f in files):
+        return None
+    links = []
+    for f in files:
+        assert f is not None
+        rel = site.add(f"downloads/{slug(dataset)}/{f.name}", f.read_bytes())
+        links.append({"href": f"../../{rel}", "name": f.name, "size": format_bytes(f.stat().st_size)})
+    return {"card": links[0], "weights": links[1], "sha256": card.weights_sha256}
+
+
+def format_bytes(size: int) -> str:
+    """``900`` → ``900 B``; ``509_472`` → ``498 KiB``; ``3_300_000`` → ``3.1 MiB``."""
+    if size < 1024:
+        return f"{size} B"
+    return f"{size / 1024:.0f} KiB" if size < 1024 ** 2 else f"{size / 1024 ** 2:.1f} MiB"
 
 
 def _card_fields(card: Any, zoo: Path) -> list[tuple[str, str]]:
@@ -249,7 +271,7 @@ def _card_fields(card: Any, zoo: Path) -> list[tuple[str, str]]:
 
 def _write(out: Path, files: dict[str, str | bytes]) -> Path:
     """Replace the generated parts of ``out`` (pages, csv, plots, static); other files there (explain/) stay."""
-    for sub in ("models", "csv", "plots", "static", "docs"):
+    for sub in ("models", "csv", "plots", "static", "docs", "downloads"):
         shutil.rmtree(out / sub, ignore_errors=True)
     for rel, content in sorted(files.items()):
         if isinstance(content, bytes):
