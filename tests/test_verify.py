@@ -412,3 +412,39 @@ def test_rib_chooses_the_n_whatever_the_card_says() -> None:
     from rib.verify import verification_n
 
     assert verification_n("mnist") == 200 and verification_n("mnist-5k") == 100
+
+
+def test_the_plan_runs_each_thing_once_and_prices_the_worst_case_stages(tmp_path: Path) -> None:
+    card = make_card(tmp_path, "tiny-plan", dataset="mnist-5k")
+    card.claims = [{"attack": "clean", "metric": "clean_accuracy", "value": 0.5},
+                   {"attack": "pgd-linf", "metric": "robust_accuracy", "eps": 0.1, "value": 0.2},
+                   {"attack": "pgd-linf", "metric": "robust_accuracy", "eps": 0.3, "value": 0.0}, WORST, WORST]
+    plan = verify.plan_verification(card)
+    assert [(a, c.eps) for a, c in plan.cells] == [("pgd-linf", (0.1, 0.3))]  # one cell, clean accuracy from it
+    assert plan.clean_source == "pgd-linf" and plan.worst == (("linf", 0.3),) and plan.n == N
+    priced = plan.priced_cells(card)  # PGD at 0.3 is measured already: only AutoAttack on its survivors is added
+    assert [(c.attack, c.eps) for c in priced] == [("pgd-linf", (0.1, 0.3)), ("autoattack-linf", (0.3,))]
+
+
+def test_dry_runs_print_priced_cells_and_write_nothing(tmp_path: Path) -> None:
+    sub = _submission(tmp_path, claims=[{"attack": "clean", "metric": "clean_accuracy", "value": 0.1}, WORST])
+    results = tmp_path / "results"
+    store = ResultStore(results)  # a stored AutoAttack cell of another model prices the planned one
+    _store_cell(store, "a" * 64, "autoattack-linf", "0" * 64, 0.3, [True] * 10 + [False] * 10)
+    out = rib("verify", str(sub), "--dry-run", "--results", str(results))
+    assert out.returncode == 0, out.stderr
+    assert "tiny-x: 2 claims, measured at n = 100 in 3 cells" in out.stdout
+    assert "autoattack-linf" in out.stdout and "estimated cost of the cells to run:" in out.stdout
+    aa_row = next(line for line in out.stdout.splitlines() if "autoattack-linf" in line)
+    assert aa_row.rstrip().endswith(" s")  # priced: 1 s per image stored, times n
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[datasets.mnist-5k]\nmodels = "*"\nn = 30\nheadline = { linf = 0.1, l2 = 1.0 }\n'
+                    'eps = { linf = [0.1], l2 = [1.0] }\n'
+                    '[[datasets.mnist-5k.attacks]]\nnames = ["fgsm-linf", "fgsm-l2"]\n')
+    before = sorted(p for p in tmp_path.rglob("*"))
+    out = rib("submit", str(sub), "--dry-run", "--results", str(results), "--models", str(tmp_path / "models"),
+              "--reports", str(tmp_path / "reports"), "--grid", str(grid))
+    assert out.returncode == 0, out.stderr
+    assert "then, once added to the zoo, grid" in out.stdout and "2 cells, 0 stored, 2 to run" in out.stdout
+    assert "fgsm-l2" in out.stdout and "tiny-x: 2 claims" in out.stdout
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing installed, run or rendered

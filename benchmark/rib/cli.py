@@ -136,6 +136,12 @@ def _verify(args: argparse.Namespace) -> int:
         raise ConfigError("rib verify needs a submission folder or --zoo (not both)")
     if args.tolerance < 0 or (args.n is not None and args.n < 1):
         raise ConfigError("--tolerance must be ≥ 0 and --n ≥ 1")
+    if args.dry_run:
+        cards = verify.zoo_submissions(args.dataset, args.models_dir) if args.zoo else \
+            [verify.load_submission(args.submission)]
+        print("\n\n".join(verify.verification_dry_run(c, args.results, n=args.n, models_dir=args.models_dir)
+                           for c in cards))
+        return 0
     if args.zoo:
         if args.write_claims:
             for card in verify.write_zoo_claims(args.dataset, args.results, models_dir=args.models_dir):
@@ -166,7 +172,11 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _submit(args: argparse.Namespace) -> int:
     from rib import verify
-    from rib.workflows.submit import submit
+    from rib.workflows.submit import submit, submit_dry_run
+
+    if args.dry_run:
+        print(submit_dry_run(args.submission, results=args.results, grid=args.grid, n=args.n))
+        return 0
 
     def verified(card: ModelCard, checks: list[ClaimCheck]) -> None:
         print(verify.checks_table(card, checks))
@@ -283,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "go (default ./results)"), device, models_dir, quiet])
     ve.add_argument("submission", nargs="?", help="a submission folder (card + weights) or its card")
     ve.add_argument("--zoo", action="store_true", help="verify every zoo model of --dataset against its card")
+    ve.add_argument("--dry-run", action="store_true", help="print the cells verification would run, with an "
+                    "estimate of their cost; run nothing")
     ve.add_argument("--write-claims", action="store_true", help="with --zoo: first write each card's claims from "
                     "the stored results (clean, PGD and worst-case headline robust accuracy)")
     ve.add_argument("--n", type=int, default=None, help="measure every claim at this n (default: the headline's n, "
@@ -300,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--grid", default="default", help="the grid run for it (default: the standardized grid)")
     sm.add_argument("--n", type=int, default=None, help="verify every claim at this n (default: the headline's n)")
     sm.add_argument("--force", action="store_true", help="replace a zoo model with the same id")
+    sm.add_argument("--dry-run", action="store_true", help="print the cells verification and the grid would run, "
+                    "with an estimate of their cost; run, install and write nothing")
     sm.set_defaults(func=_submit)
 
     rp = sub.add_parser("report", help="render the static leaderboard site from the result store",

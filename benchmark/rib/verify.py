@@ -45,7 +45,7 @@ from rib.data import DATASETS, DEFAULT_DATASET, headline_eps, load_dataset
 from rib.ensemble import attack_survivors, worst_case
 from rib.errors import ConfigError, RibError
 from rib.explain.metrics import METRICS
-from rib.grid import grid_spec
+from rib.grid import Cell, grid_spec
 from rib.metric_cells import CLEAN
 from rib.runner import evaluate_cell, plan_cell, plan_metric_cell
 from rib.runtime import provenance, resolve_device
@@ -294,48 +294,105 @@ def verification_n(dataset: str) -> int:
     return max(MIN_ACCURACY_N, *ns) if ns else spec.n
 
 
-def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
-                device: str = "auto", models_dir: ModelDirs = None, progress: bool = False) -> list[ClaimCheck]:
-    """Re-measure every claim of ``card`` on rib's sample at rib's n (``verification_n``, or ``n`` when given):
-    one check per claim, in the card's order. Nothing is measured twice: the PGD stage of a worst-case claim reuses
-    a PGD cell measured for another claim at the same n."""
+@dataclass(frozen=True)
+class VerificationPlan:
+    """What verifying a card runs, each thing once: the cells whose rows answer the claims (``cells``, with the
+    attack each is filed under), the attack cell whose clean accuracy answers the clean-accuracy claims, and per
+    worst-case claim (norm, eps) the PGD cell reused from ``cells`` (or run for it) and AutoAttack on its survivors."""
+
+    n: int
+    cells: tuple[tuple[str, Cell], ...]
+    clean_source: str
+    worst: tuple[tuple[str, float], ...]
+    seed: int
+    batch_size: int
+
+    def priced_cells(self, card: ModelCard) -> list[Cell]:
+        """Every cell the plan runs, the worst-case stages included (what ``--dry-run`` prices): a worst case's PGD
+        stage only when no claim cell already measures it, its AutoAttack stage always (on PGD's survivors)."""
+        out = [c for _, c in self.cells]
+        for norm, eps in self.worst:
+            if not any(a == f"pgd-{norm}" and c.kind == "attack" and any(abs(e - eps) < 1e-9 for e in c.eps)
+                       for a, c in self.cells):
+                out.append(plan_cell(card, f"pgd-{norm}", [eps], n=self.n, seed=self.seed, batch_size=self.batch_size))
+            out.append(plan_cell(card, f"autoattack-{norm}", [eps], n=self.n, seed=self.seed,
+                                 batch_size=self.batch_size))
+        return out
+
+
+def plan_verification(card: ModelCard, *, n: int | None = None, models_dir: ModelDirs = None) -> VerificationPlan:
+    """The cells ``verify_card`` runs for ``card`` at rib's n (``verification_n``, or ``n`` when given): claims on
+    the same attack and n share one cell, and a worst-case claim's PGD stage reuses a PGD claim's cell."""
     if n is not None and n < MIN_ACCURACY_N and any(c["metric"] in ACCURACIES for c in card.claims):
         raise ConfigError(f"--n {n}: accuracy claims are measured on at least {MIN_ACCURACY_N} examples")
     spec = grid_spec("default", card.dataset)
+    cn = n or verification_n(card.dataset)  # every claim is measured at rib's n, whatever n it names
+    groups: dict[tuple[str, bool], set[float]] = {}
+    for c in card.claims:  # robust-accuracy and metric claims, grouped into cells
+        if c["metric"] != "clean_accuracy" and c["attack"] != WORST_CASE:
+            groups.setdefault((c["attack"], c["metric"] not in ACCURACIES), set()).add(float(c.get("eps", 0.0)))
+    clean_source = ""  # the attack cell whose clean accuracy answers clean-accuracy claims
+    if any(c["metric"] == "clean_accuracy" for c in card.claims):
+        attacked = sorted(a for (a, m) in groups if not m)
+        clean_source = attacked[0] if attacked else "fgsm-linf"  # any attack cell measures clean accuracy
+        if not attacked:
+            groups[(clean_source, False)] = {spec.eps["linf"][0]}
+    cells: list[tuple[str, Cell]] = []
+    for (attack, is_metric), eps_set in sorted(groups.items()):
+        if is_metric:
+            names = sorted({m for m in METRICS.names() for c in card.claims
+                            if c["metric"] in METRICS.get(m).outputs and c["attack"] == attack})
+            cells += [(attack, plan_metric_cell(card, attack, names, n=cn, seed=spec.seed, batch_size=spec.batch_size,
+                                                models_dir=models_dir, eps=None if attack == CLEAN else e))
+                      for e in sorted(eps_set)]
+        else:
+            cells.append((attack, plan_cell(card, attack, sorted(eps_set), n=cn, seed=spec.seed,
+                                            batch_size=spec.batch_size, models_dir=models_dir)))
+    worst = sorted({(claim_norm(card, c), round(float(c.get("eps", 0.0)), 9)) for c in card.claims
+                    if c["attack"] == WORST_CASE})
+    return VerificationPlan(cn, tuple(cells), clean_source, tuple(worst), spec.seed, spec.batch_size)
+
+
+def price_reference(results: Path | str) -> pd.DataFrame:
+    """The stored cells that price a plan (``rib.runner.cost_reference``): those of ``results``, else, where it holds
+    none, those of the committed ``results/`` of the current folder."""
+    from rib.runner import cost_reference
+
+    reference = cost_reference(ResultStore(results))
+    if reference.empty and Path("results").is_dir():
+        reference = cost_reference(ResultStore("results"))
+    return reference
+
+
+def verification_dry_run(card: ModelCard, results: Path | str = "results", *, n: int | None = None,
+                         models_dir: ModelDirs = None) -> str:
+    """What ``rib verify --dry-run`` prints for ``card``: every cell verification would run (claims sharing a cell
+    once, a worst case as PGD then AutoAttack on its survivors), each priced from stored cells like it."""
+    from rib.runner import plan_table
+
+    plan = plan_verification(card, n=n, models_dir=models_dir)
+    table, _, todo = plan_table(plan.priced_cells(card), ResultStore(results), True, price_reference(results))
+    admission = ", after the admission checks (seconds)" if needs_admission(card) else ""
+    return f"{card.id}: {len(card.claims)} claims, measured at n = {plan.n} in {todo} cells{admission}\n{table}"
+
+
+def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
+                device: str = "auto", models_dir: ModelDirs = None, progress: bool = False) -> list[ClaimCheck]:
+    """Re-measure every claim of ``card`` on rib's sample at rib's n (``verification_n``, or ``n`` when given):
+    one check per claim, in the card's order. Nothing is measured twice (``plan_verification``)."""
+    plan = plan_verification(card, n=n, models_dir=models_dir)
     dev = resolve_device(device)
     cache: dict[str, Any] = {}
     measured: dict[tuple[str, str, float, int], dict[str, Any]] = {}
     per_example: dict[tuple[str, int], dict[str, list[Any]]] = {}  # (attack, n) → its per-example columns
-    cn = n or verification_n(card.dataset)  # every claim is measured at rib's n, whatever n it names
-
-    groups: dict[tuple[str, int, bool], set[float]] = {}
-    for c in card.claims:  # robust-accuracy and metric claims, grouped into cells
-        if c["metric"] != "clean_accuracy" and c["attack"] != WORST_CASE:
-            key = (c["attack"], cn, c["metric"] not in ACCURACIES)
-            groups.setdefault(key, set()).add(float(c.get("eps", 0.0)))
-    clean_source: dict[int, str] = {}  # n → the attack cell whose clean accuracy answers clean-accuracy claims
-    for c in card.claims:
-        if c["metric"] == "clean_accuracy":
-            same_n = sorted(a for (a, k, m) in groups if k == cn and not m)
-            clean_source[cn] = same_n[0] if same_n else "fgsm-linf"  # any attack cell measures clean accuracy
-            groups.setdefault((clean_source[cn], cn, False), set()).add(spec.eps["linf"][0])
-    for (attack, _, is_metric), eps_set in sorted(groups.items()):
-        if is_metric:
-            names = sorted({m for m in METRICS.names() for c in card.claims
-                            if c["metric"] in METRICS.get(m).outputs and c["attack"] == attack})
-            cells = [plan_metric_cell(card, attack, names, n=cn, seed=spec.seed, batch_size=spec.batch_size,
-                                      models_dir=models_dir, eps=None if attack == CLEAN else e)
-                     for e in sorted(eps_set)]
-        else:
-            cells = [plan_cell(card, attack, sorted(eps_set), n=cn, seed=spec.seed, batch_size=spec.batch_size,
-                               models_dir=models_dir)]
-        for cell in cells:
-            rows, examples = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress,
-                                           model_cache=cache, card=card)
-            if cell.kind == "attack":
-                per_example[(attack, cn)] = examples
-            for row in rows:
-                measured[(attack, row["metric"], round(float(row["eps"]), 9), cn)] = row
+    cn = plan.n
+    for attack, cell in plan.cells:
+        rows, examples = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress,
+                                       model_cache=cache, card=card)
+        if cell.kind == "attack":
+            per_example[(attack, cn)] = examples
+        for row in rows:
+            measured[(attack, row["metric"], round(float(row["eps"]), 9), cn)] = row
     worst: dict[tuple[str, float, int], tuple[int, int]] = {}
     checks = []
     for c in card.claims:
@@ -346,13 +403,13 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
         if c["attack"] == WORST_CASE:
             wkey = (norm, round(eps, 9), cn)
             if wkey not in worst:
-                worst[wkey] = measure_worst_case(card, norm, eps, cn, seed=spec.seed, batch_size=spec.batch_size,
+                worst[wkey] = measure_worst_case(card, norm, eps, cn, seed=plan.seed, batch_size=plan.batch_size,
                                                 device=dev, cache=cache, progress=progress,
                                                 first_stage=per_example.get((f"pgd-{norm}", cn)))
             k, count = worst[wkey]
             value, (lo, hi) = k / count, wilson_interval(k, count)
         else:
-            attack = clean_source[cn] if metric == "clean_accuracy" else c["attack"]
+            attack = plan.clean_source if metric == "clean_accuracy" else c["attack"]
             r = measured.get((attack, metric, round(eps, 9), cn))
             if r is None:
                 raise RibError(f"{card.id}: no measurement for claim {c} (an attack that does not report it?)")

@@ -14,9 +14,17 @@ from rib.errors import ConfigError, RibError
 from rib.executors import check_executor, execute
 from rib.files import atomic_copy
 from rib.report import render_site
-from rib.runner import CellOutcome, plan_grid
+from rib.runner import CellOutcome, plan_grid, plan_table
 from rib.store import ResultStore
-from rib.verify import ClaimCheck, admit_submission, load_submission, verify_card, write_record
+from rib.verify import (
+    ClaimCheck,
+    admit_submission,
+    load_submission,
+    price_reference,
+    verification_dry_run,
+    verify_card,
+    write_record,
+)
 from rib.zoo import ModelCard, write_card
 from rib.zoo.cards import read_card
 
@@ -74,3 +82,15 @@ def submit(submission: Path | str, *, models_root: Path | str = "models", result
     outcomes = execute(cells, ResultStore(results), executor=executor, device=device, models_dir=models_root,
                        progress=progress, address=address, on_cell=on_cell)
     return Submission(installed, checks, outcomes, render_site(results, reports, models_dir=models_root))
+
+
+def submit_dry_run(submission: Path | str, *, results: Path | str = "results", grid: str = "default",
+                   n: int | None = None) -> str:
+    """What ``rib submit --dry-run`` prints: the verification's cells, then the grid's cells for the submission,
+    each priced from stored cells like it (``rib.runner.estimate_seconds``); nothing runs, nothing is written."""
+    card = load_submission(submission)
+    verification = verification_dry_run(card, results, n=n)
+    cells = plan_grid(grid, card.dataset, cards=[card])
+    table, stored, todo = plan_table(cells, ResultStore(results), False, price_reference(results))
+    return (f"{verification}\n\nthen, once added to the zoo, grid {grid!r}: {len(cells)} cells, {stored} stored, "
+            f"{todo} to run\n{table}")
