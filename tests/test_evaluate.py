@@ -141,3 +141,26 @@ def test_card_fields_reach_the_stored_rows(tmp_path: Path) -> None:
     assert (card.defense, card.trained_on, card.paper) == ("adv-linf", "mnist-5k", "Me et al. 2026")
     with pytest.raises(ConfigError, match="unknown defense 'adv-lnf'; did you mean 'adv-linf'"):
         module_card(_tiny(), "mnist", defense="adv-lnf")
+
+
+def test_metrics_on_an_attack_s_inputs_reuse_them_with_the_same_numbers(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from rib.attacks import gradient
+
+    calls: list[int] = []
+    attack_batch = gradient._PGD.attack_batch
+
+    def counted(self, *args, **kw):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return attack_batch(self, *args, **kw)
+
+    monkeypatch.setattr(gradient._PGD, "attack_batch", counted)
+    kw = {"attacks": "pgd-linf", "eps": {"linf": [0.3]}, "metrics": ["alignment"], "n": 20, "name": "mine"}
+    reused = rib.evaluate(_tiny(), "mnist", results=tmp_path / "a", **kw)
+    with_reuse = len(calls)
+    monkeypatch.setattr("rib.runner.metric_source_key", lambda cell: "never stored")  # reuse off
+    calls.clear()
+    again = rib.evaluate(_tiny(), "mnist", results=tmp_path / "b", **kw)
+    assert len(calls) == with_reuse + 1  # without reuse the metric cell runs PGD (one batch of 20) once more
+    on_adv = [frame[(frame["attack"] == "pgd-linf") & (frame["metric"] == "alignment")] for frame in (reused, again)]
+    assert len(on_adv[0]) == 1 and on_adv[0]["value"].tolist() == on_adv[1]["value"].tolist()

@@ -80,15 +80,29 @@ def cell_inapplicable(cell: Cell, model: nn.Module) -> dict[str, str]:
     return inapplicable(list(cell.metrics), model)
 
 
+def adversarial_key(model: str, weights_sha256: str, attack: str, eps: Sequence[float], n: int, seed: int,
+                    batch_size: int) -> str:
+    """The key under which the adversarial inputs of an attack run with default parameters at one eps are kept for
+    the metric cells of the same process that read the same inputs (``evaluate_metrics``'s ``x_adv``)."""
+    return f"adv/{model}/{weights_sha256}/{attack}/{','.join(f'{e:.9g}' for e in eps)}/{n}/{seed}/{batch_size}"
+
+
+def metric_source_key(cell: Cell) -> str:
+    """``adversarial_key`` of the inputs a metric cell reads (its source attack at its eps, on its sample)."""
+    return adversarial_key(cell.model, cell.weights_sha256, cell.attack, cell.eps, cell.n, cell.seed, cell.batch_size)
+
+
 def evaluate_metrics(cell: Cell, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
-                     progress: bool = False) -> dict[str, Values]:
+                     progress: bool = False, x_adv: torch.Tensor | None = None) -> dict[str, Values]:
     """Per-example values of every stored output of the cell's metrics, baselines included (the source attack runs
-    first if any); NaN for the outputs that do not apply to the model (``cell_inapplicable``)."""
+    first if any, unless ``x_adv`` gives its adversarial inputs: those of the same attack call, made by an attack
+    cell of the same run); NaN for the outputs that do not apply to the model (``cell_inapplicable``)."""
     if cell.attack != CLEAN and create_attack(cell.attack).not_applicable(model):
         return {o: Values.of(torch.full((len(x),), torch.nan))
                 for name in cell.metrics for o in METRICS.get(name).stored_outputs()}
-    x_adv = None
-    if cell.attack != CLEAN:
+    if cell.attack == CLEAN:
+        x_adv = None
+    elif x_adv is None:
         attack = create_attack(cell.attack)
         x_adv = attack(model, x, y, list(cell.eps), seed=cell.seed, batch_size=cell.batch_size,
                        progress=progress).x_adv

@@ -23,10 +23,12 @@ from rib.errors import ConfigError, RibError
 from rib.grid import ADMISSION_ATTACK, CHECK_ATTACK, Cell, grid_spec
 from rib.metric_cells import (
     CLEAN,
+    adversarial_key,
     evaluate_metrics,
     metric_names,
     metric_params,
     metric_rows,
+    metric_source_key,
     metrics_revision,
     source_norm,
     value_columns,
@@ -438,7 +440,7 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
         raise ConfigError(f"{cell.describe()}: a check cell is derived from stored cells, not evaluated")
     if cell.kind == "metrics":
         start = time.perf_counter()
-        values = evaluate_metrics(cell, model, x, y, progress=progress)
+        values = evaluate_metrics(cell, model, x, y, progress=progress, x_adv=cache.get(metric_source_key(cell)))
         base = base_row(cell, card, source_norm(cell.attack), time.perf_counter() - start, device, run_id)
         return metric_rows(cell, model, base, values), value_columns(cell, idx, values)
     attack = create_attack(cell.attack, **cell.params)
@@ -463,6 +465,9 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
                                   batch_size=cell.batch_size, progress=progress)
     else:
         result = attack(model, x, y, cell.eps, seed=cell.seed, batch_size=cell.batch_size, progress=progress)
+        if len(cell.eps) == 1 and not cell.params:  # the inputs a metric cell on this attack reads: kept, not redone
+            cache[adversarial_key(cell.model, cell.weights_sha256, cell.attack, cell.eps, cell.n, cell.seed,
+                                  cell.batch_size)] = result.x_adv
     flags = sanity_flags(attack, model, x, y, result, seed=cell.seed)
     duration = time.perf_counter() - start
     return _rows(cell, card, result, flags, duration, device, run_id), _examples(cell, idx, result)
