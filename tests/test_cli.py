@@ -208,3 +208,22 @@ def test_a_sha256_mismatch_prints_both_full_hashes(tmp_path: Path) -> None:
     with pytest.raises(WeightsError) as info:
         read_weights(path, "f" * 64)
     assert actual in str(info.value) and "f" * 64 in str(info.value) and info.value.exit_code == 3
+
+
+def test_run_with_stderr_in_a_file_writes_one_line_per_cell_and_no_bars(tmp_path: Path) -> None:
+    from tests.helpers import make_card
+
+    zoo = tmp_path / "zoo"
+    make_card(zoo, "tiny-log")
+    log = tmp_path / "stderr.log"
+    with log.open("w") as err:  # not a terminal: no bars, a line per finished cell
+        done = subprocess.run([sys.executable, "-m", "rib.cli", "run", "--model", "tiny-log", "--attack",
+                               "fgsm-linf,fgsm-l2,pgd-linf", "--n", "20", "--models-dir", str(zoo), "--results",
+                               str(tmp_path / "res"), "--device", "cpu"], stdout=subprocess.PIPE, stderr=err,
+                              text=True, timeout=600)
+    assert done.returncode == 0
+    lines = log.read_text().splitlines()
+    cells = [ln for ln in lines if ln.startswith("[")]
+    assert [ln.split("]")[0] + "]" for ln in cells] == ["[1/3]", "[2/3]", "[3/3]"]
+    assert all("tiny-log" in ln and ln.endswith(": done") for ln in cells)
+    assert not any("\r" in ln or "it/s" in ln for ln in lines)
