@@ -6,7 +6,9 @@ what PGD left robust there and what the ensemble at the next smaller eps did not
 old grid ran the ensemble at the headline eps only: the ratio (all ensemble cells) / (the headline's) is what the
 sweep costs on top. Run on idle cores.
 
-Run: ``python tests/perf/bench_eps_sweep.py [--models adv-linf,standard] [--n 200] [--dataset mnist]``.
+Run: ``python tests/perf/bench_eps_sweep.py [--models adv-linf,standard] [--n 200] [--dataset mnist]``. With
+``--results DIR`` nothing runs: the same cells' stored ``duration_s`` are read from that store (as ``rib run --grid
+default`` measured them; say whether its cores were idle).
 """
 
 from __future__ import annotations
@@ -21,11 +23,27 @@ from rib.runner import plan_grid, run_cells
 from rib.store import ResultStore
 
 
-def sweep_seconds(model: str, dataset: str, n: int) -> list[tuple[str, float, float]]:
-    """(cell, seconds, share of its images attacked) of the model's PGD and ensemble cascade cells."""
+def _cells(model: str, dataset: str, n: int) -> list:
     cells = [c for c in plan_grid("default", dataset, models=model) if c.kind == "attack"
              and (c.after or (c.attack.startswith("pgd-") and c.n >= n))]
-    cells = [c for c in cells if c.n == n or not c.after]
+    return [c for c in cells if c.n == n or not c.after]
+
+
+def stored_seconds(model: str, dataset: str, n: int, results: str) -> list[tuple[str, float, float]]:
+    """(cell, stored duration_s, share of its images attacked) of the same cells, read from ``results``."""
+    store, out = ResultStore(results), []
+    for cell in _cells(model, dataset, n):
+        rows = store.stored_rows(cell)
+        if rows is None:
+            raise SystemExit(f"{cell.describe()} is not stored in {results}: run rib run --grid default first")
+        attacked = next((r["value"] for r in rows if r["metric"] == "cascade_attacked"), 1.0)
+        out.append((cell.describe(), float(rows[0]["duration_s"]), float(attacked)))
+    return out
+
+
+def sweep_seconds(model: str, dataset: str, n: int) -> list[tuple[str, float, float]]:
+    """(cell, seconds, share of its images attacked) of the model's PGD and ensemble cascade cells."""
+    cells = _cells(model, dataset, n)
     out = []
     with tempfile.TemporaryDirectory() as folder:
         store = ResultStore(folder)
@@ -43,11 +61,13 @@ def main() -> None:
     parser.add_argument("--models", default="adv-linf,standard")
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--n", type=int, default=None, help="the ensemble's n (default: the grid's)")
+    parser.add_argument("--results", default=None, help="read the cells' stored duration_s from this store instead")
     args, _ = parser.parse_known_args()
     n = args.n or max(int(g.get("n", 0)) for g in grid_spec("default", args.dataset).attacks if g.get("after"))
     print(f"torch threads: {torch.get_num_threads()}; ensemble n = {n}")
     for model in args.models.split(","):
-        rows = sweep_seconds(model, args.dataset, n)
+        rows = (stored_seconds(model, args.dataset, n, args.results) if args.results
+                else sweep_seconds(model, args.dataset, n))
         for name, seconds, attacked in rows:
             print(f"  {name:70s} {seconds:8.1f} s  (attacked {100 * attacked:5.1f}% of its images)")
         headline = sum(s for name, s, _ in rows if "autoattack" in name)
