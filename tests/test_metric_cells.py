@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from rib.claims import claims_table, evaluate_claims, write_claims
+from rib.claims import claims_table, evaluate_claims, reproduction_table, write_claims
 from rib.errors import ConfigError, UnknownNameError
 from rib.metric_cells import is_metric_cell, metric_names
 from rib.runner import plan_grid, plan_run, run_cells
@@ -161,6 +161,15 @@ def test_claims_use_stored_numbers_and_say_when_data_is_missing(zoo: Path, tmp_p
         assert claim["left_n"] == 40
     assert by["gini-adv-vs-standard"]["verdict"] == "no data"
     assert "claims with data hold" in claims_table(rows)
+    # the papers' own numbers beside rib's, for the claims whose paper reports them
+    assert by["gradient-reg-fgsm-0.1"]["paper_numbers"].startswith("double backprop 0.922 vs normal 0.727")
+    assert by["gini-adv-vs-standard"]["paper_numbers"].startswith("adversarial 0.983 vs natural 0.954")
+    assert by["ir-vs-standard-linf"]["paper_numbers"] == ""
+    table = reproduction_table(rows)
+    line = next(ln for ln in table.splitlines() if ln.startswith("gradient-reg-fgsm-0.2"))
+    g = by["gradient-reg-fgsm-0.2"]
+    assert f"{g['left_value']:.4f} vs {g['right_value']:.4f}" in line and "40 / 40" in line and g["verdict"] in line
+    assert "ir-vs-standard" not in table
     path = write_claims(rows, tmp_path / "res", "mnist")
     assert path.is_file()
     assert len(load_results(tmp_path / "res")) == len(df)  # the claims table is not read as a cell

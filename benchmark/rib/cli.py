@@ -209,6 +209,7 @@ def _claims(args: argparse.Namespace) -> int:
 
     rows = claims.evaluate_claims(args.results, args.dataset)
     print(claims.claims_table(rows, wide=args.wide))
+    print("\nReproduction: the papers' own numbers beside rib's\n" + claims.reproduction_table(rows))
     if not args.no_write:
         path = claims.write_claims(rows, args.results, args.dataset)
         print(f"written to {path}", file=sys.stderr)

@@ -198,8 +198,14 @@ def _dataset_pages(site: _Site, view: StoreView, dataset: str, results: Path | s
            c["right"], f"{c['right_value']:.4f}", c["right_n"],
            "" if c["intervals_overlap"] is None else str(c["intervals_overlap"]).lower(), c["detail"]]
           for c in claims]
+    rh = ["claim", "paper", "the paper's numbers", "rib's left", "rib's right", "left n", "right n", "verdict"]
+    rr = [[c["claim"], c["paper"], c["paper_numbers"], f"{c['left_value']:.4f}", f"{c['right_value']:.4f}",
+           c["left_n"], c["right_n"], c["verdict"]] for c in claims if c["paper_numbers"]]
     pages["claims"].append({"dataset": dataset, "table": site.table(f"{slug(dataset)}-claims",
-                                                                    f"{dataset}: claims", ch, cr)})
+                                                                    f"{dataset}: claims", ch, cr),
+                            "reproduction": site.table(f"{slug(dataset)}-reproduction",
+                                                       f"{dataset}: the papers' own numbers beside rib's", rh, rr)
+                            if rr else None})
     if dataset in DATASETS:
         pages["method"].append({"dataset": methodology.dataset_facts(dataset),
                                 "attacks": methodology.attack_groups(grid, dataset),
