@@ -431,20 +431,25 @@ def test_dry_runs_print_priced_cells_and_write_nothing(tmp_path: Path) -> None:
     results = tmp_path / "results"
     store = ResultStore(results)  # a stored AutoAttack cell of another model prices the planned one
     _store_cell(store, "a" * 64, "autoattack-linf", "0" * 64, 0.3, [True] * 10 + [False] * 10)
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[datasets.mnist-5k]\nmodels = "*"\nn = 30\nheadline = { linf = 0.1, l2 = 1.0 }\n'
+                    'eps = { linf = [0.1], l2 = [1.0] }\n'
+                    '[[datasets.mnist-5k.attacks]]\nnames = ["fgsm-linf", "fgsm-l2"]\n')
+
+    def snapshot() -> list[tuple[str, int, int]]:
+        return sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in tmp_path.rglob("*"))
+
+    before = snapshot()
     out = rib("verify", str(sub), "--dry-run", "--results", str(results))
     assert out.returncode == 0, out.stderr
     assert "tiny-x: 2 claims, measured at n = 100 in 3 cells" in out.stdout
     assert "autoattack-linf" in out.stdout and "estimated cost of the cells to run:" in out.stdout
     aa_row = next(line for line in out.stdout.splitlines() if "autoattack-linf" in line)
     assert aa_row.rstrip().endswith(" s")  # priced: 1 s per image stored, times n
-    grid = tmp_path / "grid.toml"
-    grid.write_text('[datasets.mnist-5k]\nmodels = "*"\nn = 30\nheadline = { linf = 0.1, l2 = 1.0 }\n'
-                    'eps = { linf = [0.1], l2 = [1.0] }\n'
-                    '[[datasets.mnist-5k.attacks]]\nnames = ["fgsm-linf", "fgsm-l2"]\n')
-    before = sorted(p for p in tmp_path.rglob("*"))
+    assert snapshot() == before
     out = rib("submit", str(sub), "--dry-run", "--results", str(results), "--models", str(tmp_path / "models"),
               "--reports", str(tmp_path / "reports"), "--grid", str(grid))
     assert out.returncode == 0, out.stderr
     assert "then, once added to the zoo, grid" in out.stdout and "2 cells, 0 stored, 2 to run" in out.stdout
     assert "fgsm-l2" in out.stdout and "tiny-x: 2 claims" in out.stdout
-    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing installed, run or rendered
+    assert snapshot() == before  # nothing installed, run, rendered or touched

@@ -175,7 +175,8 @@ def _submit(args: argparse.Namespace) -> int:
     from rib.workflows.submit import submit, submit_dry_run
 
     if args.dry_run:
-        print(submit_dry_run(args.submission, results=args.results, grid=args.grid, n=args.n))
+        print(submit_dry_run(args.submission, models_root=args.models, results=args.results, grid=args.grid,
+                             n=args.n))
         return 0
 
     def verified(card: ModelCard, checks: list[ClaimCheck]) -> None:

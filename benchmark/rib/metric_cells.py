@@ -80,16 +80,21 @@ def cell_inapplicable(cell: Cell, model: nn.Module) -> dict[str, str]:
     return inapplicable(list(cell.metrics), model)
 
 
-def adversarial_key(model: str, weights_sha256: str, attack: str, eps: Sequence[float], n: int, seed: int,
-                    batch_size: int) -> str:
+def adversarial_key(dataset: str, model: str, weights_sha256: str, attack: str, eps: Sequence[float], n: int,
+                    seed: int, batch_size: int) -> str:
     """The key under which the adversarial inputs of an attack run with default parameters at one eps are kept for
     the metric cells of the same process that read the same inputs (``evaluate_metrics``'s ``x_adv``)."""
-    return f"adv/{model}/{weights_sha256}/{attack}/{','.join(f'{e:.9g}' for e in eps)}/{n}/{seed}/{batch_size}"
+    return (f"adv/{dataset}/{model}/{weights_sha256}/{attack}/{','.join(f'{e:.9g}' for e in eps)}/{n}/{seed}/"
+            f"{batch_size}")
 
 
 def metric_source_key(cell: Cell) -> str:
-    """``adversarial_key`` of the inputs a metric cell reads (its source attack at its eps, on its sample)."""
-    return adversarial_key(cell.model, cell.weights_sha256, cell.attack, cell.eps, cell.n, cell.seed, cell.batch_size)
+    """``adversarial_key`` of the inputs a metric cell reads (its source attack at its eps, on its sample); empty for
+    a metric cell on clean inputs."""
+    if cell.attack == CLEAN:
+        return ""
+    return adversarial_key(cell.dataset, cell.model, cell.weights_sha256, cell.attack, cell.eps, cell.n, cell.seed,
+                           cell.batch_size)
 
 
 def evaluate_metrics(cell: Cell, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,

@@ -6,7 +6,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -424,10 +424,12 @@ def cascade_inputs(cell: Cell, store: ResultStore) -> pd.DataFrame | None:
 
 def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = None, progress: bool = False,
                   run_id: str = "", model_cache: dict[str, Any] | None = None,
-                  card: ModelCard | None = None, prior: pd.DataFrame | None = None) -> tuple[list[dict], dict]:
+                  card: ModelCard | None = None, prior: pd.DataFrame | None = None,
+                  keep_adversarial: Collection[str] = ()) -> tuple[list[dict], dict]:
     """Attack one cell and return (summary rows, per-example columns). ``card`` skips the zoo lookup (a
     submission outside the zoo); ``prior`` holds a cascade cell's earlier stages' per-example outcomes
-    (``cascade_inputs``)."""
+    (``cascade_inputs``). An attack cell whose adversarial inputs a later metric cell reads (its key in
+    ``keep_adversarial``: ``reused_inputs``) leaves them in ``model_cache`` for it."""
     cache = model_cache if model_cache is not None else {}
     card = card or find_card(cell.model, cell.dataset, models_dir)
     if card.weights_sha256 != cell.weights_sha256:
@@ -440,8 +442,12 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
         raise ConfigError(f"{cell.describe()}: a check cell is derived from stored cells, not evaluated")
     if cell.kind == "metrics":
         start = time.perf_counter()
-        values = evaluate_metrics(cell, model, x, y, progress=progress, x_adv=cache.get(metric_source_key(cell)))
-        base = base_row(cell, card, source_norm(cell.attack), time.perf_counter() - start, device, run_id)
+        # the source attack's inputs, where an attack cell of this run made them with the same call: used once, and
+        # its attack time counted in this cell's duration, as if the attack had run here
+        x_adv, attack_seconds = cache.pop(metric_source_key(cell), (None, 0.0))
+        values = evaluate_metrics(cell, model, x, y, progress=progress, x_adv=x_adv)
+        base = base_row(cell, card, source_norm(cell.attack), time.perf_counter() - start + attack_seconds, device,
+                        run_id)
         return metric_rows(cell, model, base, values), value_columns(cell, idx, values)
     attack = create_attack(cell.attack, **cell.params)
     reason = attack.not_applicable(model)
@@ -465,12 +471,27 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
                                   batch_size=cell.batch_size, progress=progress)
     else:
         result = attack(model, x, y, cell.eps, seed=cell.seed, batch_size=cell.batch_size, progress=progress)
-        if len(cell.eps) == 1 and not cell.params:  # the inputs a metric cell on this attack reads: kept, not redone
-            cache[adversarial_key(cell.model, cell.weights_sha256, cell.attack, cell.eps, cell.n, cell.seed,
-                                  cell.batch_size)] = result.x_adv
+        key = adversarial_key(cell.dataset, cell.model, cell.weights_sha256, cell.attack, cell.eps, cell.n, cell.seed,
+                              cell.batch_size)
+        if not cell.params and key in keep_adversarial:  # the inputs a planned metric cell reads: kept, not redone
+            cache[key] = (result.x_adv, time.perf_counter() - start)
     flags = sanity_flags(attack, model, x, y, result, seed=cell.seed)
     duration = time.perf_counter() - start
     return _rows(cell, card, result, flags, duration, device, run_id), _examples(cell, idx, result)
+
+
+def reused_inputs(cells: Sequence[Cell]) -> set[str]:
+    """The ``adversarial_key`` of every adversarial input set that a metric cell among ``cells`` reads and an attack
+    cell among them, run before it with the same call (one eps, default parameters, same sample), makes."""
+    made: set[str] = set()
+    wanted: set[str] = set()
+    for c in cells:
+        if c.kind == "attack" and not c.params and not c.after and len(c.eps) == 1:
+            made.add(adversarial_key(c.dataset, c.model, c.weights_sha256, c.attack, c.eps, c.n, c.seed,
+                                     c.batch_size))
+        elif c.kind == "metrics" and metric_source_key(c) in made:
+            wanted.add(metric_source_key(c))
+    return wanted
 
 
 def stored_outcome(cell: Cell, store: ResultStore, force: bool) -> CellOutcome | None:
@@ -492,13 +513,14 @@ def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto"
     dev = resolve_device(device)
     run_id = uuid.uuid4().hex[:12]
     cache: dict[str, Any] = model_cache if model_cache is not None else {}
+    keep = reused_inputs([c for c in cells if force or not store.has(c.dataset, c.model, c.attack, c.cell_id)])
     outcomes = []
     for cell in cells:
         outcome = stored_outcome(cell, store, force)
         if outcome is None:
             rows, examples = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress,
                                            run_id=run_id, model_cache=cache, card=card,
-                                           prior=cascade_inputs(cell, store))
+                                           prior=cascade_inputs(cell, store), keep_adversarial=keep)
             store.write(rows, examples, kind=cell.kind)
             outcome = CellOutcome(cell, rows, False)
         outcomes.append(outcome)

@@ -47,7 +47,7 @@ from rib.errors import ConfigError, RibError
 from rib.explain.metrics import METRICS
 from rib.grid import Cell, grid_spec
 from rib.metric_cells import CLEAN
-from rib.runner import evaluate_cell, plan_cell, plan_metric_cell
+from rib.runner import evaluate_cell, plan_cell, plan_metric_cell, reused_inputs
 from rib.runtime import provenance, resolve_device
 from rib.stats import Z_95, stratified_indices, wilson_interval
 from rib.store import ResultStore, write_table_atomic
@@ -379,16 +379,19 @@ def verification_dry_run(card: ModelCard, results: Path | str = "results", *, n:
 def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
                 device: str = "auto", models_dir: ModelDirs = None, progress: bool = False) -> list[ClaimCheck]:
     """Re-measure every claim of ``card`` on rib's sample at rib's n (``verification_n``, or ``n`` when given):
-    one check per claim, in the card's order. Nothing is measured twice (``plan_verification``)."""
+    one check per claim, in the card's order. Claims share cells (``plan_verification``); a metric claim on an
+    attack's inputs reuses the claimed attack cell's adversarial inputs where that cell ran at the metric's one eps,
+    and otherwise runs the attack itself."""
     plan = plan_verification(card, n=n, models_dir=models_dir)
     dev = resolve_device(device)
     cache: dict[str, Any] = {}
     measured: dict[tuple[str, str, float, int], dict[str, Any]] = {}
     per_example: dict[tuple[str, int], dict[str, list[Any]]] = {}  # (attack, n) → its per-example columns
     cn = plan.n
+    keep = reused_inputs([cell for _, cell in plan.cells])  # a metric claim on a claimed attack's own inputs
     for attack, cell in plan.cells:
         rows, examples = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress,
-                                       model_cache=cache, card=card)
+                                       model_cache=cache, card=card, keep_adversarial=keep)
         if cell.kind == "attack":
             per_example[(attack, cn)] = examples
         for row in rows:

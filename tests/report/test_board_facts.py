@@ -61,7 +61,9 @@ def test_training_data_and_paper_links(tmp_path: Path) -> None:
     # the papers behind rib's defenses are known by their first author, wherever the card cites them
     assert paper_url("Madry et al., ICLR 2018; the L2 teacher of Noack et al.") == "https://arxiv.org/abs/1706.06083"
     assert paper_url("Ross & Doshi-Velez, AAAI 2018") == "https://arxiv.org/abs/1711.09404"
-    assert paper_url("javascript:Madry") == "https://arxiv.org/abs/1706.06083"  # only ever a link rib made
+    # only the first reference, and only a paper it starts with: no link borrowed from a later mention
+    assert paper_url("javascript:Madry et al.") == paper_url("Tsipras, Madry et al. 2019") == ""
+    assert paper_url("Foo 2024; cf. arXiv 1706.06083") == ""
     facts = model_facts(dataclasses.replace(card, paper="javascript:alert(1)"), "mnist")
     assert facts.paper_url == "" and facts.outside and facts.origin == "outside"
     assert model_facts(None, "mnist").params is None

@@ -138,18 +138,35 @@ def test_site_in_a_real_browser(store: Path, tmp_path: Path) -> None:
 
 
 def test_each_model_page_offers_its_card_and_weights_and_the_download_loads(store: Path, tmp_path: Path) -> None:
+    import html
+    import os
+    import subprocess
+    import sys
+
     from rib import create_model
 
     render_site(store / "results", tmp_path / "site", models_dir=store / "zoo")
     page = (tmp_path / "site" / "models" / "mnist" / "tiny-a.html").read_text()
     hrefs = re.findall(r'href="\.\./\.\./(downloads/[^"]+)" download', page)
-    assert sorted(Path(h).name for h in hrefs) == ["tiny-a.safetensors", "tiny-a.toml"]
+    assert sorted(hrefs) == ["downloads/mnist/tiny-a/tiny-a.safetensors", "downloads/mnist/tiny-a/tiny-a.toml"]
     for h in hrefs:  # the committed files, byte for byte
         assert (tmp_path / "site" / h).read_bytes() == (store / "zoo" / "mnist" / Path(h).name).read_bytes()
-    assert "rib run --model tiny-a.toml" in page
-    elsewhere = tmp_path / "elsewhere"  # what a reader does: both files into one folder, then the page's command
-    elsewhere.mkdir()
+    mine = tmp_path / "elsewhere"  # what a reader does: both files into my-models/mnist/, then the page's commands
+    (mine / "my-models" / "mnist").mkdir(parents=True)
     for h in hrefs:
-        shutil.copy(tmp_path / "site" / h, elsewhere)
-    model = create_model(str(elsewhere / "tiny-a.toml"), "mnist")  # sha256 checked on load
+        shutil.copy(tmp_path / "site" / h, mine / "my-models" / "mnist")
+    commands = html.unescape(re.search(r"<pre><code>(.*?)</code></pre>", page, re.S).group(1)).splitlines()
+    assert commands[0].startswith("rib run --model tiny-a --models-dir my-models") and "create_model" in commands[1]
+    env = {**os.environ, "RIB_MODELS_DIR": str(tmp_path / "no-zoo-here")}  # the reader's machine: not this zoo
+    run = subprocess.run([sys.executable, "-m", "rib.cli", *commands[0].split()[1:], "--n", "20", "--eps", "0.1",
+                          "--results", str(mine / "res"), "--quiet"], cwd=mine, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "tiny-a" in run.stdout
+    cwd = Path.cwd()
+    try:
+        os.chdir(mine)
+        model = create_model("tiny-a", "mnist", models_dir="my-models")  # sha256 checked on load
+    finally:
+        os.chdir(cwd)
     assert model.card is not None and model.card.id == "tiny-a"

@@ -10,6 +10,7 @@ a board of their own (``build_unranked_board``), whose first column says why.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from rib.report.gating import gated_status, unranked_reasons
 from rib.report.metric_view import KeyMetric, key_metric
 from rib.report.tables import KEY_METRICS, StoreView, best_known, headline, per_example_known
 from rib.stats import mcnemar_p
+from rib.verify import FAILED
 from rib.zoo import ModelCard
 
 
@@ -126,10 +128,11 @@ def _origin_badge(facts: ModelFacts, root: str) -> Badge:
 DEFAULT_KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"), ("kendall-tau", "topk-cam-linf"))
 
 
-def columns(eps_list: list[float], top: float | None) -> list[Column]:
+def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[float] = ()) -> list[Column]:
     """The leaderboard's columns for a norm with eps ``eps_list`` and headline eps ``top``: the compact default set
     first (rank, model and paper, clean, the headline with its interval and n, the reliability mark, the key
-    interpretability metrics), then the ``extra`` ones."""
+    interpretability metrics), then the ``extra`` ones. ``ensemble_eps``: the eps where an ensemble (AutoAttack,
+    or APGD-CE plus APGD-T) ran for some model; elsewhere a worst case is an upper bound."""
     at = f" @ {top:g}" if top is not None else ""
     return [
         Column("rank", "rank by the headline: 1 + the models significantly above (McNemar, p < 0.05, on the "
@@ -153,8 +156,10 @@ def columns(eps_list: list[float], top: float | None) -> list[Column]:
         Column("AutoAttack n", "examples behind AutoAttack's own number", True, True),
         Column("flags", "sanity checks that fired for this norm (hover a badge; see the glossary)", extra=True),
         *[Column(f"worst % @ {e:g}", "worst case over the attacks run at this eps on one common set of images"
-                 + ("" if top is not None and abs(e - top) < 1e-12 else " (APGD-CE plus APGD-T, not the full "
-                    "AutoAttack, where the grid says so)"), True, True)
+                 + (" (AutoAttack included)" if top is not None and abs(e - top) < 1e-12 else
+                    " (APGD-CE plus APGD-T included where it ran; an upper bound for a model where it did not)"
+                    if any(abs(e - x) < 1e-12 for x in ensemble_eps) else
+                    " (no ensemble ran at this eps: an upper bound, never a rank)"), True, True)
           for e in eps_list],
         Column("defense", extra=True),
         Column("trained against", "the threat model (norm, eps) the defense trained against; - for none", extra=True),
@@ -164,18 +169,34 @@ def columns(eps_list: list[float], top: float | None) -> list[Column]:
     ]
 
 
-def reliability_badge(raised: dict[str, set[str]], reasons: list[str], root: str = "") -> Badge:
-    """The reliability mark of a model under one norm, computed from its stored flags and admission checks: ✗ where
-    it is not ranked (``reasons``), ⚠ where flags fired that the AutoAttack headline resolves, ✓ where none fired."""
+def reliability_badge(raised: dict[str, set[str]], reasons: list[str], status: str, *, headline: bool,
+                      admitted: bool, root: str = "") -> Badge:
+    """The reliability mark of a model under one norm, computed from its stored flags, admission checks and
+    verification: ✗ where it is not ranked (``reasons``); ⚠ where its card's claims failed to reproduce, where no
+    AutoAttack headline is stored (so nothing resolves its flags), or where flags fired that the headline resolves;
+    ✓ where none of these holds. ``admitted``: whether admission checks ran (outside models) and passed."""
     href = f"{root}glossary.html#reliability"
     if reasons:
         return Badge("✗ unranked", "not ranked: " + "; ".join(reasons), "bad", href)
+    if status == FAILED:
+        return Badge("⚠ claims failed", "the card's claims did not reproduce when rib re-ran them (see verification)",
+                     "bad", href)
+    names = "; ".join(f"{f} ({', '.join(sorted(w))})" for f, w in sorted(raised.items()))
+    if not headline:
+        return Badge("⚠ no headline", "no AutoAttack ensemble is stored at the headline eps: the model ranks last, "
+                     "and nothing resolves its flags" + (f": {names}" if names else ""), "flag", href)
     if raised:
-        names = "; ".join(f"{f} ({', '.join(sorted(w))})" for f, w in sorted(raised.items()))
         return Badge(f"⚠ {len(raised)} flag{'s' if len(raised) > 1 else ''}",
                      f"flags fired that the AutoAttack headline resolves (it ran on every counted image): {names}",
                      "flag", href)
-    return Badge("✓", "no sanity flag fired for this norm and every admission check passed", "ok", href)
+    checks = ("every admission check passed" if admitted else
+              "no admission checks needed (rib's own architecture, not a module or graph from outside)")
+    return Badge("✓", f"no sanity flag fired for this norm; {checks}", "ok", href)
+
+
+def _ensemble_eps(best: pd.DataFrame) -> set[float]:
+    """The eps of a norm's worst cases at which some model faced an ensemble."""
+    return {float(e) for e in best[best["ensemble"].astype(bool)]["eps"]} if len(best) else set()
 
 
 def _board_inputs(view: StoreView, dataset: str,
@@ -207,7 +228,7 @@ def build_board(view: StoreView, dataset: str, norm: str, cards: dict[str, Model
     ranks = tied_ranks(ranked, known[known["model"].isin(ranked)], norm, top)  # unranked models compete with none
     entries.sort(key=lambda e: (ranks[e[1]], e[0], e[1]))  # by rank, then by the headline within a tie
     rows = [[_num(ranks[m]), *row] for _, m, row, _ in entries]
-    cols = columns(eps_list, top)
+    cols = columns(eps_list, top, _ensemble_eps(best))
     if any(len(r) != len(cols) for r in rows):
         raise AssertionError("leaderboard rows and columns out of step")  # a programming error, never user input
     return Board(f"{dataset}-leaderboard-{norm}", f"{dataset}: {norm} threat model", cols, rows,
@@ -261,7 +282,8 @@ def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFram
     reasons = unranked_reasons(mine, norm)
     status = gated_status(view.verification.get(dataset, {}).get(model, "unverified"), reasons)
     raised = raised_flags(mine[(mine["norm"] == norm) | (mine["attack"] == ADMISSION_ATTACK)])
-    mark = reliability_badge(raised, reasons, root)
+    mark = reliability_badge(raised, reasons, status, headline=head is not None,
+                             admitted=bool((mine["attack"] == ADMISSION_ATTACK).any()), root=root)
     ci = f"[{_pct(head['ci_low'])}, {_pct(head['ci_high'])}]" if head is not None else ""
     defense = str(first["defense"])
     short = paper_short(facts.paper)
@@ -309,8 +331,9 @@ def build_unranked_board(view: StoreView, dataset: str, norm: str, cards: dict[s
         rows.append([Cell("; ".join(reasons), title="not ranked: " + "; ".join(reasons)), *row])
         filters.append(text)
         models.append(model)
-    cols = [Column("not ranked because", "a failed admission check or an unresolved masking flag (see the glossary): "
-                   "shown with its numbers, never ranked or verified"), *columns(eps_list, top)[1:]]
+    reason = Column("not ranked because", "a failed admission check or an unresolved masking flag (see the "
+                    "glossary): shown with its numbers, never ranked or verified")
+    cols = [reason, *columns(eps_list, top, _ensemble_eps(best))[1:]]
     return Board(f"{dataset}-unranked-{norm}", f"{dataset}: {norm} threat model, not ranked", cols, rows, filters,
                  models)
 

@@ -103,19 +103,20 @@ _ARXIV = re.compile(r"arxiv[: ]*(\d{4}\.\d{4,5})", re.IGNORECASE)
 # the papers behind rib's defenses (docs/papers.md), by the first author as the cards cite them, and their arXiv ids
 KNOWN_PAPERS = {"Madry": "1706.06083", "Noack": "1912.03430", "Ross": "1711.09404", "Etmann": "1905.04172",
                 "Boopathy": "2006.14748", "Chalasani": "1810.06583"}
-_AUTHOR = re.compile(r"\b(" + "|".join(KNOWN_PAPERS) + r")\b")
+_FIRST_AUTHOR = re.compile(r"(" + "|".join(KNOWN_PAPERS) + r") (et al\.|&)")
 
 
 def paper_url(paper: Any) -> str:
-    """A link for a card's paper reference: the reference itself when it is an http(s) URL, the abstract page of
-    an arXiv id it names, or of the first paper of ``KNOWN_PAPERS`` whose first author it cites; else empty."""
-    text = str(paper or "").strip()
+    """A link for a card's paper reference, read from its first reference (``paper_short``): that reference itself
+    when it is an http(s) URL, the abstract page of an arXiv id it names, or of the ``KNOWN_PAPERS`` paper whose
+    first author it starts with (``Madry et al., …``); else empty."""
+    text = paper_short(paper)
     if re.fullmatch(r"https?://\S+", text):
         return text
     found = _ARXIV.search(text)
     if found:
         return f"https://arxiv.org/abs/{found.group(1)}"
-    author = _AUTHOR.search(text)
+    author = _FIRST_AUTHOR.match(text)
     return f"https://arxiv.org/abs/{KNOWN_PAPERS[author.group(1)]}" if author else ""
 
 

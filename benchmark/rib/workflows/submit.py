@@ -84,13 +84,14 @@ def submit(submission: Path | str, *, models_root: Path | str = "models", result
     return Submission(installed, checks, outcomes, render_site(results, reports, models_dir=models_root))
 
 
-def submit_dry_run(submission: Path | str, *, results: Path | str = "results", grid: str = "default",
-                   n: int | None = None) -> str:
-    """What ``rib submit --dry-run`` prints: the verification's cells, then the grid's cells for the submission,
-    each priced from stored cells like it (``rib.runner.estimate_seconds``); nothing runs, nothing is written."""
+def submit_dry_run(submission: Path | str, *, models_root: Path | str = "models", results: Path | str = "results",
+                   grid: str = "default", n: int | None = None) -> str:
+    """What ``rib submit --dry-run`` prints: the verification's cells, then the grid's cells for the submission
+    as ``submit`` would plan them beside the zoo in ``models_root``, each priced from stored cells like it
+    (``rib.runner.estimate_seconds``); nothing runs, nothing is written."""
     card = load_submission(submission)
     verification = verification_dry_run(card, results, n=n)
-    cells = plan_grid(grid, card.dataset, cards=[card])
+    cells = plan_grid(grid, card.dataset, cards=[card], models_dir=models_root)
     table, stored, todo = plan_table(cells, ResultStore(results), False, price_reference(results))
     return (f"{verification}\n\nthen, once added to the zoo, grid {grid!r}: {len(cells)} cells, {stored} stored, "
             f"{todo} to run\n{table}")
