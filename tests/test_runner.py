@@ -244,3 +244,23 @@ def test_prune_clears_a_dataset_no_card_is_evaluated_on_any_more(tmp_path: Path)
     assert not list((tmp_path / "results").rglob("*.parquet"))
     with pytest.raises(RibError, match="not a derived table"):
         store.remove_table(tmp_path / "elsewhere.parquet")
+
+
+def test_only_headline_keeps_the_cells_the_headline_rests_on(tmp_path: Path) -> None:
+    from rib.runner import headline_cells
+
+    zoo = tmp_path / "zoo"
+    make_card(zoo, "tiny-h")
+    cells = plan_grid("default", "mnist", models="tiny-h", models_dir=zoo)
+    kept = headline_cells(cells)
+    got = sorted((c.attack, c.eps if c.after else ()) for c in kept)
+    assert got == [("apgd-l2", (1.0,)), ("apgd-l2", (1.5,)), ("apgd-linf", (0.1,)), ("apgd-linf", (0.2,)),
+                   ("autoattack-l2", (2.0,)), ("autoattack-linf", (0.3,)), ("pgd-l2", ()), ("pgd-linf", ())]
+    ids = {c.cell_id for c in kept}
+    assert all(dep in ids for c in kept for _, dep in c.after)  # closed under its cascades
+    assert [c for c in cells if c.cell_id in ids] == kept  # in plan order, the grid's own cells
+    out = subprocess.run([sys.executable, "-m", "rib.cli", "run", "--grid", "default", "--model", "tiny-h",
+                          "--models-dir", str(zoo), "--results", str(tmp_path / "res"), "--only", "headline",
+                          "--dry-run"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "8 cells, 0 stored, 8 to run" in out.stdout

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rib.zoo import ModelCard
 
 LISTABLE = ("models", "attacks", "metrics", "datasets", "defenses", "archs")
-ONLY_KIND = {"attacks": "attack", "metrics": "metrics"}  # rib run --only → the kind of cell it keeps
+ONLY_KIND = {"attacks": "attack", "metrics": "metrics"}  # rib run --only → the kind of cell it keeps (or headline)
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -87,7 +87,8 @@ def _run(args: argparse.Namespace) -> int:
     else:
         raise ConfigError("rib run needs --model and --attack, or --grid NAME")
     if args.only:
-        cells = [c for c in cells if c.kind == ONLY_KIND[args.only]]
+        cells = runner.headline_cells(cells) if args.only == "headline" else \
+            [c for c in cells if c.kind == ONLY_KIND[args.only]]
     store = ResultStore(args.results)
     if args.dry_run:
         reference = runner.cost_reference(store)
@@ -277,8 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--batch-size", type=int, default=500)
     run.add_argument("--force", action="store_true", help="recompute cells already in the store")
-    run.add_argument("--only", choices=tuple(ONLY_KIND), help="run only the attack cells or only the metric "
-                     "cells of the plan")
+    run.add_argument("--only", choices=(*ONLY_KIND, "headline"), help="run only the attack cells, only the "
+                     "metric cells, or only the cells the headline rests on (its ensemble cascades) of the plan")
     run.add_argument("--dry-run", action="store_true", help="list the planned cells and which are stored; run nothing")
     run.add_argument("--wide", action="store_true", help="print the full result table, one line per row (default: "
                      "fit 100 columns; every number is also in the store)")

@@ -236,6 +236,23 @@ def nest_ensembles(cells: Sequence[Cell]) -> list[Cell]:
     return out
 
 
+def headline_cells(cells: Sequence[Cell]) -> list[Cell]:
+    """The planned cells the headline rests on, in plan order: every ensemble cell at its dataset's headline eps and
+    every cell it cascades after, transitively (PGD, and the ensembles at the smaller eps of a chained sweep): the
+    cheapest run that gives each model a ranked board entry (``rib run --only headline``)."""
+    by_id = {c.cell_id: c for c in cells}
+    keep: set[str] = set()
+    todo = [c.cell_id for c in cells if c.kind == "attack" and c.after and ATTACKS.get(c.attack).kind == "ensemble"
+            and any(abs(c.eps[0] - e) < 1e-9 for e in DATASETS.get(c.dataset).headline.values())]
+    while todo:
+        cid = todo.pop()
+        if cid in keep or cid not in by_id:
+            continue
+        keep.add(cid)
+        todo += [dep for _, dep in by_id[cid].after]
+    return [c for c in cells if c.cell_id in keep]
+
+
 def cascade_waves(cells: Sequence[Cell]) -> list[list[int]]:
     """Indices of ``cells`` in waves: a cell comes in a later wave than every planned cell it cascades after."""
     ids = {c.cell_id: i for i, c in enumerate(cells)}
