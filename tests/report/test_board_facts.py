@@ -119,3 +119,23 @@ names = ["alignment"]
 ])
 def test_docstrings_become_escaped_html(doc: str, html: str) -> None:
     assert "".join(docstring_html(doc)) == html
+
+
+def test_the_reliability_mark_is_computed_from_flags_admission_verification_and_the_headline() -> None:
+    from rib.report.board import reliability_badge
+
+    def mark(raised: dict, reasons: list, status: str = "verified", headline: bool = True,
+             admitted: bool = False) -> tuple[str, str]:
+        b = reliability_badge(raised, reasons, status, headline=headline, admitted=admitted)
+        assert b.href.endswith("glossary.html#reliability") and len(b.title) > len(b.text)
+        return b.text, b.kind
+
+    assert mark({}, []) == ("✓", "ok")
+    assert "no admission checks needed" in reliability_badge({}, [], "verified", headline=True, admitted=False).title
+    assert "every admission check passed" in reliability_badge({}, [], "verified", headline=True, admitted=True).title
+    flags = {"pgd_unreliable": {"pgd-linf"}, "black_box_beats_white_box": {"square-linf"}}
+    assert mark(flags, []) == ("⚠ 2 flags", "flag")
+    assert "pgd_unreliable (pgd-linf)" in reliability_badge(flags, [], "verified", headline=True, admitted=False).title
+    assert mark(flags, [], headline=False) == ("⚠ no headline", "flag")  # nothing resolves them then
+    assert mark({}, [], status="failed") == ("⚠ claims failed", "bad")
+    assert mark(flags, ["admission: logits: rows sum to 1"], status="failed") == ("✗ unranked", "bad")
