@@ -158,7 +158,7 @@ def test_metrics_on_an_attack_s_inputs_reuse_them_with_the_same_numbers(tmp_path
     kw = {"attacks": "pgd-linf", "eps": {"linf": [0.3]}, "metrics": ["alignment"], "n": 20, "name": "mine"}
     reused = rib.evaluate(_tiny(), "mnist", results=tmp_path / "a", **kw)
     with_reuse = len(calls)
-    monkeypatch.setattr("rib.runner.metric_source_key", lambda cell: "never stored")  # reuse off
+    monkeypatch.setattr("rib.runner.reused_inputs", lambda cells: set())  # reuse off
     calls.clear()
     again = rib.evaluate(_tiny(), "mnist", results=tmp_path / "b", **kw)
     assert len(calls) == with_reuse + 1  # without reuse the metric cell runs PGD (one batch of 20) once more

@@ -300,12 +300,14 @@ def write_claims(rows: list[dict[str, Any]], results: Path | str, dataset: str) 
     return path
 
 
+def format_value(v: float) -> str:
+    """A claim side's value as every claims table shows it: four decimals, ``-`` where there is none."""
+    return "-" if not math.isfinite(v) else f"{v:.4f}"
+
+
 def reproduction_table(rows: list[dict[str, Any]]) -> str:
     """The claims whose paper reports its own numbers: those numbers beside rib's two sides and the verdict."""
-    def fmt(v: float) -> str:
-        return "-" if not math.isfinite(v) else f"{v:.4f}"
-
-    body = [[r["claim"], r["paper_numbers"], f"{fmt(r['left_value'])} vs {fmt(r['right_value'])}",
+    body = [[r["claim"], r["paper_numbers"], f"{format_value(r['left_value'])} vs {format_value(r['right_value'])}",
              f"{r['left_n']} / {r['right_n']}", r["verdict"]] for r in rows if r.get("paper_numbers")]
     if not body:
         return "no claim with the paper's own numbers on this dataset"
@@ -317,11 +319,8 @@ def claims_table(rows: list[dict[str, Any]], *, wide: bool = False) -> str:
     """The claims as a text table, the verdict first: both sides with n and whether their intervals overlap. It fits
     ``TERMINAL_WIDTH`` columns (the sides wrap inside their cells); ``wide``: every column on one line per claim,
     with the paper."""
-    def fmt(v: float) -> str:
-        return "-" if not math.isfinite(v) else f"{v:.4f}"
-
     def side(label: str, value: float, n: int) -> str:
-        return f"{label}: {fmt(value)}{NBSP}(n={n})"
+        return f"{label}: {format_value(value)}{NBSP}(n={n})"
 
     body = [[r["verdict"], r["claim"], *([r["paper"]] if wide else []),
              side(r["left"], r["left_value"], r["left_n"]), side(r["right"], r["right_value"], r["right_n"]),

@@ -91,10 +91,7 @@ def _run(args: argparse.Namespace) -> int:
             [c for c in cells if c.kind == ONLY_KIND[args.only]]
     store = ResultStore(args.results)
     if args.dry_run:
-        reference = runner.cost_reference(store)
-        if reference.empty and Path("results").is_dir():  # an empty store: price the cells by the committed zoo's
-            reference = runner.cost_reference(ResultStore("results"))
-        table, stored, todo = runner.plan_table(cells, store, args.force, reference)
+        table, stored, todo = runner.plan_table(cells, store, args.force, runner.price_reference(args.results))
         print(table)
         print(f"{len(cells)} cells, {stored} stored, {todo} to run")
         return 0

@@ -80,21 +80,14 @@ def cell_inapplicable(cell: Cell, model: nn.Module) -> dict[str, str]:
     return inapplicable(list(cell.metrics), model)
 
 
-def adversarial_key(dataset: str, model: str, weights_sha256: str, attack: str, eps: Sequence[float], n: int,
-                    seed: int, batch_size: int) -> str:
-    """The key under which the adversarial inputs of an attack run with default parameters at one eps are kept for
-    the metric cells of the same process that read the same inputs (``evaluate_metrics``'s ``x_adv``)."""
-    return (f"adv/{dataset}/{model}/{weights_sha256}/{attack}/{','.join(f'{e:.9g}' for e in eps)}/{n}/{seed}/"
-            f"{batch_size}")
-
-
-def metric_source_key(cell: Cell) -> str:
-    """``adversarial_key`` of the inputs a metric cell reads (its source attack at its eps, on its sample); empty for
-    a metric cell on clean inputs."""
+def adversarial_key(cell: Cell) -> str:
+    """The key of the adversarial inputs of a cell's attack call: those an attack cell makes, or those a metric cell
+    on an attack's inputs reads (the same attack, eps, sample, seed and batch size give the same key); empty for a
+    metric cell on clean inputs. Attack cells with parameters are never matched (``rib.runner.reused_inputs``)."""
     if cell.attack == CLEAN:
         return ""
-    return adversarial_key(cell.dataset, cell.model, cell.weights_sha256, cell.attack, cell.eps, cell.n, cell.seed,
-                           cell.batch_size)
+    return (f"adv/{cell.dataset}/{cell.model}/{cell.weights_sha256}/{cell.attack}/"
+            f"{','.join(f'{e:.9g}' for e in cell.eps)}/{cell.n}/{cell.seed}/{cell.batch_size}")
 
 
 def evaluate_metrics(cell: Cell, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,

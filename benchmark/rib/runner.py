@@ -28,7 +28,6 @@ from rib.metric_cells import (
     metric_names,
     metric_params,
     metric_rows,
-    metric_source_key,
     metrics_revision,
     source_norm,
     value_columns,
@@ -301,6 +300,15 @@ def cost_reference(store: ResultStore) -> pd.DataFrame:
     return cells.reset_index()[["cell_id", "model", "dataset", "attack", "kind", "metric", "n", "duration_s"]]
 
 
+def price_reference(results: Path | str) -> pd.DataFrame:
+    """The stored cells that price a plan (``cost_reference``): those of ``results``, else, where it holds none,
+    those of the committed ``results/`` of the current folder."""
+    reference = cost_reference(ResultStore(results))
+    if reference.empty and Path("results").is_dir():
+        reference = cost_reference(ResultStore("results"))
+    return reference
+
+
 def estimate_seconds(cell: Cell, reference: pd.DataFrame) -> float | None:
     """The cell's cost in seconds, from stored cells like it (same dataset and attack, and for a metrics cell the
     same metrics): their seconds per image, the same model's where stored, else the median over models, times the
@@ -461,7 +469,7 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
         start = time.perf_counter()
         # the source attack's inputs, where an attack cell of this run made them with the same call: used once, and
         # its attack time counted in this cell's duration, as if the attack had run here
-        x_adv, attack_seconds = cache.pop(metric_source_key(cell), (None, 0.0))
+        x_adv, attack_seconds = cache.pop(adversarial_key(cell), (None, 0.0))
         values = evaluate_metrics(cell, model, x, y, progress=progress, x_adv=x_adv)
         base = base_row(cell, card, source_norm(cell.attack), time.perf_counter() - start + attack_seconds, device,
                         run_id)
@@ -488,10 +496,8 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
                                   batch_size=cell.batch_size, progress=progress)
     else:
         result = attack(model, x, y, cell.eps, seed=cell.seed, batch_size=cell.batch_size, progress=progress)
-        key = adversarial_key(cell.dataset, cell.model, cell.weights_sha256, cell.attack, cell.eps, cell.n, cell.seed,
-                              cell.batch_size)
-        if not cell.params and key in keep_adversarial:  # the inputs a planned metric cell reads: kept, not redone
-            cache[key] = (result.x_adv, time.perf_counter() - start)
+        if not cell.params and adversarial_key(cell) in keep_adversarial:  # a planned metric cell reads them
+            cache[adversarial_key(cell)] = (result.x_adv, time.perf_counter() - start)
     flags = sanity_flags(attack, model, x, y, result, seed=cell.seed)
     duration = time.perf_counter() - start
     return _rows(cell, card, result, flags, duration, device, run_id), _examples(cell, idx, result)
@@ -504,10 +510,9 @@ def reused_inputs(cells: Sequence[Cell]) -> set[str]:
     wanted: set[str] = set()
     for c in cells:
         if c.kind == "attack" and not c.params and not c.after and len(c.eps) == 1:
-            made.add(adversarial_key(c.dataset, c.model, c.weights_sha256, c.attack, c.eps, c.n, c.seed,
-                                     c.batch_size))
-        elif c.kind == "metrics" and metric_source_key(c) in made:
-            wanted.add(metric_source_key(c))
+            made.add(adversarial_key(c))
+        elif c.kind == "metrics" and adversarial_key(c) in made:
+            wanted.add(adversarial_key(c))
     return wanted
 
 

@@ -47,7 +47,7 @@ from rib.errors import ConfigError, RibError
 from rib.explain.metrics import METRICS
 from rib.grid import Cell, grid_spec
 from rib.metric_cells import CLEAN
-from rib.runner import evaluate_cell, plan_cell, plan_metric_cell, reused_inputs
+from rib.runner import evaluate_cell, plan_cell, plan_metric_cell, plan_table, price_reference, reused_inputs
 from rib.runtime import provenance, resolve_device
 from rib.stats import Z_95, stratified_indices, wilson_interval
 from rib.store import ResultStore, write_table_atomic
@@ -353,23 +353,10 @@ def plan_verification(card: ModelCard, *, n: int | None = None, models_dir: Mode
     return VerificationPlan(cn, tuple(cells), clean_source, tuple(worst), spec.seed, spec.batch_size)
 
 
-def price_reference(results: Path | str) -> pd.DataFrame:
-    """The stored cells that price a plan (``rib.runner.cost_reference``): those of ``results``, else, where it holds
-    none, those of the committed ``results/`` of the current folder."""
-    from rib.runner import cost_reference
-
-    reference = cost_reference(ResultStore(results))
-    if reference.empty and Path("results").is_dir():
-        reference = cost_reference(ResultStore("results"))
-    return reference
-
-
 def verification_dry_run(card: ModelCard, results: Path | str = "results", *, n: int | None = None,
                          models_dir: ModelDirs = None) -> str:
     """What ``rib verify --dry-run`` prints for ``card``: every cell verification would run (claims sharing a cell
     once, a worst case as PGD then AutoAttack on its survivors), each priced from stored cells like it."""
-    from rib.runner import plan_table
-
     plan = plan_verification(card, n=n, models_dir=models_dir)
     table, _, todo = plan_table(plan.priced_cells(card), ResultStore(results), True, price_reference(results))
     admission = ", after the admission checks (seconds)" if needs_admission(card) else ""
@@ -385,18 +372,17 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
     plan = plan_verification(card, n=n, models_dir=models_dir)
     dev = resolve_device(device)
     cache: dict[str, Any] = {}
-    measured: dict[tuple[str, str, float, int], dict[str, Any]] = {}
-    per_example: dict[tuple[str, int], dict[str, list[Any]]] = {}  # (attack, n) → its per-example columns
-    cn = plan.n
+    measured: dict[tuple[str, str, float], dict[str, Any]] = {}  # (attack, metric, eps) → its row, at plan.n
+    per_example: dict[str, dict[str, list[Any]]] = {}  # attack → its per-example columns
     keep = reused_inputs([cell for _, cell in plan.cells])  # a metric claim on a claimed attack's own inputs
     for attack, cell in plan.cells:
         rows, examples = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress,
                                        model_cache=cache, card=card, keep_adversarial=keep)
         if cell.kind == "attack":
-            per_example[(attack, cn)] = examples
+            per_example[attack] = examples
         for row in rows:
-            measured[(attack, row["metric"], round(float(row["eps"]), 9), cn)] = row
-    worst: dict[tuple[str, float, int], tuple[int, int]] = {}
+            measured[(attack, row["metric"], round(float(row["eps"]), 9))] = row
+    worst: dict[tuple[str, float], tuple[int, int]] = {}
     checks = []
     for c in card.claims:
         own_n, norm = claim_n(card, c), claim_norm(card, c)
@@ -404,16 +390,16 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
         is_metric = metric not in ACCURACIES
         eps = 0.0 if metric == "clean_accuracy" or (is_metric and c["attack"] == CLEAN) else float(c.get("eps", 0.0))
         if c["attack"] == WORST_CASE:
-            wkey = (norm, round(eps, 9), cn)
+            wkey = (norm, round(eps, 9))
             if wkey not in worst:
-                worst[wkey] = measure_worst_case(card, norm, eps, cn, seed=plan.seed, batch_size=plan.batch_size,
+                worst[wkey] = measure_worst_case(card, norm, eps, plan.n, seed=plan.seed, batch_size=plan.batch_size,
                                                 device=dev, cache=cache, progress=progress,
-                                                first_stage=per_example.get((f"pgd-{norm}", cn)))
+                                                first_stage=per_example.get(f"pgd-{norm}"))
             k, count = worst[wkey]
             value, (lo, hi) = k / count, wilson_interval(k, count)
         else:
             attack = plan.clean_source if metric == "clean_accuracy" else c["attack"]
-            r = measured.get((attack, metric, round(eps, 9), cn))
+            r = measured.get((attack, metric, round(eps, 9)))
             if r is None:
                 raise RibError(f"{card.id}: no measurement for claim {c} (an attack that does not report it?)")
             value, lo, hi, count = float(r["value"]), float(r["ci_low"]), float(r["ci_high"]), int(r["n"])

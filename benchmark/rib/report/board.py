@@ -277,8 +277,7 @@ def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFram
     aa = mine[(mine["attack"] == f"autoattack-{norm}") & (mine["metric"] == "robust_accuracy")].sort_values("n")
     if top is not None:
         aa = aa[(aa["eps"] - top).abs() < 1e-9]
-    keys = {(metric, source): _key_cell(key_metric(metrics, model, metric, source), link)
-            for metric, source in KEY_METRICS}
+    keys = [_key_cell(key_metric(metrics, model, metric, source), link) for metric, source in KEY_METRICS]
     reasons = unranked_reasons(mine, norm)
     status = gated_status(view.verification.get(dataset, {}).get(model, "unverified"), reasons)
     raised = raised_flags(mine[(mine["norm"] == norm) | (mine["attack"] == ADMISSION_ATTACK)])
@@ -286,17 +285,16 @@ def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFram
                              admitted=bool((mine["attack"] == ADMISSION_ATTACK).any()), root=root)
     ci = f"[{_pct(head['ci_low'])}, {_pct(head['ci_high'])}]" if head is not None else ""
     defense = str(first["defense"])
-    short = paper_short(facts.paper)
+    paper = "" if paper_short(facts.paper) == "baseline" else paper_short(facts.paper)  # the baseline cites none
     cells = [
-        Cell(model, href=link, sort=model, sub=short if short != "baseline" else "",
-             sub_href=facts.paper_url if short != "baseline" else ""),
+        Cell(model, href=link, sort=model, sub=paper, sub_href=facts.paper_url if paper else ""),
         # clean accuracy on the headline's own images; the largest clean cell only where there is no headline
         _num(_pct(head["clean"]) if head is not None else _pct(clean["value"].iloc[-1]) if len(clean) else ""),
         _num(_pct(head["value"]) if head is not None else "", strong=True,
              title="" if head is not None else "no AutoAttack ensemble stored at the headline eps: not ranked"),
         _num(ci), _num(int(head["n"]) if head is not None else ""),
         Cell(mark.text, badges=(mark,), sort={"ok": "0", "flag": f"1{len(raised):03d}"}.get(mark.kind, "2")),
-        *keys.values(),
+        *keys,
         Cell(facts.paper, href=facts.paper_url),
         Cell(facts.origin, badges=(_origin_badge(facts, root),)),
         Cell(status, badges=(_verification_badge(status, root),)),

@@ -12,7 +12,6 @@ import csv
 import datetime as _dt
 import hashlib
 import io
-import math
 import re
 import shutil
 from importlib import resources
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rib import __version__, ensemble
-from rib.claims import evaluate_claims
+from rib.claims import evaluate_claims, format_value
 from rib.data import DATASETS, headline_eps
 from rib.errors import RibError
 from rib.files import atomic_write_bytes, atomic_write_text
@@ -195,12 +194,12 @@ def _dataset_pages(site: _Site, view: StoreView, dataset: str, results: Path | s
     claims = evaluate_claims(results, dataset, frame=view.summary, examples=view.examples)
     ch = ["verdict", "claim", "paper", "statement", "left", "left value", "left n", "right", "right value", "right n",
           "CIs overlap", "detail"]
-    cr = [[c["verdict"], c["claim"], c["paper"], c["statement"], c["left"], _value(c["left_value"]), c["left_n"],
-           c["right"], f"{c['right_value']:.4f}", c["right_n"],
+    cr = [[c["verdict"], c["claim"], c["paper"], c["statement"], c["left"], format_value(c["left_value"]), c["left_n"],
+           c["right"], format_value(c["right_value"]), c["right_n"],
            "" if c["intervals_overlap"] is None else str(c["intervals_overlap"]).lower(), c["detail"]]
           for c in claims]
     rh = ["claim", "paper", "the paper's numbers", "rib's left", "rib's right", "left n", "right n", "verdict"]
-    rr = [[c["claim"], c["paper"], c["paper_numbers"], _value(c["left_value"]), _value(c["right_value"]),
+    rr = [[c["claim"], c["paper"], c["paper_numbers"], format_value(c["left_value"]), format_value(c["right_value"]),
            c["left_n"], c["right_n"], c["verdict"]] for c in claims if c["paper_numbers"]]
     pages["claims"].append({"dataset": dataset, "table": site.table(f"{slug(dataset)}-claims",
                                                                     f"{dataset}: claims", ch, cr),
@@ -216,11 +215,6 @@ def _dataset_pages(site: _Site, view: StoreView, dataset: str, results: Path | s
     rows = view.attack_rows(dataset)
     for model in ids:
         pages["models"].append(_model_page(site, view, dataset, model, rows, best, cards.get(model), zoo, out))
-
-
-def _value(v: float) -> str:
-    """A claim side's value as the claims tables show it: four decimals, ``-`` where there is none."""
-    return f"{v:.4f}" if math.isfinite(v) else "-"
 
 
 def _model_page(site: _Site, view: StoreView, dataset: str, model: str, rows: Any, best: Any, card: Any, zoo: Path,
@@ -253,12 +247,13 @@ def _downloads(site: _Site, card: Any, dataset: str) -> dict[str, Any] | None:
     """The card and weights file of a model, copied under ``downloads/<dataset>/<id>/`` with their own names (so the
     card still finds its weights beside it), and how the page links them; None where either file is not on disk or
     the weights file does not sit beside the card."""
-    files = [Path(card.path) if card.path else None, Path(card.weights_path) if card.path else None]
-    if not all(f is not None and f.is_file() for f in files) or "/" in card.weights_file:
+    if not card.path or "/" in card.weights_file:
+        return None
+    files = [Path(card.path), Path(card.weights_path)]
+    if not all(f.is_file() for f in files):
         return None
     links = []
     for f in files:
-        assert f is not None
         rel = site.add(f"downloads/{slug(dataset)}/{slug(card.id)}/{f.name}", f.read_bytes())
         links.append({"href": f"../../{rel}", "name": f.name, "size": format_bytes(f.stat().st_size)})
     return {"card": links[0], "weights": links[1], "sha256": card.weights_sha256, "id": card.id}

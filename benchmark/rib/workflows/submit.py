@@ -14,13 +14,12 @@ from rib.errors import ConfigError, RibError
 from rib.executors import check_executor, execute
 from rib.files import atomic_copy
 from rib.report import render_site
-from rib.runner import CellOutcome, plan_grid, plan_table
+from rib.runner import CellOutcome, plan_grid, plan_table, price_reference
 from rib.store import ResultStore
 from rib.verify import (
     ClaimCheck,
     admit_submission,
     load_submission,
-    price_reference,
     verification_dry_run,
     verify_card,
     write_record,
