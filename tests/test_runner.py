@@ -264,3 +264,21 @@ def test_only_headline_keeps_the_cells_the_headline_rests_on(tmp_path: Path) -> 
                           "--dry-run"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "8 cells, 0 stored, 8 to run" in out.stdout
+
+
+def test_grid_attack_filter_keeps_each_cascade_whole(tmp_path: Path) -> None:
+    from rib.runner import headline_cells, select_attacks
+
+    zoo = tmp_path / "zoo"
+    make_card(zoo, "tiny-a")
+    cells = plan_grid("default", "mnist", models="tiny-a", models_dir=zoo)
+    aa = select_attacks(cells, "autoattack-l2")  # the ensemble and the earlier stages it attacks the survivors of
+    assert sorted({c.attack for c in aa}) == ["apgd-l2", "autoattack-l2", "pgd-l2"]
+    assert {c.attack for c in aa if c.kind == "metrics"} <= {"autoattack-l2"}
+    ids = {c.cell_id for c in aa}
+    assert all(dep in ids for c in aa for _, dep in c.after)
+    linf = headline_cells(select_attacks(cells, "*-linf"))
+    assert sorted(c.attack for c in linf) == ["apgd-linf", "apgd-linf", "autoattack-linf", "pgd-linf"]
+    assert {c.cell_id for c in linf} < {c.cell_id for c in headline_cells(cells)}  # the same cells, fewer
+    with pytest.raises(ConfigError, match="did you mean"):
+        select_attacks(cells, "autoatack-l2")

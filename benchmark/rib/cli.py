@@ -80,6 +80,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.grid:
         cells = runner.plan_grid(args.grid, args.dataset, models=args.model, models_dir=args.models_dir)
+        if args.attack:
+            cells = runner.select_attacks(cells, args.attack)
     elif args.model and args.attack:
         cells = runner.plan_run(args.model, args.attack, args.dataset, eps=parse_eps(args.eps) if args.eps else None,
                                 n=args.n, seed=args.seed, batch_size=args.batch_size, models_dir=args.models_dir,
@@ -265,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="attack models; results go to the Parquet store",
                          parents=[dataset, device, results, models_dir, executor, address, quiet])
     run.add_argument("--model", help="model ids, comma-separated, wildcards allowed ('adv-*')")
-    run.add_argument("--attack", help="attack names, comma-separated, wildcards allowed ('pgd-*')")
+    run.add_argument("--attack", help="attack names, comma-separated, wildcards allowed ('pgd-*'); with "
+                     "--grid, only the grid's cells of these attacks (with the earlier stages of their cascades)")
     run.add_argument("--grid", help="run a grid: 'default' or a path to a grid .toml")
     run.add_argument("--eps", help="comma-separated eps (fractions allowed: 8/255); default: the grid's per norm")
     run.add_argument("--n", type=int, default=1000, help="test images (a seeded random stratified sample, nested: "

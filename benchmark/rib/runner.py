@@ -239,10 +239,23 @@ def headline_cells(cells: Sequence[Cell]) -> list[Cell]:
     """The planned cells the headline rests on, in plan order: every ensemble cell at its dataset's headline eps and
     every cell it cascades after, transitively (PGD, and the ensembles at the smaller eps of a chained sweep): the
     cheapest run that gives each model a ranked board entry (``rib run --only headline``)."""
+    return with_cascades(cells, [c for c in cells if c.kind == "attack" and c.after
+                                 and ATTACKS.get(c.attack).kind == "ensemble"
+                                 and any(abs(c.eps[0] - e) < 1e-9 for e in DATASETS.get(c.dataset).headline.values())])
+
+
+def select_attacks(cells: Sequence[Cell], attacks: str) -> list[Cell]:
+    """The planned cells of the attacks ``attacks`` (comma-separated names, wildcards allowed), each with the
+    earlier stages of its cascade, and the metric cells on their adversarial inputs (``rib run --grid … --attack``)."""
+    names = set(ATTACKS.resolve(attacks))
+    return with_cascades(cells, [c for c in cells if c.attack in names])
+
+
+def with_cascades(cells: Sequence[Cell], chosen: Sequence[Cell]) -> list[Cell]:
+    """``chosen`` and every planned cell a chosen cell cascades after, transitively, in plan order."""
     by_id = {c.cell_id: c for c in cells}
     keep: set[str] = set()
-    todo = [c.cell_id for c in cells if c.kind == "attack" and c.after and ATTACKS.get(c.attack).kind == "ensemble"
-            and any(abs(c.eps[0] - e) < 1e-9 for e in DATASETS.get(c.dataset).headline.values())]
+    todo = [c.cell_id for c in chosen]
     while todo:
         cid = todo.pop()
         if cid in keep or cid not in by_id:
