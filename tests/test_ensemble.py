@@ -57,6 +57,19 @@ def test_adding_a_weak_attack_on_more_images_cannot_raise_the_headline() -> None
     assert (before["value"], before["n"]) == (after["value"], after["n"]) == (0.7, 10)
 
 
+def test_an_apgd_cell_on_more_images_cannot_widen_autoattacks_image_set() -> None:
+    # AutoAttack ran on the first 10 images; an ad-hoc APGD cell at the same eps on 20: the worst case stays on the
+    # 10 that faced AutoAttack (images 10-19 faced only APGD and PGD, and would raise it to 13/20)
+    apgd = _rows("apgd", range(20), {0, 1, 2})
+    cells = pd.concat([CELLS, pd.DataFrame([{"cell_id": "apgd", "model": "m", "attack": "apgd-linf", "norm": "linf",
+                                             "kind": "ensemble"}])])
+    base = _rows("pgd", range(20), {0, 1}) + _rows("aa", range(10), {2, 3}, cascaded={0, 1})
+    out = worst_case(pd.DataFrame(base + apgd), cells).iloc[0]
+    assert (out["value"], out["n"], bool(out["ensemble"])) == (0.6, 10, True)
+    alone = worst_case(pd.DataFrame(_rows("pgd", range(20), {0, 1}) + apgd), cells).iloc[0]
+    assert (alone["value"], alone["n"], bool(alone["ensemble"])) == (17 / 20, 20, True)  # the pair alone sets it
+
+
 def test_cascade_survivors_skip_what_earlier_stages_fooled() -> None:
     prior = pd.DataFrame(_rows("pgd", range(20), {0, 1, 15}) + _rows("apgd", range(10), {3}))
     assert cascade_survivors(prior, range(10), 0.3).tolist() == [2, 4, 5, 6, 7, 8, 9]

@@ -18,6 +18,7 @@ import pyarrow as pa
 import torch
 from scipy.stats import spearmanr
 
+from rib.attacks import ATTACKS
 from rib.data import DATASETS, DEFAULT_DATASET
 from rib.ensemble import paired, robustness_cells, worst_case, worst_case_examples
 from rib.runtime import provenance
@@ -42,6 +43,7 @@ class Side:
     value: float
     n: int
     ci: tuple[float, float] = (math.nan, math.nan)
+    ensemble: bool = True  # False: a worst case over attacks weaker than an ensemble, an upper bound
 
 
 MIN_NORM_L2 = ("fmn-l2", "deepfool-l2", "cw-l2")  # minimum-norm attacks whose distances bound the boundary
@@ -66,9 +68,17 @@ class Results:
         if hit.empty:
             return None
         r = hit.iloc[0]
-        how = "AutoAttack included" if bool(r["ensemble"]) else "no AutoAttack at this eps"
+        how = f"{' and '.join(self.ensembles(model, norm, eps))} included" if bool(r["ensemble"]) else \
+            "no ensemble at this eps: an upper bound"
         return Side(f"{model} worst-case robust acc ({norm} {eps:g}, {how})", float(r["value"]), int(r["n"]),
-                    (float(r["ci_low"]), float(r["ci_high"])))
+                    (float(r["ci_low"]), float(r["ci_high"])), bool(r["ensemble"]))
+
+    def ensembles(self, model: str, norm: str, eps: float) -> list[str]:
+        """The ensemble attacks (AutoAttack, the APGD pair) stored for the model at (norm, eps)."""
+        d = self.df
+        hit = d[(d["model"] == model) & (d["norm"] == norm) & ((d["eps"] - eps).abs() < 1e-9)
+                & (d["metric"] == "robust_accuracy")]
+        return sorted(a for a in hit["attack"].unique() if a in ATTACKS and ATTACKS.get(a).kind == "ensemble")
 
     def boundary_distance(self, model: str) -> Side | None:
         """Median over correctly classified examples of the smallest L2 distance any minimum-norm attack found."""
@@ -150,9 +160,13 @@ def _paired_greater(r: Results, left: str, right: str, norm: str, eps: float) ->
     """Claim: model ``left`` has the higher worst-case robust accuracy than ``right`` at (norm, eps), judged by
     McNemar's exact test on the images both were evaluated on (a tie unless p < 0.05)."""
     a, b = paired(r.per_example, left, right, norm, eps)
-    if len(a) == 0:
-        return _greater(r.worst_side(left, norm, eps), r.worst_side(right, norm, eps))
     sides = [r.worst_side(m, norm, eps) for m in (left, right)]
+    weak = [m for m, s in zip((left, right), sides, strict=True) if s is not None and not s.ensemble]
+    if weak and None not in sides:  # a stronger attack could lower either side and reverse the comparison
+        return Verdict(sides[0], sides[1], "inconclusive", f"no ensemble at {norm} {eps:g} for "
+                       f"{' and '.join(weak)}: the worst case is an upper bound, which a stronger attack could lower")
+    if len(a) == 0:
+        return _greater(sides[0], sides[1])
     lhs, rhs = (Side(s.label, float(v.mean()), len(v), wilson_interval(int(v.sum()), len(v))) if s else None
                 for s, v in zip(sides, (a, b), strict=True))
     p = mcnemar_p(torch.tensor(a.to_numpy()), torch.tensor(b.to_numpy()))

@@ -70,7 +70,8 @@ def worst_case_examples(examples: pd.DataFrame, cells: pd.DataFrame) -> pd.DataF
 
     ``examples``: per-example rows (cell_id, index, eps, robust, clean_correct, and ``cascaded`` where known).
     ``cells``: one row per robustness cell (cell_id, model, attack, norm, kind); cells of kind ``ensemble`` define
-    the set. A worst case is only taken over one common set of images: the ensemble's where one ran at that eps,
+    the set. A worst case is only taken over one common set of images: the ensemble's where one ran at that eps
+    (AutoAttack's where it ran, even beside an APGD cell on more images),
     else the images every attack there tried (their intersection; evaluation samples are nested, so that is the
     smallest attack's sample). An example fooled at a smaller eps counts as fooled at every larger one.
     """
@@ -85,7 +86,10 @@ def worst_case_examples(examples: pd.DataFrame, cells: pd.DataFrame) -> pd.DataF
         fooled_below: set[int] = set()  # fooled by some attack at a smaller eps
         for eps, group in by_norm.groupby("eps", sort=True):
             per_index = group.groupby("index").agg(robust=("robust", "all"), clean_correct=("clean_correct", "all"))
-            ensemble_idx = group.loc[group["kind"] == "ensemble", "index"].unique()
+            ensembles = group[group["kind"] == "ensemble"]
+            strongest = ensembles[ensembles["attack"].astype(str).str.startswith("autoattack-")]
+            # the images AutoAttack faced, where it ran: an extra APGD cell on more images must not widen them
+            ensemble_idx = (strongest if len(strongest) else ensembles)["index"].unique()
             at_strength = len(ensemble_idx) > 0
             if at_strength:
                 common = sorted(int(i) for i in ensemble_idx)

@@ -517,7 +517,8 @@ def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, 
     examples = store.examples(dataset=card.dataset, model=card.id).to_pandas()
     wc = worst_case(examples, _robustness_cells(df))
     hit = wc[(wc["norm"] == norm) & ((wc["eps"] - eps).abs() < 1e-9) & wc["ensemble"].astype(bool)]
-    if hit.empty:
+    autoattack = df[(df["attack"] == f"autoattack-{norm}") & ((df["eps"] - eps).abs() < 1e-9)]
+    if hit.empty or autoattack.empty:
         raise RibError(f"{card.id}: no stored AutoAttack cell at {norm} eps {eps:g} for its current weights in "
                        f"{results}: the worst case is not at ensemble strength")
     count = int(hit["n"].iloc[0])

@@ -67,12 +67,12 @@ def test_export_as_robustbench_model_info(tmp_path: Path) -> None:
 
     zoo = tmp_path / "zoo"
     make_card(zoo, "tiny-std", state=trained_tiny_state())
-    run_cells(plan_run("tiny-std", "autoattack-linf", eps=[0.1], n=20, models_dir=zoo),
+    run_cells(plan_run("tiny-std", "autoattack-linf", eps=[0.1, 0.3], n=20, models_dir=zoo),
               ResultStore(tmp_path / "results"), models_dir=zoo)
     (path,) = export_robustbench_json(tmp_path / "results", tmp_path / "rb", models_dir=zoo)
     assert path == tmp_path / "rb" / "mnist" / "Linf" / "tiny-std.json"
     info = json.loads(path.read_text())
     assert {"link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
             "architecture", "eps", "clean_acc", "reported", "autoattack_acc", "footnote", "unreliable"} == set(info)
-    assert info["eps"] == "0.1" and info["architecture"] == "tiny"
+    assert info["eps"] == "0.3" and info["architecture"] == "tiny"  # the headline eps's number, never 0.1's
     assert float(info["autoattack_acc"]) <= float(info["clean_acc"]) and "." in info["clean_acc"]

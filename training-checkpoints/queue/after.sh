@@ -28,6 +28,7 @@ stage "fgsm-linf" --only attacks --attack fgsm-linf --executor ray  # Ross & Dos
 if [ ! -f /root/rib-zoo/claims-written ]; then
   python -c "from rib import verify; [print('claims:', c.id, len(c.claims)) for c in verify.write_zoo_claims('mnist', 'results')]" && touch /root/rib-zoo/claims-written
 fi
+stage "headline" --only headline --executor ray  # the l2 headline of the other models
 for n in 100 200; do
   for m in $IDS; do
     [ -f /root/rib-zoo/verified-$n-$m ] && continue
@@ -36,5 +37,4 @@ for n in 100 200; do
     echo "=== end verify $m n=$n rc=$? $(date -u +%FT%T)"; touch /root/rib-zoo/verified-$n-$m
   done
 done
-stage "headline" --only headline --executor ray
 stage "grid" --executor ray

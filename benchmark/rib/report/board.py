@@ -94,6 +94,18 @@ def _num(text: Any, **kw: Any) -> Cell:
     return Cell(str(text), num=True, **kw)
 
 
+def _worst_at(per_eps: pd.DataFrame, eps: float) -> Cell:
+    """A model's worst case at one eps (``per_eps``: its ``worst_case`` rows by eps), written ``≤v`` where no
+    ensemble ran on its images: an upper bound, in the page and in the CSV alike."""
+    if eps not in per_eps.index:
+        return _num("")
+    value = _pct(per_eps.loc[eps, "value"])
+    if bool(per_eps.loc[eps, "ensemble"]):
+        return _num(value)
+    return _num(f"≤{value}", sort=value, title="an upper bound: no ensemble (AutoAttack or APGD-CE plus APGD-T) "
+                "ran on these images at this eps")
+
+
 def raised_flags(rows: pd.DataFrame) -> dict[str, set[str]]:
     """Flag name → the attacks (with eps, for cross-cell checks) that raised it, from ``flag:*`` rows > 0."""
     raised: dict[str, set[str]] = {}
@@ -152,8 +164,9 @@ def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[f
         Column("paper", "the paper of the model's defense, as its card cites it", extra=True),
         Column("source", "zoo (trained by rib) or outside (submitted)", extra=True),
         Column("verification", "did rib reproduce the card's claims? (see the glossary)", extra=True),
-        Column(f"AutoAttack %{at}", "AutoAttack's own number on the examples it attacked", True, True),
-        Column("AutoAttack n", "examples behind AutoAttack's own number", True, True),
+        Column(f"AutoAttack %{at}", "the PGD → AutoAttack cascade's robust accuracy over "
+               "its n images (those PGD fooled count as fooled)", True, True),
+        Column("AutoAttack n", "images of the PGD → AutoAttack cascade cell", True, True),
         Column("flags", "sanity checks that fired for this norm (hover a badge; see the glossary)", extra=True),
         *[Column(f"worst % @ {e:g}", "worst case over the attacks run at this eps on one common set of images"
                  + (" (AutoAttack included)" if top is not None and abs(e - top) < 1e-12 else
@@ -300,7 +313,7 @@ def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFram
         Cell(status, badges=(_verification_badge(status, root),)),
         _num(_pct(aa["value"].iloc[-1]) if len(aa) else ""), _num(int(aa["n"].iloc[-1]) if len(aa) else ""),
         Cell(", ".join(sorted(raised)) or "none", badges=flag_badges(raised, root)),
-        *[_num(_pct(mb.loc[e, "value"]) if e in mb.index else "") for e in eps_list],
+        *[_worst_at(mb, e) for e in eps_list],
         Cell(defense), Cell(trained), Cell(facts.arch),
         _num(format_count(facts.params), title=f"{facts.params:,} parameters" if facts.params else "",
              sort=str(facts.params or "")),

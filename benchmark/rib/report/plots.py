@@ -29,7 +29,8 @@ def _svg(fig: Any, **kwargs: Any) -> str:
 
 
 def curves_svg(rows: pd.DataFrame, best: pd.DataFrame, model: str, norm: str) -> str:
-    """Robust accuracy against eps in one norm: one line per attack, the per-example worst case in bold."""
+    """Robust accuracy against eps in one norm: one line per attack, the per-example worst case in bold (filled
+    markers at ensemble strength, open ones where it is an upper bound)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
     mine = rows[(rows["model"] == model) & (rows["norm"] == norm) & (rows["metric"] == "robust_accuracy")]
@@ -39,6 +40,9 @@ def curves_svg(rows: pd.DataFrame, best: pd.DataFrame, model: str, norm: str) ->
     b = best[(best["model"] == model) & (best["norm"] == norm)].sort_values("eps")
     if len(b):
         ax.plot(b["eps"], 100 * b["value"], color="black", linewidth=2.5, label="worst case over attacks")
+        full = b["ensemble"].astype(bool)
+        ax.plot(b["eps"][full], 100 * b["value"][full], "o", markersize=5, color="black")
+        ax.plot(b["eps"][~full], 100 * b["value"][~full], "o", markersize=5, markerfacecolor="white", color="black")
     ax.set_xlabel(f"{norm} eps")
     ax.set_ylabel("robust accuracy %")
     ax.set_ylim(-2, 102)

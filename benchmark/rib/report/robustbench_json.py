@@ -2,7 +2,8 @@
 
 One file per model and threat model: ``<out>/<dataset>/<Linf|L2>/<model>.json`` with RobustBench's fields
 (clean and AutoAttack accuracy as strings with two decimals in %, eps as RobustBench writes it). Only models with
-a stored AutoAttack cell in that norm are exported; the accuracies come from that cell. ``unreliable`` is computed,
+a stored AutoAttack cell at that norm's headline eps on their current weights are exported; the accuracies come
+from that cell (the PGD → AutoAttack cascade, clean accuracy on its own images). ``unreliable`` is computed,
 not set by hand: true when the model is kept off rib's ranking under that norm (a failed admission check or an
 unresolved masking flag, ``rib.report.gating``).
 """
@@ -14,8 +15,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from rib.data import DATASETS
 from rib.report.gating import unranked_reasons
 from rib.report.site import slug
+from rib.report.tables import current_weights
 from rib.store import load_results
 from rib.zoo import list_cards
 
@@ -30,13 +35,21 @@ def _eps_text(eps: float) -> str:
 def export_robustbench_json(results: Path | str, out: Path | str, *, models_dir: Any = None) -> list[Path]:
     """Write the model_info files; returns their paths."""
 
-    df = load_results(results)
-    aa = df[df["attack"].str.startswith("autoattack-") & df["metric"].isin(["clean_accuracy", "robust_accuracy"])]
+    df = current_weights(load_results(results), models_dir)  # never an older weights' cell
+    headline = {(ds, norm): eps for ds in df["dataset"].unique() if ds in DATASETS
+                for norm, eps in DATASETS.get(str(ds)).headline.items()}
+    at_headline = [abs(float(e) - headline.get((ds, nm), float(e))) < 1e-9
+                   for ds, nm, e in zip(df["dataset"], df["norm"], df["eps"], strict=True)]
+    aa = df[df["attack"].str.startswith("autoattack-") & df["metric"].isin(["clean_accuracy", "robust_accuracy"])
+            & (df["eps"].eq(0) | pd.Series(at_headline, index=df.index, dtype=bool))]
     written = []
     for (dataset, model, _attack), rows in aa.groupby(["dataset", "model", "attack"]):
         cards = {c.id: c for c in list_cards(str(dataset), models_dir)}
         card = cards.get(str(model))
-        robust = rows[rows["metric"] == "robust_accuracy"].sort_values("n").iloc[-1]
+        robust_rows = rows[rows["metric"] == "robust_accuracy"]
+        if robust_rows.empty:  # an AutoAttack cell off the headline eps only
+            continue
+        robust = robust_rows.sort_values("n").iloc[-1]
         clean = rows[(rows["metric"] == "clean_accuracy") & (rows["cell_id"] == robust["cell_id"])].iloc[0]
         same = (df["dataset"] == dataset) & (df["model"] == model) & (df["weights_sha256"] == robust["weights_sha256"])
         mine = df[same]
