@@ -385,20 +385,16 @@ def test_zoo_claims_come_from_the_stored_worst_case_of_the_current_weights(tmp_p
                           "value": 0.25, "n": 100}
     card.claims = claims
     assert claim_errors(card) == [] and card_status(card, [_check("worst-case")]) == VERIFIED
-    small = ResultStore(tmp_path / "small")
-    for cell_id, attack, eps, robust in (("a" * 64, "pgd-linf", 0.3, [True] * 1000),
-                                         ("b" * 64, "pgd-l2", 2.0, [True] * 1000),
-                                         ("d" * 64, "autoattack-linf", 0.3, [True] * 50)):
-        _store_cell(small, cell_id, attack, sha, eps, robust)
-    with pytest.raises(RibError, match="covers 50 examples"):
-        verify.claims_from_results(card, tmp_path / "small")
-    pair = ResultStore(tmp_path / "pair")  # APGD-CE + APGD-T is an ensemble, but a card's worst case needs AutoAttack
-    for cell_id, attack, eps, robust in (("a" * 64, "pgd-linf", 0.3, [True] * 1000),
-                                         ("b" * 64, "pgd-l2", 2.0, [True] * 1000),
-                                         ("d" * 64, "apgd-linf", 0.3, [True] * 200)):
-        _store_cell(pair, cell_id, attack, sha, eps, robust)
-    with pytest.raises(RibError, match="no stored AutoAttack cell"):
-        verify.claims_from_results(card, tmp_path / "pair")
+    # too few examples behind AutoAttack; APGD-CE + APGD-T alone (an ensemble, but a card's worst case needs AutoAttack)
+    for folder, last, match in (("small", ("autoattack-linf", 50), "covers 50 examples"),
+                                ("pair", ("apgd-linf", 200), "no stored AutoAttack cell")):
+        other = ResultStore(tmp_path / folder)
+        for cell_id, attack, eps, robust in (("a" * 64, "pgd-linf", 0.3, [True] * 1000),
+                                             ("b" * 64, "pgd-l2", 2.0, [True] * 1000),
+                                             ("d" * 64, last[0], 0.3, [True] * last[1])):
+            _store_cell(other, cell_id, attack, sha, eps, robust)
+        with pytest.raises(RibError, match=match):
+            verify.claims_from_results(card, tmp_path / folder)
 
 
 def test_a_robust_claim_5_points_above_the_truth_at_n_500_fails(tmp_path: Path) -> None:
