@@ -212,6 +212,8 @@ def test_the_model_column_stays_put_when_the_table_scrolls_sideways(site: Path, 
     frame = wrap.bounding_box()
     for i in range(page.locator(f"{BOARD} tbody tr").count()):
         cell = page.locator(f"{BOARD} tbody tr").nth(i).locator("td").nth(1)
+        cell.evaluate("c => c.scrollIntoView({block: 'center', inline: 'nearest'})")  # a long board runs below
+        assert wrap.evaluate("w => w.scrollLeft") == scrolled  # still scrolled fully right
         box = cell.bounding_box()
         assert box is not None and frame["x"] - 1 <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
         hit = page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('td')?.cellIndex",
