@@ -37,7 +37,7 @@ def main() -> None:
     import torch
 
     spec = grid_spec("default", DEFAULT_DATASET)
-    cells = [c for norm in ("linf", "l2") for c in plan_run("standard,adv-linf,ir,lipschitz", f"pgd-{norm}",
+    cells = [c for norm in ("linf", "l2") for c in plan_run("standard,adv-linf,ir,lipschitz-1e-1", f"pgd-{norm}",
                                                              eps=None if args.sweep else [spec.headline[norm]],
                                                              n=args.n)]
     with tempfile.TemporaryDirectory() as tmp:
