@@ -509,8 +509,9 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
                                   batch_size=cell.batch_size, progress=progress)
     else:
         result = attack(model, x, y, cell.eps, seed=cell.seed, batch_size=cell.batch_size, progress=progress)
-        if not cell.params and adversarial_key(cell) in keep_adversarial:  # a planned metric cell reads them
-            cache[adversarial_key(cell)] = (result.x_adv, time.perf_counter() - start)
+        key = adversarial_key(cell)
+        if not cell.params and key in keep_adversarial:  # a planned metric cell reads them
+            cache[key] = (result.x_adv, time.perf_counter() - start)
     flags = sanity_flags(attack, model, x, y, result, seed=cell.seed)
     duration = time.perf_counter() - start
     return _rows(cell, card, result, flags, duration, device, run_id), _examples(cell, idx, result)

@@ -15,9 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from rib.data import DATASETS
+from rib.data import DATASETS, headline_eps
 from rib.report.gating import unranked_reasons
 from rib.report.site import slug
 from rib.report.tables import current_weights
@@ -36,17 +34,15 @@ def export_robustbench_json(results: Path | str, out: Path | str, *, models_dir:
     """Write the model_info files; returns their paths."""
 
     df = current_weights(load_results(results), models_dir)  # never an older weights' cell
-    headline = {(ds, norm): eps for ds in df["dataset"].unique() if ds in DATASETS
-                for norm, eps in DATASETS.get(str(ds)).headline.items()}
-    at_headline = [abs(float(e) - headline.get((ds, nm), float(e))) < 1e-9
-                   for ds, nm, e in zip(df["dataset"], df["norm"], df["eps"], strict=True)]
-    aa = df[df["attack"].str.startswith("autoattack-") & df["metric"].isin(["clean_accuracy", "robust_accuracy"])
-            & (df["eps"].eq(0) | pd.Series(at_headline, index=df.index, dtype=bool))]
+    aa = df[df["attack"].str.startswith("autoattack-") & df["metric"].isin(["clean_accuracy", "robust_accuracy"])]
     written = []
     for (dataset, model, _attack), rows in aa.groupby(["dataset", "model", "attack"]):
         cards = {c.id: c for c in list_cards(str(dataset), models_dir)}
         card = cards.get(str(model))
         robust_rows = rows[rows["metric"] == "robust_accuracy"]
+        if dataset in DATASETS:  # the headline eps's number, where the dataset has one
+            robust_rows = robust_rows[(robust_rows["eps"] - headline_eps(str(dataset), str(rows["norm"].iloc[0])))
+                                      .abs() < 1e-9]
         if robust_rows.empty:  # an AutoAttack cell off the headline eps only
             continue
         robust = robust_rows.sort_values("n").iloc[-1]
