@@ -14,6 +14,7 @@ default`` measured them; say whether its cores were idle).
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 import time
 
@@ -30,12 +31,14 @@ def _cells(model: str, dataset: str, n: int) -> list:
 
 
 def stored_seconds(model: str, dataset: str, n: int, results: str) -> list[tuple[str, float, float]]:
-    """(cell, stored duration_s, share of its images attacked) of the same cells, read from ``results``."""
+    """(cell, stored duration_s, share of its images attacked) of the same cells, read from ``results``; NaN for a
+    cell not stored there yet."""
     store, out = ResultStore(results), []
     for cell in _cells(model, dataset, n):
         rows = store.stored_rows(cell)
-        if rows is None:
-            raise SystemExit(f"{cell.describe()} is not stored in {results}: run rib run --grid default first")
+        if rows is None:  # not run yet (a grid still running): listed, left out of the sums
+            out.append((cell.describe(), math.nan, math.nan))
+            continue
         attacked = next((r["value"] for r in rows if r["metric"] == "cascade_attacked"), 1.0)
         out.append((cell.describe(), float(rows[0]["duration_s"]), float(attacked)))
     return out
@@ -69,11 +72,14 @@ def main() -> None:
         rows = (stored_seconds(model, args.dataset, n, args.results) if args.results
                 else sweep_seconds(model, args.dataset, n))
         for name, seconds, attacked in rows:
-            print(f"  {name:70s} {seconds:8.1f} s  (attacked {100 * attacked:5.1f}% of its images)")
-        headline = sum(s for name, s, _ in rows if "autoattack" in name)
-        sweep = sum(s for name, s, _ in rows if "apgd-" in name)
+            print(f"  {name:70s} " + ("not stored yet" if math.isnan(seconds) else
+                                      f"{seconds:8.1f} s  (attacked {100 * attacked:5.1f}% of its images)"))
+        missing = sum(math.isnan(s) for _, s, _ in rows)
+        headline = sum(s for name, s, _ in rows if "autoattack" in name and not math.isnan(s))
+        sweep = sum(s for name, s, _ in rows if "apgd-" in name and not math.isnan(s))
+        partial = f" (partial: {missing} cells not stored yet)" if missing else ""
         print(f"{model}: ensemble at the headline {headline:.1f} s, at the other eps {sweep:.1f} s: the sweep adds "
-              f"{sweep / headline if headline else float('nan'):.2f}x the headline's cost")
+              f"{sweep / headline if headline else float('nan'):.2f}x the headline's cost{partial}")
 
 
 if __name__ == "__main__":
