@@ -75,8 +75,11 @@ def main() -> None:
             print(f"  {name:70s} " + ("not stored yet" if math.isnan(seconds) else
                                       f"{seconds:8.1f} s  (attacked {100 * attacked:5.1f}% of its images)"))
         missing = sum(math.isnan(s) for _, s, _ in rows)
-        headline = sum(s for name, s, _ in rows if "autoattack" in name and not math.isnan(s))
-        sweep = sum(s for name, s, _ in rows if "apgd-" in name and not math.isnan(s))
+        def stage(name: str) -> str:  # the cell's own attack: "m × apgd-l2 after pgd-l2, <autoattack-l2 @ 2.5"
+            return name.split(" × ", 1)[1].split(" ", 1)[0]
+
+        headline = sum(s for name, s, _ in rows if stage(name).startswith("autoattack-") and not math.isnan(s))
+        sweep = sum(s for name, s, _ in rows if stage(name).startswith("apgd-") and not math.isnan(s))
         partial = f" (partial: {missing} cells not stored yet)" if missing else ""
         print(f"{model}: ensemble at the headline {headline:.1f} s, at the other eps {sweep:.1f} s: the sweep adds "
               f"{sweep / headline if headline else float('nan'):.2f}x the headline's cost{partial}")
