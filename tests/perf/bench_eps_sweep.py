@@ -19,7 +19,7 @@ import tempfile
 import time
 
 import torch
-from rib.grid import grid_spec
+from rib.grid import Cell, grid_spec
 from rib.runner import plan_grid, run_cells
 from rib.store import ResultStore
 
@@ -30,32 +30,33 @@ def _cells(model: str, dataset: str, n: int) -> list:
     return [c for c in cells if c.n == n or not c.after]
 
 
-def stored_seconds(model: str, dataset: str, n: int, results: str) -> list[tuple[str, float, float]]:
+def _attacked(rows: list[dict]) -> float:
+    """The share of its images a cell attacked itself (a cascade stage's ``cascade_attacked``; 1 for any other)."""
+    return float(next((r["value"] for r in rows if r["metric"] == "cascade_attacked"), 1.0))
+
+
+def stored_seconds(model: str, dataset: str, n: int, results: str) -> list[tuple[Cell, float, float]]:
     """(cell, stored duration_s, share of its images attacked) of the same cells, read from ``results``; NaN for a
     cell not stored there yet."""
     store, out = ResultStore(results), []
     for cell in _cells(model, dataset, n):
         rows = store.stored_rows(cell)
         if rows is None:  # not run yet (a grid still running): listed, left out of the sums
-            out.append((cell.describe(), math.nan, math.nan))
+            out.append((cell, math.nan, math.nan))
             continue
-        attacked = next((r["value"] for r in rows if r["metric"] == "cascade_attacked"), 1.0)
-        out.append((cell.describe(), float(rows[0]["duration_s"]), float(attacked)))
+        out.append((cell, float(rows[0]["duration_s"]), _attacked(rows)))
     return out
 
 
-def sweep_seconds(model: str, dataset: str, n: int) -> list[tuple[str, float, float]]:
+def sweep_seconds(model: str, dataset: str, n: int) -> list[tuple[Cell, float, float]]:
     """(cell, seconds, share of its images attacked) of the model's PGD and ensemble cascade cells."""
-    cells = _cells(model, dataset, n)
     out = []
     with tempfile.TemporaryDirectory() as folder:
         store = ResultStore(folder)
-        for cell in cells:
+        for cell in _cells(model, dataset, n):
             start = time.perf_counter()
             outcome = run_cells([cell], store, device="cpu")[0]
-            seconds = time.perf_counter() - start
-            attacked = next((r["value"] for r in outcome.rows if r["metric"] == "cascade_attacked"), 1.0)
-            out.append((cell.describe(), seconds, float(attacked)))
+            out.append((cell, time.perf_counter() - start, _attacked(outcome.rows)))
     return out
 
 
@@ -71,15 +72,13 @@ def main() -> None:
     for model in args.models.split(","):
         rows = (stored_seconds(model, args.dataset, n, args.results) if args.results
                 else sweep_seconds(model, args.dataset, n))
-        for name, seconds, attacked in rows:
-            print(f"  {name:70s} " + ("not stored yet" if math.isnan(seconds) else
-                                      f"{seconds:8.1f} s  (attacked {100 * attacked:5.1f}% of its images)"))
-        missing = sum(math.isnan(s) for _, s, _ in rows)
-        def stage(name: str) -> str:  # the cell's own attack: "m × apgd-l2 after pgd-l2, <autoattack-l2 @ 2.5"
-            return name.split(" × ", 1)[1].split(" ", 1)[0]
-
-        headline = sum(s for name, s, _ in rows if stage(name).startswith("autoattack-") and not math.isnan(s))
-        sweep = sum(s for name, s, _ in rows if stage(name).startswith("apgd-") and not math.isnan(s))
+        for cell, seconds, attacked in rows:
+            print(f"  {cell.describe():70s} " + ("not stored yet" if math.isnan(seconds) else
+                                                 f"{seconds:8.1f} s  (attacked {100 * attacked:5.1f}% of its images)"))
+        stored = [(cell.attack, s) for cell, s, _ in rows if not math.isnan(s)]
+        missing = len(rows) - len(stored)
+        headline = sum(s for attack, s in stored if attack.startswith("autoattack-"))
+        sweep = sum(s for attack, s in stored if attack.startswith("apgd-"))
         partial = f" (partial: {missing} cells not stored yet)" if missing else ""
         print(f"{model}: ensemble at the headline {headline:.1f} s, at the other eps {sweep:.1f} s: the sweep adds "
               f"{sweep / headline if headline else float('nan'):.2f}x the headline's cost{partial}")
