@@ -111,3 +111,36 @@ def test_found_needs_the_model_and_foolbox_to_agree(case: str, model: nn.Module,
     assert fooled.sum() > correct.sum() // 2
     assert torch.isfinite(result.distance[fooled]).all() and torch.isinf(result.distance[correct & ~fooled]).all()
     assert torch.equal(result.robust[:, 1], correct & ~fooled)
+
+
+class _FakeFMN:
+    """Stands in for foolbox's FMN: from the input it lands ``from_input`` away from each row, from a start
+    ``from_start`` away; rows whose offset is 0 count as not found."""
+
+    def __init__(self, from_input: torch.Tensor, from_start: torch.Tensor, rows: torch.Tensor) -> None:
+        self.from_input, self.from_start, self.rows = from_input, from_start, rows
+
+    def __call__(self, fmodel: object, x: torch.Tensor, y: torch.Tensor, *, epsilons: None,
+                 starting_points: object = None) -> tuple:
+        which = torch.tensor([int((self.rows == r).flatten(1).all(1).nonzero()[0]) for r in x])
+        offset = (self.from_input if starting_points is None else self.from_start)[which]
+        points = x + offset.view(-1, 1, 1, 1)
+        return points, points, offset > 0
+
+
+def test_fmn_from_both_starts_keeps_the_nearer_adversarial() -> None:
+    """With ``from_input``, each image PGD started keeps the nearer of FMN's two adversarials (one found beats
+    none); an image PGD did not start runs from the input once."""
+    from rib.attacks.foolbox_attacks import _AdversarialStart
+
+    x = torch.rand(4, 1, 2, 2) * 0.5
+    started = torch.tensor([True, True, True, False])
+    pgd = lambda fmodel, xb, yb, *, epsilons: (xb, xb + 0.4, started)  # noqa: E731
+    fmn = _FakeFMN(from_input=torch.tensor([0.1, 0.3, 0.0, 0.2]), from_start=torch.tensor([0.2, 0.15, 0.25, 9.0]),
+                   rows=x)
+    linf = lambda a, b: (a - b).flatten(1).abs().amax(1)  # noqa: E731
+    raw, _, success = _AdversarialStart(fmn, pgd, 0.5, linf)(None, x, torch.zeros(4), epsilons=None)
+    assert success.tolist() == [True, True, True, True]
+    assert torch.allclose(linf(raw, x), torch.tensor([0.1, 0.15, 0.25, 0.2]))
+    raw, _, _ = _AdversarialStart(fmn, pgd, 0.5)(None, x, torch.zeros(4), epsilons=None)  # the start only
+    assert torch.allclose(linf(raw, x), torch.tensor([0.2, 0.15, 0.25, 0.2]))
