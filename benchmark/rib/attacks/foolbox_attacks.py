@@ -141,8 +141,8 @@ class _AdversarialStart:
     MNIST the [0, 1] box clips most of each step (background pixels sit at 0): for about half the images the bound
     settles short of the boundary and nothing is found. A few large-eps PGD steps give an adversarial start; FMN
     then binary-searches back to the boundary and shrinks from there. Where PGD fails, FMN starts from the input.
-    With ``from_input``, FMN also runs from the input on every image and each image keeps the nearer of the two
-    adversarials: neither start is the better one on every model (see ``FMNLinf``).
+    Given ``distance`` (the attack norm's), FMN also runs from the input on every image PGD started, and each keeps
+    the nearer of its two adversarials: neither start is the better one on every model (see ``FMNLinf``).
     """
 
     def __init__(self, fmn: Any, pgd: Any, init_eps: float, distance: Any = None) -> None:
@@ -163,8 +163,9 @@ class _AdversarialStart:
             inf = torch.tensor(float("inf"), device=x.device)
             d_start = torch.where(success[started], self.distance(raw[started], x[started]), inf)
             d_input = torch.where(success_in, self.distance(raw_in, x[started]), inf)
-            nearer = started.nonzero().flatten()[d_input < d_start]
-            raw[nearer], success[nearer] = raw_in[d_input < d_start], True
+            input_nearer = d_input < d_start
+            nearer = started.nonzero().flatten()[input_nearer]
+            raw[nearer], success[nearer] = raw_in[input_nearer], True
         return raw, raw, success
 
 
@@ -188,8 +189,7 @@ class _FMN(_FoolboxMinNorm):
             return fmn
         pgd_cls = fb.attacks.L2PGD if self.norm_name == "l2" else fb.attacks.LinfPGD
         pgd = pgd_cls(steps=int(p["init_steps"]), rel_stepsize=2.5 / int(p["init_steps"]))
-        both = p["from_input"] in (True, 1, "true", "True", "1")
-        return _AdversarialStart(fmn, pgd, float(p["init_eps"]), self._distance if both else None)
+        return _AdversarialStart(fmn, pgd, float(p["init_eps"]), self._distance if bool(p["from_input"]) else None)
 
     def _distance(self, adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Per example: the attack norm's distance of ``adv`` from ``x`` (on their device)."""
