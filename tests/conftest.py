@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from rib.data import mnist_folders
-from rib.errors import DatasetError
+from rib.errors import DatasetError, WeightsError
 
 from tests.helpers import make_card
 
@@ -37,6 +37,20 @@ def official_mnist_folder() -> Path | None:
 OFFICIAL_MNIST = official_mnist_folder()
 
 
+def official_data_folder(name: str) -> Path | None:
+    """Another folder of the data root the official MNIST files came from (``paper-models``, ``fashion-mnist``), or
+    None when that root has none."""
+    roots = [Path(os.environ["RIB_DATA_DIR"])] if os.environ.get("RIB_DATA_DIR") else []
+    roots.append(_REPO.parent / "shared" / "data")
+    for root in roots:
+        if (root.expanduser() / name).is_dir():
+            return (root.expanduser() / name).resolve()
+    return None
+
+
+OFFICIAL_PAPER_MODELS = official_data_folder("paper-models")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test gets private data and cache folders, so nothing is read from or written to the home folder;
@@ -45,12 +59,16 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     (root / "data").mkdir()
     if OFFICIAL_MNIST is not None:
         (root / "data" / "mnist").symlink_to(OFFICIAL_MNIST, target_is_directory=True)
+    if OFFICIAL_PAPER_MODELS is not None:
+        (root / "data" / "paper-models").symlink_to(OFFICIAL_PAPER_MODELS, target_is_directory=True)
     monkeypatch.setenv("RIB_DATA_DIR", str(root / "data"))
     monkeypatch.setenv("RIB_CACHE_DIR", str(root / "cache"))
     monkeypatch.setenv("RIB_OFFLINE", "1")
 
 
 def _missing_official_data(exc: BaseException) -> bool:
+    if OFFICIAL_PAPER_MODELS is None and isinstance(exc, WeightsError) and "RIB_OFFLINE is set" in str(exc):
+        return True  # an authors' network whose release files are not here
     return OFFICIAL_MNIST is None and isinstance(exc, DatasetError) and str(exc).startswith("mnist:")
 
 
@@ -58,9 +76,9 @@ def _skip_without_official_data() -> Iterator[None]:
     """A test phase that needs the official MNIST files while they are missing: skipped off CI, failed on CI."""
     try:
         return (yield)
-    except DatasetError as exc:
+    except (DatasetError, WeightsError) as exc:
         if _missing_official_data(exc) and not os.environ.get("CI"):
-            pytest.skip(f"the official MNIST files are not here ({exc})")
+            pytest.skip(f"the official data files are not here ({exc})")
         raise
 
 

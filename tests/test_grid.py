@@ -4,6 +4,8 @@ from pathlib import Path
 
 from rib.runner import plan_grid
 from rib.store import ResultStore
+from rib.zoo import list_cards
+from rib.zoo.recipes import recipes
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -18,11 +20,40 @@ KNOWN = {  # (model, attack or metric source, kind) -> cell id; the transfer cel
 }
 
 
+RIB_ZOO = ",".join(recipes("mnist").names())  # rib's own trainings: their whole default grid is committed
+
+
 def test_the_default_grid_plans_exactly_the_committed_cells() -> None:
-    cells = plan_grid("default", "mnist")
+    cells = plan_grid("default", "mnist", models=RIB_ZOO)
     stored = ResultStore(RESULTS).cell_files("mnist")
     missing = [c.describe() for c in cells if c.cell_id[:20] not in stored]
     assert not missing, f"planned cells with no committed result file (cell ids changed?): {missing[:5]}"
     assert {c.kind for c in cells} == {"attack", "metrics"}
     for key, cell_id in KNOWN.items():
         assert cell_id in {c.cell_id for c in cells if (c.model, c.attack, c.kind) == key}, key
+
+
+def test_the_authors_networks_carry_their_protocol_and_rib_on_the_same_images() -> None:
+    """Every authors' network of the default grid has what its paper measured (the authors' protocol at each eps of
+    the paper's grid, on their 200 images) and rib's worst case on the same images (PGD, the APGD pair at every eps,
+    AutoAttack at 0.3) committed; and no stored cell of theirs is one the grid no longer plans."""
+    cells = plan_grid("default", "mnist")
+    authors = sorted({c.model for c in cells if c.model.startswith("boopathy-")})
+    assert len(authors) == 16  # the CAM trainings; the Integrated-Gradients variants are listed, not gridded
+    assert not any(m.endswith(("-ig", "-igsum", "-intig", "-intigadv")) for m in authors)
+    stored = ResultStore(RESULTS).cell_files("mnist")
+    same_images = [c for c in cells if c.sample == "boopathy2020"]
+    assert {c.model for c in same_images} == set(authors)
+    missing = [c.describe() for c in same_images if c.cell_id[:20] not in stored]
+    assert not missing, f"authors' protocol or same-image cells not committed: {missing[:5]}"
+    protocol = [c for c in same_images if c.attack == "boopathy-pgd-linf"]
+    assert {c.eps for c in protocol} == {(0.05, 0.1, 0.2, 0.3, 0.35, 0.4)} and {c.n for c in protocol} == {200}
+    planned = {c.cell_id[:20] for c in cells}
+    release = {c.id for c in list_cards("mnist") if c.from_release}
+    for model in release:
+        folder = RESULTS / "mnist" / model
+        for f in folder.glob("*.parquet") if folder.is_dir() else []:
+            if f.name.endswith((".examples.parquet", ".values.parquet")) or f.name.startswith(("admission-",
+                                                                                               "sanity-checks-")):
+                continue
+            assert f.name.rsplit("-", 1)[1][:20] in planned, f"{model}: {f.name} is not a planned cell"

@@ -1,11 +1,12 @@
 """Metric cells: planned with `--metrics` or a grid's metric groups, stored with per-example values, resumable."""
 
+import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from rib.claims import claims_table, evaluate_claims, reproduction_table, write_claims
+from rib.claims import claims_table, evaluate_claims, reproduction_rows, reproduction_table, write_claims
 from rib.errors import ConfigError, UnknownNameError
 from rib.metric_cells import is_metric_cell, metric_names
 from rib.runner import plan_grid, plan_run, run_cells
@@ -145,43 +146,32 @@ def test_claims_use_stored_numbers_and_say_when_data_is_missing(zoo: Path, tmp_p
     store = ResultStore(tmp_path / "res")
     run_cells(plan_run("standard,gradient-reg", "fgsm-linf", n=40, models_dir=zoo), store, models_dir=zoo)
     rows = evaluate_claims(tmp_path / "res")
-    by = {r["claim"]: r for r in rows}
+    by = {(r["claim"], r["source"]): r for r in rows}
+    fgsm = by[("gradient-reg-fgsm", "rib")]
+    evidence = json.loads(fgsm["evidence"])
+    assert sorted(e["eps"] for e in evidence) == [0.1, 0.2, 0.3, 0.4]  # the paper's range, every eps judged
     df = load_results(tmp_path / "res")
-    for eps in (0.1, 0.2, 0.3):
-        claim = by[f"gradient-reg-fgsm-{eps:g}"]
-        hit = {m: df[(df.model == m) & (df.metric == "robust_accuracy") & (df.eps == eps)].iloc[0]
+    for e in evidence:
+        hit = {m: df[(df.model == m) & (df.metric == "robust_accuracy") & (df.eps == e["eps"])].iloc[0]
                for m in ("gradient-reg", "standard")}
-        acc = {m: r["value"] for m, r in hit.items()}
-        assert claim["left_value"] == acc["gradient-reg"] and claim["right_value"] == acc["standard"]
-        g, st = hit["gradient-reg"], hit["standard"]
-        disjoint = g["ci_low"] > st["ci_high"] or st["ci_low"] > g["ci_high"]
-        expected = ("holds" if acc["gradient-reg"] > acc["standard"] else "does not hold") if disjoint \
-            else "inconclusive"
-        assert claim["verdict"] == expected
-        assert claim["left_n"] == 40
-    assert by["gini-adv-vs-standard"]["verdict"] == "no data"
-    assert "claims with data hold" in claims_table(rows)
-    # the papers' own numbers beside rib's, for the claims whose paper reports them
-    assert by["gradient-reg-fgsm-0.1"]["paper_numbers"].startswith("double backprop 0.922 vs normal 0.727")
-    assert by["gini-adv-vs-standard"]["paper_numbers"].startswith("adversarial 0.983 vs natural 0.954")
-    assert by["ir-vs-standard-linf"]["paper_numbers"] == ""
-    table = reproduction_table(rows)
-    line = next(ln for ln in table.splitlines() if ln.startswith("gradient-reg-fgsm-0.2"))
-    g = by["gradient-reg-fgsm-0.2"]
-    assert f"{g['left_value']:.4f} vs {g['right_value']:.4f}" in line and "40 / 40" in line and g["verdict"] in line
-    assert "ir-vs-standard" not in table
+        assert e["left_value"] == round(hit["gradient-reg"]["value"], 6) and e["n"] == 40
+        assert e["right_value"] == round(hit["standard"]["value"], 6)
+        assert e["status"] in ("holds", "contradicted", "cannot tell", "both 0%")
+        assert (e["p_holm"] is None) == (e["status"] == "both 0%")
+        if e["p_holm"] is not None:
+            assert e["p_holm"] >= e["p"]  # Holm never lowers a p-value
+    assert by[("gini-adv-vs-standard", "rib")]["verdict"] == "no data"
+    assert "judgements with data hold" in claims_table(rows)
+    # the papers' own numbers come from a table of the paper, with the table named
+    assert fgsm["paper_numbers"].startswith("0.1: 0.922 vs 0.727; 0.2: 0.652 vs 0.277")
+    assert "white-box FGSM table" in fgsm["paper_numbers"]
+    assert by[("gini-adv-vs-standard", "rib")]["paper_numbers"] == ""  # one notebook image is not a table
+    [row] = [r for r in reproduction_rows(rows) if r[0] == "gradient-reg-fgsm"]
+    assert row[1] == fgsm["paper_numbers"] and row[2] == row[3] == "-"  # no authors' networks for this claim
+    assert row[4].startswith(fgsm["verdict"]) and fgsm["eps_range"] in row[4]
+    assert "gradient-reg-fgsm" in reproduction_table(rows)
     path = write_claims(rows, tmp_path / "res", "mnist")
     assert path.is_file()
     assert len(load_results(tmp_path / "res")) == len(df)  # the claims table is not read as a cell
 
 
-def test_verdicts_need_significance() -> None:
-    from rib.claims import Side, _greater
-
-    high, low = Side("a", 0.8, 200, (0.74, 0.85)), Side("b", 0.5, 200, (0.43, 0.57))
-    near = Side("c", 0.78, 200, (0.72, 0.83))
-    assert _greater(high, low).verdict == "holds"
-    assert _greater(low, high).verdict == "does not hold"
-    assert _greater(high, near).verdict == "inconclusive"  # larger point estimate, overlapping intervals
-    assert _greater(high, Side("d", 0.1, 9)).verdict == "inconclusive"  # no interval: no verdict
-    assert _greater(None, low).verdict == "no data"

@@ -46,6 +46,7 @@ def test_too_wide_tables_split_into_parts_that_repeat_the_key_columns() -> None:
 
 def _claim(verdict: str, left: str) -> dict:
     return {"claim": "some-claim-id", "paper": "Somebody et al. 2020", "statement": "x", "left": left,
+            "source": "rib", "eps_range": "holds at 0.1-0.2; cannot tell at 0.3",
             "left_value": 0.25, "left_n": 50, "right": "standard worst-case robust acc (linf 0.3, AutoAttack included)",
             "right_value": math.nan, "right_n": 0, "verdict": verdict, "intervals_overlap": None, "detail": ""}
 
@@ -58,10 +59,11 @@ def test_claims_put_the_verdict_first_and_fit_100_columns() -> None:
     lines = out.splitlines()
     assert lines[0].startswith("verdict") and lines[2].startswith("does not hold")
     assert any(line.startswith("holds") for line in lines)
-    assert "0.2500 (n=50)" in out and "- (n=0)" in out
+    assert "holds at 0.1-0.2; cannot tell at 0.3" in out.replace("\n", " ") or "holds at 0.1-0.2;" in out
     wide = claims_table(rows, wide=True).splitlines()
+    assert "0.2500 (n=50)" in "\n".join(wide) and "- (n=0)" in "\n".join(wide)
     assert wide[0].startswith("verdict") and "paper" in wide[0] and _widest("\n".join(wide)) > TERMINAL_WIDTH
-    assert len(wide) == 2 + len(rows) + 1  # one line per claim, and the summary
+    assert len(wide) == 2 + len(rows) + 1  # one line per claim and source, and the summary
 
 
 def _cell(attack: str, model: str, eps: list[float]) -> list[dict]:

@@ -111,6 +111,18 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _release(args: argparse.Namespace) -> int:
+    from rib.zoo.releases import write_release_cards
+
+    trainings = [t.strip() for t in args.training.split(",") if t.strip()] if args.training else None
+    written = write_release_cards(args.name, Path(args.out), dataset=args.dataset,
+                                  trainings=trainings, force=args.force, measure=not args.no_measure)
+    for path in written:
+        print(path)
+    print(f"{len(written)} cards written to {args.out}", file=sys.stderr)
+    return 0
+
+
 def _prune(args: argparse.Namespace) -> int:
     from rib import runner
     from rib.store import ResultStore
@@ -354,6 +366,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--force", action="store_true", help="overwrite existing cards in --out")
     tr.add_argument("--recalibrate", action="store_true", help="rerun regularizer calibration sweeps")
     tr.set_defaults(func=_train)
+
+    rl = sub.add_parser("release", help="write a card per network of an authors' release (e.g. boopathy2020)",
+                        parents=[_option("--dataset", default=None, help="only this dataset's networks")])
+    rl.add_argument("name", help="the release (rib ships boopathy2020)")
+    rl.add_argument("--training", help="only these trainings, comma-separated (e.g. normal,adv,int)")
+    rl.add_argument("--out", default="models", help="the zoo folder the cards go to (default ./models)")
+    rl.add_argument("--force", action="store_true", help="replace cards already there")
+    rl.add_argument("--no-measure", action="store_true", help="do not measure each network's clean accuracy on the "
+                    "whole test split (which needs the dataset)")
+    rl.set_defaults(func=_release)
 
     rh = sub.add_parser("rehome", help="evaluate cards on another dataset of their family: move them and their "
                         "weights (unchanged) to that dataset's folder; trained_on is kept, claims are dropped")

@@ -13,6 +13,7 @@ are marked ``ensemble = False`` and are never a headline.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,9 +31,25 @@ ROBUSTNESS_KINDS = ("white-box", "black-box", "transfer", "ensemble")  # attack 
 ATTACK_CELL_METRICS = ("clean_accuracy", "robust_accuracy")
 
 
-def robustness_cells(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per stored robustness cell (cell_id, model, attack, norm, kind) of the summary rows ``summary``."""
+def row_samples(summary: pd.DataFrame) -> pd.Series:
+    """The sample each summary row was measured on: "" for rib's own, else an authors' image set's name (read from
+    the row's params JSON, where a cell on another sample records it)."""
+    def sample(params: object) -> str:
+        try:
+            return str(json.loads(str(params)).get("sample", "")) if params else ""
+        except (TypeError, ValueError, AttributeError):
+            return ""
+
+    if summary.empty or "params" not in summary:
+        return pd.Series("", index=summary.index, dtype=object)
+    return summary["params"].map(sample)
+
+
+def robustness_cells(summary: pd.DataFrame, sample: str = "") -> pd.DataFrame:
+    """One row per stored robustness cell (cell_id, model, attack, norm, kind) of the summary rows ``summary`` on
+    ``sample`` (default rib's own: a worst case never mixes image sets)."""
     rows = summary[summary["metric"].isin(ATTACK_CELL_METRICS)]
+    rows = rows[row_samples(rows) == sample]
     kinds = {a: ATTACKS.get(a).kind if a in ATTACKS else "" for a in rows["attack"].unique()}
     rows = rows.assign(kind=rows["attack"].map(kinds))
     return rows[rows["kind"].isin(ROBUSTNESS_KINDS)].drop_duplicates("cell_id")[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
 import json
@@ -50,6 +51,7 @@ class Cell:
     depends_on: tuple[tuple[str, str], ...] = ()  # (role, weights sha256) of other models, e.g. a surrogate
     after: tuple[tuple[str, str], ...] = ()  # (attack, cell id) of a cascade's earlier stages
     revision: int = 1  # the attack's revision (``Attack.revision``): its defaults are not in ``params``
+    sample: str = ""  # the test images: "" is rib's own sample, else an authors' image set (``rib.stats.SAMPLES``)
 
     def __post_init__(self) -> None:
         if self.kind not in CELL_KINDS:
@@ -86,6 +88,8 @@ class Cell:
             payload["revision"] = self.revision
         if self.after:  # a cascade's inputs are its stages' outcomes: their ids are part of its content
             payload["after"] = [list(a) for a in self.after]
+        if self.sample:  # cells on rib's own sample keep the ids they had before samples had names
+            payload["sample"] = self.sample
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def describe(self) -> str:
@@ -96,7 +100,8 @@ class Cell:
         if self.kind == "check":
             return f"{self.model} × {CHECK_ATTACK} @ {', '.join(f'{e:g}' for e in self.eps)}"
         after = f" after {', '.join(a for a, _ in self.after)}" if self.after else ""
-        return f"{self.model} × {self.attack}{after} @ {', '.join(f'{e:g}' for e in self.eps)} (n={self.n})"
+        on = f", {self.sample}'s images" if self.sample else ""
+        return f"{self.model} × {self.attack}{after} @ {', '.join(f'{e:g}' for e in self.eps)} (n={self.n}{on})"
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,13 @@ class GridSpec:
     headline: dict[str, float]
     attacks: list[dict[str, Any]]
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    exclude: tuple[str, ...] = ()  # model id patterns left out of ``models``
+
+    def group_models(self, group: dict[str, Any], ids: list[str]) -> list[str]:
+        """The ids among ``ids`` a group of the grid runs on: its own ``models`` patterns (comma-separated) when
+        it names some, else every one."""
+        patterns = [p.strip() for p in str(group.get("models", "*")).split(",") if p.strip()]
+        return [i for i in ids if any(fnmatch.fnmatchcase(i, p) for p in patterns)]
 
 
 @functools.cache
@@ -146,7 +158,7 @@ def grid_spec(grid: str, dataset: str) -> GridSpec:
         return GridSpec(dataset, str(d.get("models", "*")), int(d.get("n", info.n)), int(d.get("seed", 0)),
                         int(d.get("batch_size", 500)), {k: [float(e) for e in v] for k, v in eps.items()},
                         {k: float(v) for k, v in headline.items()}, list(d.get("attacks", [])),
-                        list(d.get("metrics", [])))
+                        list(d.get("metrics", [])), tuple(str(p) for p in d.get("exclude", [])))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"grid {grid!r}, dataset {dataset}: malformed ({exc})") from exc
 

@@ -26,17 +26,26 @@ def evaluated_clean_accuracy(card: ModelCard) -> float | None:
 LS_WIDTH = 100  # every `rib ls` table fits this many columns; `--wide` prints them whole
 
 
+def model_source(card: ModelCard) -> str:
+    """Who trained the model: ``rib`` (a recipe of the zoo), ``authors (<release>)`` for an authors' own network,
+    else ``submitted``."""
+    if card.from_release:
+        return f"authors ({card.weights_release})"
+    return "rib" if "wall_time_s" in card.provenance else "submitted"
+
+
 def cards_table(cards: Sequence[ModelCard], width: int | None = LS_WIDTH) -> str:
-    """One row per model: id, dataset (evaluated on), training data, defense, threat model, clean accuracy on the
-    evaluation set (``evaluated_clean_accuracy``), training time, weights hash."""
+    """One row per model: id, who trained it, dataset (evaluated on), defense, architecture, threat model, clean
+    accuracy on the evaluation set (``evaluated_clean_accuracy``), training time, weights hash."""
     rows = []
     for c in cards:
         acc = evaluated_clean_accuracy(c)
         threat = "-" if c.trained_norm == "none" else f"{c.trained_norm} {c.trained_eps:g}"
-        rows.append([c.id, c.dataset, c.trained_on, c.defense, c.arch, threat,
-                     "?" if acc is None else f"{100 * acc:.1f}%",
-                     f"{c.provenance.get('wall_time_s', '?')}s", c.weights_sha256[:12]])
-    return format_table(["model", "dataset", "trained on", "defense", "arch", "trained against", "clean acc",
+        wall = c.provenance.get("wall_time_s")
+        rows.append([c.id, model_source(c), c.dataset, c.defense, c.arch, threat,
+                     "?" if acc is None else f"{100 * acc:.2f}%", "-" if wall is None else f"{wall}s",
+                     c.weights_sha256[:12]])
+    return format_table(["model", "source", "dataset", "defense", "arch", "trained against", "clean acc",
                          "train time", "sha256"], rows, width=width)
 
 

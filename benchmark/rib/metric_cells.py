@@ -87,7 +87,8 @@ def adversarial_key(cell: Cell) -> str:
     if cell.attack == CLEAN:
         return ""
     return (f"adv/{cell.dataset}/{cell.model}/{cell.weights_sha256}/{cell.attack}/"
-            f"{','.join(f'{e:.9g}' for e in cell.eps)}/{cell.n}/{cell.seed}/{cell.batch_size}")
+            f"{','.join(f'{e:.9g}' for e in cell.eps)}/{cell.n}/{cell.seed}/{cell.batch_size}"
+            + (f"/{cell.sample}" if cell.sample else ""))
 
 
 def evaluate_metrics(cell: Cell, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,

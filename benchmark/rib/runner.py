@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import time
@@ -34,7 +35,7 @@ from rib.metric_cells import (
 )
 from rib.registry import Registry
 from rib.runtime import provenance, resolve_device
-from rib.stats import stratified_indices, wilson_interval
+from rib.stats import sample_indices, wilson_interval
 from rib.store import ResultStore, summary_row
 from rib.table import format_table
 from rib.zoo import ModelCard, find_card, list_cards
@@ -148,13 +149,16 @@ def _dependencies(card: ModelCard, attack: str, params: dict[str, Any],
 
 
 def plan_cell(card: ModelCard, attack: str, eps: Sequence[float], *, n: int, seed: int = 0, batch_size: int = 500,
-              params: dict[str, Any] | None = None, models_dir: ModelDirs = None) -> Cell:
+              params: dict[str, Any] | None = None, models_dir: ModelDirs = None, sample: str = "") -> Cell:
     """An attack cell of ``card``'s model (its weights hash and those of any model the attack depends on
-    included)."""
+    included). An attack that reproduces an authors' protocol runs on their images (its ``sample``) whatever
+    ``sample`` says; any other attack runs on ``sample`` (default: rib's own)."""
     params = dict(params or {})
+    cls = ATTACKS.get(attack)
     return Cell(kind="attack", model=card.id, dataset=card.dataset, attack=attack, eps=tuple(eps), n=n, seed=seed,
                 batch_size=batch_size, params=params, weights_sha256=card.weights_sha256,
-                depends_on=_dependencies(card, attack, params, models_dir), revision=ATTACKS.get(attack).revision)
+                depends_on=_dependencies(card, attack, params, models_dir), revision=cls.revision,
+                sample=cls.sample or sample)
 
 
 def plan_grid(grid: str, dataset: str = DEFAULT_DATASET, *, models: str | None = None,
@@ -162,11 +166,15 @@ def plan_grid(grid: str, dataset: str = DEFAULT_DATASET, *, models: str | None =
     """Cells of grid ``grid`` for ``dataset`` (optionally only some models, or the given ``cards`` instead of the
     zoo's)."""
     spec = grid_spec(grid, dataset)
-    cards = list(cards) if cards is not None else resolve_models(models or spec.models, spec.dataset, models_dir)
+    if cards is None:
+        cards = [c for c in resolve_models(models or spec.models, spec.dataset, models_dir)
+                 if models or not any(fnmatch.fnmatchcase(c.id, p) for p in spec.exclude)]
+    cards = list(cards)
     cells: list[Cell] = []
     for group in spec.attacks:
         names = [ATTACKS.canonical(nm) for nm in group.get("names", [])]
-        for card in cards:
+        in_group = set(spec.group_models(group, [c.id for c in cards]))
+        for card in (c for c in cards if c.id in in_group):
             for name in names:
                 norm = ATTACKS.get(name).norm_name
                 eps_spec = group.get("eps")
@@ -178,7 +186,8 @@ def plan_grid(grid: str, dataset: str = DEFAULT_DATASET, *, models: str | None =
                     cell_eps = tuple(spec.eps[norm])
                 cell = plan_cell(card, name, cell_eps, n=int(group.get("n", spec.n)), seed=spec.seed,
                                  batch_size=int(group.get("batch_size", spec.batch_size)),
-                                 params=dict(group.get("params", {})), models_dir=models_dir)
+                                 params=dict(group.get("params", {})), models_dir=models_dir,
+                                 sample=str(group.get("sample", "")))
                 if group.get("after"):  # a cascade's last stage runs at one eps: one cell per eps
                     stages = [ATTACKS.canonical(a) for a in group["after"]]
                     cells += [cascade_after(replace(cell, eps=(e,)), stages, cells) for e in cell_eps]
@@ -205,8 +214,8 @@ def cascade_after(cell: Cell, stages: Sequence[str], planned: Sequence[Cell]) ->
     norm = ATTACKS.get(cell.attack).norm_name
     after = []
     for stage in (s for s in stages if ATTACKS.get(s).norm_name == norm):
-        hits = [c for c in planned if c.kind == "attack" and not c.after and (c.model, c.dataset, c.attack)
-                == (cell.model, cell.dataset, stage) and c.n >= cell.n and any(abs(e - cell.eps[0]) < 1e-9
+        hits = [c for c in planned if c.kind == "attack" and not c.after and (c.model, c.dataset, c.attack, c.sample)
+                == (cell.model, cell.dataset, stage, cell.sample) and c.n >= cell.n and any(abs(e - cell.eps[0]) < 1e-9
                                                                              for e in c.eps)]
         if not hits:
             raise ConfigError(f"{cell.describe()}: its cascade stage {stage} is not planned at eps {cell.eps[0]:g} "
@@ -221,10 +230,10 @@ def nest_ensembles(cells: Sequence[Cell]) -> list[Cell]:
     """Chain the ensemble cascades of each (model, dataset, norm, n) along their eps, smallest first: each also
     skips what the ensemble at the next smaller eps fooled (an adversarial example inside a small eps ball lies in
     every larger one), so an eps sweep attacks only survivors. The chained stage is marked ``<`` in ``after``."""
-    chains: dict[tuple[str, str, str, int], list[int]] = {}
+    chains: dict[tuple[str, str, str, int, str], list[int]] = {}
     for i, c in enumerate(cells):
         if c.kind == "attack" and c.after and ATTACKS.get(c.attack).kind == "ensemble":
-            chains.setdefault((c.model, c.dataset, ATTACKS.get(c.attack).norm_name, c.n), []).append(i)
+            chains.setdefault((c.model, c.dataset, ATTACKS.get(c.attack).norm_name, c.n, c.sample), []).append(i)
     out = list(cells)
     for members in chains.values():
         chain = sorted((out[j] for j in members), key=lambda c: c.eps[0])
@@ -378,8 +387,8 @@ def base_row(cell: Cell, card: ModelCard, norm: str, duration: float, device: to
     base = {"run_id": run_id, "cell_id": cell.cell_id, "model": card.id, "dataset": cell.dataset,
             "defense": card.defense, "trained_norm": card.trained_norm, "trained_eps": float(card.trained_eps),
             "attack": cell.attack, "norm": norm, "seed": cell.seed,
-            "params": json.dumps({"attack_params": cell.stored_params, "batch_size": cell.batch_size},
-                                 sort_keys=True),
+            "params": json.dumps({"attack_params": cell.stored_params, "batch_size": cell.batch_size,
+                                  **({"sample": cell.sample} if cell.sample else {})}, sort_keys=True),
             "weights_sha256": card.weights_sha256, "duration_s": round(duration, 3)}
     prov = provenance(device)
     base.update({k: prov[k] for k in ("rib_version", "git_sha", "torch_version", "device", "created_at")})
@@ -474,7 +483,7 @@ def evaluate_cell(cell: Cell, *, device: torch.device, models_dir: ModelDirs = N
         raise ConfigError(f"{cell.model}: weights changed since the cell was planned")
     model = cached_model(card, device, cache)
     x, y = load_dataset(cell.dataset, "test")
-    idx = stratified_indices(y, cell.n)
+    idx = sample_indices(y, cell.n, cell.sample)
     x, y = x[idx], y[idx]
     if cell.kind == "check":
         raise ConfigError(f"{cell.describe()}: a check cell is derived from stored cells, not evaluated")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+
+from rib.errors import ConfigError
 
 Z_95 = 1.959963984540054
 """The standard normal quantile of 0.975: the half-width factor of every 95% interval rib reports."""
@@ -78,3 +81,31 @@ def stratified_indices(y: torch.Tensor, n: int, seed: int = SAMPLE_SEED) -> torc
         rank[idx[torch.randperm(len(idx), generator=gen)]] = torch.arange(len(idx))
     order = sorted(range(len(y)), key=lambda i: (int(rank[i]), int(y[i])))
     return torch.tensor(sorted(order[:n]))
+
+
+def numpy_permutation_indices(y: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """The first ``n`` entries of ``numpy.random.permutation(len(y))`` after ``numpy.random.seed(seed)``, in that
+    order: how many papers' evaluation scripts draw their test images (a legacy ``RandomState``, the same stream on
+    every numpy version). Nested like every rib sample: the first 100 lie inside the first 200."""
+    order = np.random.RandomState(seed).permutation(len(y))[:n]
+    return torch.from_numpy(order.astype(np.int64))
+
+
+DEFAULT_SAMPLE = ""
+"""The name of rib's own sample (``stratified_indices``): cells and stored rows leave it out."""
+SAMPLES = {
+    DEFAULT_SAMPLE: lambda y, n: stratified_indices(y, n),
+    # Boopathy et al.'s eval.py: numpy.random.seed(99), then the first 200 of numpy.random.permutation(10000)
+    "boopathy2020": lambda y, n: numpy_permutation_indices(y, n, 99),
+}
+"""Every evaluation sample by name: ``(labels, n) → indices``. A sample other than rib's own is an authors' image
+set, used to reproduce their protocol; its cells are kept apart from rib's own in worst cases and leaderboards."""
+
+
+def sample_indices(y: torch.Tensor, n: int, sample: str = DEFAULT_SAMPLE) -> torch.Tensor:
+    """The indices of ``n`` images of the split with labels ``y`` under the named sample (``SAMPLES``)."""
+    if sample not in SAMPLES:
+        raise ConfigError(f"unknown sample {sample!r} (known: {', '.join(repr(s) for s in SAMPLES)})")
+    if n > len(y):
+        raise ConfigError(f"n = {n} is larger than the split ({len(y)} images)")
+    return SAMPLES[sample](y, n)

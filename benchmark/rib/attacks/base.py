@@ -51,11 +51,12 @@ class Attack(Parameterized, ABC):
 
     params_kind = "attack"
     norm_name: ClassVar[str] = "linf"
-    kind: ClassVar[str] = "white-box"  # white-box | black-box | transfer | interpretation | ensemble
+    kind: ClassVar[str] = "white-box"  # white-box | black-box | transfer | interpretation | ensemble | protocol
     minimum_norm: ClassVar[bool] = False
     strong: ClassVar[bool] = False  # a reference attack whose successes where PGD failed mark PGD unreliable
     revision: ClassVar[int] = 1  # bump when a change to the attack's code or defaults changes its numbers
     single_step: ClassVar[bool] = False  # one step, no search: exempt from the sweep checks, too weak for a claim
+    sample: ClassVar[str] = ""  # an authors' protocol runs on their own images (``rib.stats.SAMPLES``); "": rib's
 
     def __init__(self, **params: Any) -> None:
         self.set_params(self.default_params(), params)

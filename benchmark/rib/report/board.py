@@ -130,7 +130,9 @@ def _verification_badge(status: str, root: str) -> Badge:
 
 
 def _origin_badge(facts: ModelFacts, root: str) -> Badge:
-    title = ("outside: submitted to rib, not trained by it from a shipped recipe" if facts.outside
+    title = (f"authors: the paper's own network, trained and released by its authors ({facts.release}); rib reads "
+             "their file and checks its sha256" if facts.release else
+             "outside: submitted to rib, not trained by it from a shipped recipe" if facts.outside
              else "zoo: trained by rib from its shipped recipe; weights committed")
     return Badge(facts.origin, title, facts.origin, f"{root}glossary.html#origin")
 
@@ -162,7 +164,8 @@ def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[f
                  f"interpretability metric {m} on {src} inputs (mean)", True, (m, src) not in DEFAULT_KEY_METRICS)
           for m, src in KEY_METRICS],
         Column("paper", "the paper of the model's defense, as its card cites it", extra=True),
-        Column("source", "zoo (trained by rib) or outside (submitted)", extra=True),
+        Column("source", "zoo (trained by rib), authors (the paper's own released network) or outside "
+               "(submitted)", extra=True),
         Column("verification", "did rib reproduce the card's claims? (see the glossary)", extra=True),
         Column(f"AutoAttack %{at}", "the PGD → AutoAttack cascade's robust accuracy over "
                "its n images (those PGD fooled count as fooled)", True, True),

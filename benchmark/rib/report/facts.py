@@ -84,11 +84,12 @@ class ModelFacts:
     trained_on: str
     paper: str
     paper_url: str
+    release: str = ""  # an authors' release the network comes from
 
     @property
     def origin(self) -> str:
-        """``outside`` or ``zoo``."""
-        return "outside" if self.outside else "zoo"
+        """``authors`` (the paper's own released network), ``outside`` (submitted) or ``zoo`` (trained by rib)."""
+        return "authors" if self.release else "outside" if self.outside else "zoo"
 
 
 def model_facts(card: ModelCard | None, dataset: str, zoo: Path | None = None) -> ModelFacts:
@@ -96,7 +97,7 @@ def model_facts(card: ModelCard | None, dataset: str, zoo: Path | None = None) -
     if card is None:
         return ModelFacts(True, MISSING, None, dataset, "", "")
     return ModelFacts(is_outside(card, zoo), card.arch, param_count(card), card.trained_on, card.paper.strip(),
-                      paper_url(card.paper))
+                      paper_url(card.paper), card.weights_release)
 
 
 _ARXIV = re.compile(r"arxiv[: ]*(\d{4}\.\d{4,5})", re.IGNORECASE)

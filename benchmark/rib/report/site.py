@@ -18,8 +18,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from rib import __version__, ensemble
-from rib.claims import evaluate_claims, format_value
+from rib.claims import REPRODUCTION_COLUMNS, evaluate_claims, format_value, reproduction_rows
+from rib.claims.judge import SOURCE_LABELS
 from rib.data import DATASETS, headline_eps
 from rib.errors import RibError
 from rib.files import atomic_write_bytes, atomic_write_text
@@ -27,7 +30,7 @@ from rib.report import docs, glossary, methodology, plots
 from rib.report.board import Board, build_board, build_unranked_board
 from rib.report.facts import format_count, model_facts
 from rib.report.metric_view import SCATTER_METRICS, by_cam_kind, metric_baselines
-from rib.report.tables import StoreView, best_known, cross_norm, model_numbers
+from rib.report.tables import StoreView, best_known, cross_norm, model_numbers, protocol_comparison
 from rib.runtime import git_sha
 from rib.zoo import list_cards, zoo_dir
 
@@ -191,21 +194,19 @@ def _dataset_pages(site: _Site, view: StoreView, dataset: str, results: Path | s
     plots_ = [p for norm in ("linf", "l2") for p in
               _scatter_pages(site, view, dataset, best, norm, headline_eps(dataset, norm))]
     pages["scatter"].append({"dataset": dataset, "plots": plots_})
-    claims = evaluate_claims(results, dataset, frame=view.summary, examples=view.examples)
-    ch = ["verdict", "claim", "paper", "statement", "left", "left value", "left n", "right", "right value", "right n",
-          "CIs overlap", "detail"]
-    cr = [[c["verdict"], c["claim"], c["paper"], c["statement"], c["left"], format_value(c["left_value"]), c["left_n"],
-           c["right"], format_value(c["right_value"]), c["right_n"],
-           "" if c["intervals_overlap"] is None else str(c["intervals_overlap"]).lower(), c["detail"]]
-          for c in claims]
-    rh = ["claim", "paper", "the paper's numbers", "rib's left", "rib's right", "left n", "right n", "verdict"]
-    rr = [[c["claim"], c["paper"], c["paper_numbers"], format_value(c["left_value"]), format_value(c["right_value"]),
-           c["left_n"], c["right_n"], c["verdict"]] for c in claims if c["paper_numbers"]]
+    claims = evaluate_claims(results, dataset, frame=pd.concat([view.summary, view.other_samples]),
+                             examples=view.examples, values=view.values)
+    ch = ["verdict", "claim", "source", "where (per eps, Holm-corrected)", "paper", "statement", "left",
+          "left value", "left n", "right", "right value", "right n", "detail"]
+    cr = [[c["verdict"], c["claim"], SOURCE_LABELS.get(c["source"], c["source"]), c["eps_range"], c["paper"],
+           c["statement"], c["left"], format_value(c["left_value"]), c["left_n"], c["right"],
+           format_value(c["right_value"]), c["right_n"], c["detail"]] for c in claims]
+    rr = reproduction_rows(claims)
     pages["claims"].append({"dataset": dataset, "table": site.table(f"{slug(dataset)}-claims",
                                                                     f"{dataset}: claims", ch, cr),
                             "reproduction": site.table(f"{slug(dataset)}-reproduction",
-                                                       f"{dataset}: the papers' own numbers beside rib's", rh, rr)
-                            if rr else None})
+                                                       f"{dataset}: each claim from four sources",
+                                                       ["claim", *REPRODUCTION_COLUMNS], rr) if rr else None})
     if dataset in DATASETS:
         pages["method"].append({"dataset": methodology.dataset_facts(dataset),
                                 "attacks": methodology.attack_groups(grid, dataset),
@@ -240,7 +241,38 @@ def _model_page(site: _Site, view: StoreView, dataset: str, model: str, rows: An
         "paper_url": model_facts(card, dataset).paper_url if card else "",
         "provenance": sorted((card.provenance if card else {}).items()),
         "downloads": _downloads(site, card, dataset) if card else None,
+        "protocol": _protocol_section(site, view, dataset, model),
     }
+
+
+def _pct_ci(value: float, ci: tuple[float, float], n: int) -> str:
+    if not n or value != value:
+        return "–"
+    return f"{100 * value:.1f}% [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}] (n={n})"
+
+
+def _protocol_section(site: _Site, view: StoreView, dataset: str, model: str) -> dict[str, Any] | None:
+    """What the authors' protocol measured beside rib's worst case on the same images, per eps, and the finding in
+    words: the eps where rib's number lies below the protocol's by more than both 95% intervals."""
+    rows = protocol_comparison(view, dataset, model)
+    if not rows:
+        return None
+    headers = ["eps", "the authors' protocol", "rib's worst case, same images", "difference (points)",
+               "beyond both intervals?"]
+    body = [[f"{r['eps']:g}", _pct_ci(r["protocol"], r["protocol_ci"], r["protocol_n"]),
+             _pct_ci(r["rib"], r["rib_ci"], r["rib_n"])
+             + ("" if r["ensemble"] or not r["rib_n"] else " ≤ (no ensemble)"),
+             "–" if not r["rib_n"] else f"{100 * (r['rib'] - r['protocol']):+.1f}",
+             "yes: the protocol overstates robustness" if r["overstated"] else "no"] for r in rows]
+    over = [r["eps"] for r in rows if r["overstated"]]
+    finding = (f"At eps {', '.join(f'{e:g}' for e in over)}, rib's worst case on the authors' own images lies below "
+               "what the authors' protocol measures by more than both 95% intervals: a stronger attack lowers the "
+               "paper's number there." if over else
+               "rib's worst case and the authors' protocol agree within their 95% intervals at every eps measured.")
+    return {"table": site.table(f"{slug(dataset)}-{slug(model)}-protocol",
+                                f"{model}: the authors' protocol beside rib's worst case on the same images",
+                                headers, body, depth=2),
+            "attack": rows[0]["attack"], "sample": rows[0]["sample"], "finding": finding}
 
 
 def _downloads(site: _Site, card: Any, dataset: str) -> dict[str, Any] | None:
@@ -249,6 +281,14 @@ def _downloads(site: _Site, card: Any, dataset: str) -> dict[str, Any] | None:
     the weights file does not sit beside the card."""
     if not card.path or "/" in card.weights_file:
         return None
+    if card.from_release:  # the authors' file is never copied: the page links it at its source
+        rel = site.add(f"downloads/{slug(dataset)}/{slug(card.id)}/{Path(card.path).name}",
+                       Path(card.path).read_bytes())
+        return {"card": {"href": f"../../{rel}", "name": Path(card.path).name,
+                         "size": format_bytes(Path(card.path).stat().st_size)},
+                "weights": {"href": card.provenance.get("url", ""), "name": card.weights_file,
+                            "size": "the authors' repository"}, "sha256": card.weights_sha256, "id": card.id,
+                "release": card.weights_release}
     files = [Path(card.path), Path(card.weights_path)]
     if not all(f.is_file() for f in files):
         return None
@@ -269,7 +309,11 @@ def format_bytes(size: int) -> str:
 def _card_fields(card: Any, zoo: Path) -> list[tuple[str, str]]:
     facts = model_facts(card, card.dataset, zoo)
     params = "–" if facts.params is None else f"{facts.params:,} ({format_count(facts.params)})"
-    return [("id", card.id), ("source", facts.origin), ("evaluated on", card.dataset),
+    release = [("trained and released by", f"the authors ({card.provenance.get('repository', '')}, commit "
+                                           f"{card.provenance.get('commit', '')}, {card.provenance.get('file', '')}, "
+                                           f"{card.provenance.get('license', '')} license)")] \
+        if card.from_release else []
+    return [("id", card.id), ("source", facts.origin), *release, ("evaluated on", card.dataset),
             ("trained on", facts.trained_on), ("architecture", card.arch), ("parameters", params),
             ("defense", card.defense),
             ("defense parameters", ", ".join(f"{k}={v}" for k, v in sorted(card.defense_params.items()))),

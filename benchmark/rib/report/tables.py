@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from rib.data import DATASETS, headline_eps
-from rib.ensemble import robustness_cells, worst_case, worst_case_examples
+from rib.ensemble import robustness_cells, row_samples, worst_case, worst_case_examples
 from rib.run_table import is_attack_row
 from rib.store import ResultStore
 from rib.zoo import list_cards
@@ -28,9 +28,11 @@ KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"), ("smoothgrad-cosine
 class StoreView:
     """Everything the report reads, loaded once."""
 
-    summary: pd.DataFrame
+    summary: pd.DataFrame  # rows measured on rib's own sample: every table, curve and worst case of the board
     examples: pd.DataFrame
     verification: dict[str, dict[str, str]]  # dataset → model → verified / failed (for the stored weights)
+    other_samples: pd.DataFrame = field(default_factory=pd.DataFrame)  # rows on an authors' image set (protocols)
+    values: pd.DataFrame = field(default_factory=pd.DataFrame)  # metric cells' per-example values
     _memo: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -40,14 +42,18 @@ class StoreView:
         from rib.verify import verification_status  # here, not at the top: verify renders the site (cycle)
 
         store = ResultStore(results)
-        summary = current_weights(store.scan().to_pandas(), models_dir)
+        everything = current_weights(store.scan().to_pandas(), models_dir)
+        own = row_samples(everything) == ""
+        summary, other = everything[own], everything[~own]
         examples = store.examples().to_pandas()
-        examples = examples[examples["cell_id"].isin(set(summary["cell_id"]))]
+        examples = examples[examples["cell_id"].isin(set(everything["cell_id"]))]
         verification = {}
         for dataset, rows in summary.groupby("dataset"):
             shas = dict(zip(rows["model"], rows["weights_sha256"], strict=True))
             verification[str(dataset)] = verification_status(results, str(dataset), shas)
-        return cls(summary, examples, verification)
+        values = store.values().to_pandas()
+        values = values[values["cell_id"].isin(set(summary["cell_id"]))]
+        return cls(summary, examples, verification, other, values)
 
     def datasets(self) -> list[str]:
         return sorted(self.summary["dataset"].unique())
@@ -146,3 +152,38 @@ def model_numbers(view: StoreView, dataset: str, model: str) -> tuple[list[str],
         value = "" if not math.isfinite(r.value) else f"{r.value:.4f}"
         rows.append([r.attack, r.norm, f"{r.eps:g}", r.metric, value, ci, int(r.n)])
     return headers, rows
+
+
+def protocol_comparison(view: StoreView, dataset: str, model: str) -> list[dict[str, Any]]:
+    """For a model evaluated under an authors' protocol: per eps, what the authors' protocol measures on their own
+    images beside rib's worst case on the same images (value, n, 95% interval, at ensemble strength or not), and
+    whether rib's number lies below the protocol's by more than both intervals (the protocol overstates
+    robustness there). Empty for a model without a protocol cell."""
+    from rib.attacks import ATTACKS
+
+    other = view.other_samples
+    if other.empty:
+        return []
+    rows = other[(other["dataset"] == dataset) & (other["model"] == model) & (other["metric"] == "robust_accuracy")]
+    if rows.empty:
+        return []
+    protocol = rows[rows["attack"].map(lambda a: a in ATTACKS and ATTACKS.get(a).kind == "protocol").astype(bool)]
+    out = []
+    for attack, cells in protocol.groupby("attack"):
+        sample = str(row_samples(cells).iloc[0])
+        worst = worst_case(view.examples, robustness_cells(other[other["dataset"] == dataset], sample))
+        worst = worst[(worst["model"] == model) & (worst["norm"] == ATTACKS.get(str(attack)).norm_name)]
+        for _, r in cells.sort_values("eps").iterrows():
+            w = worst[(worst["eps"] - float(r["eps"])).abs() < 1e-9]
+            entry: dict[str, Any] = {"attack": str(attack), "sample": sample, "eps": float(r["eps"]),
+                                     "protocol": float(r["value"]), "protocol_n": int(r["n"]),
+                                     "protocol_ci": (float(r["ci_low"]), float(r["ci_high"])), "rib": math.nan,
+                                     "rib_n": 0, "rib_ci": (math.nan, math.nan), "ensemble": False,
+                                     "overstated": False}
+            if len(w):
+                wr = w.iloc[0]
+                entry.update(rib=float(wr["value"]), rib_n=int(wr["n"]),
+                             rib_ci=(float(wr["ci_low"]), float(wr["ci_high"])), ensemble=bool(wr["ensemble"]))
+                entry["overstated"] = entry["rib_ci"][1] < entry["protocol_ci"][0]
+            out.append(entry)
+    return out

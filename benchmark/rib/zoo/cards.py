@@ -14,6 +14,7 @@ import tomllib
 from rib.data import DATASETS
 from rib.errors import ConfigError, UnknownNameError
 from rib.files import atomic_write_text
+from rib.zoo.releases import release_file, release_names
 
 # (section.key, accepted types, required) — the schema every card is checked against, all errors at once.
 _NUM = (int, float)
@@ -35,6 +36,7 @@ CARD_SCHEMA: list[tuple[str, tuple[type, ...], bool]] = [
     ("training", (dict,), False),
     ("weights.file", (str,), True),
     ("weights.sha256", (str,), True),
+    ("weights.release", (str,), False),
     ("provenance", (dict,), False),
     ("calibration", (dict,), False),
     ("claims", (list,), False),
@@ -44,6 +46,7 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 ONNX_ARCH = "onnx"  # an outside architecture: the weights file is an ONNX graph, converted by onnx2torch
 MODULE_ARCH = "module"  # the card ``rib.evaluate`` makes for a torch module it is given (never written to disk)
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
+RELEASE_SUFFIXES = (".pkl",)  # an authors' release (``weights.release``): numpy arrays in a pickle, read safely
 
 
 def _lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
@@ -93,6 +96,11 @@ def unknown_name_errors(data: dict[str, Any]) -> list[str]:
         check(DATASETS, data.get("dataset"), ""),
         check(DATASETS, data.get("trained_on"), "trained_on: "),
     ]
+    release = _lookup(data, "weights.release")[1]
+    if isinstance(release, str) and release not in release_names():
+        close = difflib.get_close_matches(release, release_names(), n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        found.append(f"unknown release {release!r}{hint} (known: {', '.join(release_names())})")
     for i, claim in enumerate(claims, start=1):
         if isinstance(claim, dict):
             found.append(check(ATTACKS, claim.get("attack"), f"claim {i}: ", ("clean", "worst-case")))
@@ -131,6 +139,9 @@ def card_errors(data: dict[str, Any]) -> list[str]:
     if present and isinstance(wfile, str):
         if onnx and (Path(wfile).name != wfile or not wfile.endswith(".onnx")):
             errors.append("field weights.file of an onnx card must be a bare file name ending in .onnx")
+        elif _lookup(data, "weights.release")[0]:
+            if Path(wfile).name != wfile or not wfile.endswith(RELEASE_SUFFIXES):
+                errors.append("field weights.file of a release must be a bare file name ending in .pkl")
         elif not onnx and (Path(wfile).name != wfile or not wfile.endswith(WEIGHT_SUFFIXES)):
             errors.append("field weights.file must be a bare file name ending in .safetensors, .pt or .pth")
     present, _ = _lookup(data, "arch.cam_layer")
@@ -190,6 +201,7 @@ class ModelCard:
     authors: list[str] = field(default_factory=list)
     trained_on: str = ""  # the dataset whose training split trained the model ("" : ``dataset``)
     cam_layer: str = ""  # onnx cards: the module of the converted graph where Grad-CAM is taken ("" : no CAM)
+    weights_release: str = ""  # an authors' release the weights file belongs to (``rib.zoo.releases``)
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -202,8 +214,17 @@ class ModelCard:
         return self.arch in (ONNX_ARCH, MODULE_ARCH)
 
     @property
+    def from_release(self) -> bool:
+        """Whether the weights are a file of an authors' release (kept under ``$RIB_DATA_DIR``, not beside the
+        card)."""
+        return bool(self.weights_release)
+
+    @property
     def weights_path(self) -> Path:
-        """Where the weights sit: beside the card."""
+        """Where the weights sit: beside the card; a release's file under ``$RIB_DATA_DIR`` (downloaded and checked
+        there when missing)."""
+        if self.weights_release:
+            return release_file(self.weights_release, self.weights_file, self.weights_sha256)
         if self.path is None:
             raise ConfigError(f"card {self.id!r} has no location, so its weights cannot be found")
         return self.path.parent / self.weights_file
@@ -228,6 +249,8 @@ class ModelCard:
         if self.training:
             out["training"] = self.training
         out["weights"] = {"file": self.weights_file, "sha256": self.weights_sha256}
+        if self.weights_release:
+            out["weights"]["release"] = self.weights_release
         if self.provenance:
             out["provenance"] = self.provenance
         if self.calibration:
@@ -273,6 +296,7 @@ class ModelCard:
             authors=list(data.get("authors", [])),
             trained_on=data.get("trained_on", ""),
             cam_layer=data["arch"].get("cam_layer", ""),
+            weights_release=data["weights"].get("release", ""),
             path=path,
         )
 

@@ -15,8 +15,10 @@ from rib.defenses import DEFENSES
 from rib.errors import ConfigError, UnknownNameError
 from rib.registry import Registry
 from rib.zoo.archs import ARCHS
+from rib.zoo.boopathy_archs import ReleaseCamNet
 from rib.zoo.cards import ONNX_ARCH, ModelCard, read_card
 from rib.zoo.onnx_model import load_onnx_net
+from rib.zoo.release_pickle import read_release_pickle
 from rib.zoo.robust_model import ModelResolver, RobustModel
 from rib.zoo.robustbench_models import robustbench_card, robustbench_model
 from rib.zoo.weights import load_into, read_weights
@@ -116,6 +118,12 @@ def model_from_card(card: ModelCard, device: torch.device | str = "cpu") -> Robu
     if card.arch == ONNX_ARCH:  # an outside architecture: the graph and its weights are the .onnx file
         net: nn.Module = load_onnx_net(card.weights_path, card.weights_sha256, card.dataset)
         model = RobustModel(GradCamNet(net, card.cam_layer) if card.cam_layer else net, card.mean, card.std)
+    elif card.from_release:  # an authors' own network: their pickle, read without executing anything
+        model = build_model(card.arch, card.dataset, card.arch_kwargs, card.mean, card.std)
+        if not isinstance(model.net, ReleaseCamNet):
+            raise ConfigError(f"card {card.id!r}: architecture {card.arch!r} cannot read a release's files")
+        layers = read_release_pickle(card.weights_path, card.weights_sha256)
+        load_into(model.net, model.net.load_release(layers, card.weights_file), f"weights of {card.id!r}")
     else:
         model = build_model(card.arch, card.dataset, card.arch_kwargs, card.mean, card.std)
         state = read_weights(card.weights_path, card.weights_sha256)
