@@ -57,3 +57,17 @@ def test_the_authors_networks_carry_their_protocol_and_rib_on_the_same_images() 
                                                                                                "sanity-checks-")):
                 continue
             assert f.name.rsplit("-", 1)[1][:20] in planned, f"{model}: {f.name} is not a planned cell"
+
+
+def test_the_papers_eps_form_a_chain_of_their_own() -> None:
+    """Linf 0.05, 0.25 and 0.35 (Boopathy et al.'s and Noack et al.'s eps) get PGD and the APGD pair like every eps,
+    chained among themselves, so the standard sweep's stored cells keep their ids."""
+    cells = plan_grid("default", "mnist", models="adv-linf")
+    extra = {c.eps[0]: c for c in cells if c.attack == "apgd-linf" and c.sample == "" and c.eps[0] in
+             (0.05, 0.25, 0.35)}
+    assert sorted(extra) == [0.05, 0.25, 0.35]
+    assert [a for a, _ in extra[0.05].after] == ["pgd-linf"]
+    assert extra[0.25].after[-1] == ("<apgd-linf", extra[0.05].cell_id)
+    assert extra[0.35].after[-1] == ("<apgd-linf", extra[0.25].cell_id)
+    pgd = [c for c in cells if c.attack == "pgd-linf" and c.sample == "" and c.kind == "attack"]
+    assert sorted(c.eps for c in pgd) == [(0.05, 0.25, 0.35), (0.1, 0.2, 0.3, 0.4)]

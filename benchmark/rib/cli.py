@@ -91,6 +91,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.only:
         cells = runner.headline_cells(cells) if args.only == "headline" else \
             [c for c in cells if c.kind == ONLY_KIND[args.only]]
+    if args.sample is not None:
+        cells = runner.select_sample(cells, args.sample)
     store = ResultStore(args.results)
     if args.dry_run:
         table, stored, todo = runner.plan_table(cells, store, args.force, runner.price_reference(args.results))
@@ -292,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="recompute cells already in the store")
     run.add_argument("--only", choices=(*ONLY_KIND, "headline"), help="run only the attack cells, only the "
                      "metric cells, or only the cells the headline rests on (its ensemble cascades) of the plan")
+    run.add_argument("--sample", help="with --grid: only the cells on this image set ('boopathy2020': the authors' "
+                     "images of their protocol; 'rib': rib's own sample)")
     run.add_argument("--dry-run", action="store_true", help="list the planned cells and which are stored; run nothing")
     run.add_argument("--wide", action="store_true", help="print the full result table, one line per row (default: "
                      "fit 100 columns; every number is also in the store)")

@@ -35,7 +35,7 @@ from rib.metric_cells import (
 )
 from rib.registry import Registry
 from rib.runtime import provenance, resolve_device
-from rib.stats import sample_indices, wilson_interval
+from rib.stats import SAMPLES, sample_indices, wilson_interval
 from rib.store import ResultStore, summary_row
 from rib.table import format_table
 from rib.zoo import ModelCard, find_card, list_cards
@@ -171,6 +171,7 @@ def plan_grid(grid: str, dataset: str = DEFAULT_DATASET, *, models: str | None =
                  if models or not any(fnmatch.fnmatchcase(c.id, p) for p in spec.exclude)]
     cards = list(cards)
     cells: list[Cell] = []
+    chains: dict[str, str] = {}  # cascade cell id → the grid group's ``chain`` ("" unless it names one)
     for group in spec.attacks:
         names = [ATTACKS.canonical(nm) for nm in group.get("names", [])]
         in_group = set(spec.group_models(group, [c.id for c in cards]))
@@ -190,10 +191,12 @@ def plan_grid(grid: str, dataset: str = DEFAULT_DATASET, *, models: str | None =
                                  sample=str(group.get("sample", "")))
                 if group.get("after"):  # a cascade's last stage runs at one eps: one cell per eps
                     stages = [ATTACKS.canonical(a) for a in group["after"]]
-                    cells += [cascade_after(replace(cell, eps=(e,)), stages, cells) for e in cell_eps]
+                    staged = [cascade_after(replace(cell, eps=(e,)), stages, cells) for e in cell_eps]
+                    cells += staged
+                    chains.update({c.cell_id: str(group.get("chain", "")) for c in staged})
                 else:
                     cells.append(cell)
-    cells = nest_ensembles(cells)
+    cells = nest_ensembles(cells, chains)
     for group in spec.metrics:
         names = metric_names(list(group.get("names", [])))
         for card in cards:
@@ -226,14 +229,18 @@ def cascade_after(cell: Cell, stages: Sequence[str], planned: Sequence[Cell]) ->
     return replace(cell, after=tuple(after))
 
 
-def nest_ensembles(cells: Sequence[Cell]) -> list[Cell]:
-    """Chain the ensemble cascades of each (model, dataset, norm, n) along their eps, smallest first: each also
-    skips what the ensemble at the next smaller eps fooled (an adversarial example inside a small eps ball lies in
-    every larger one), so an eps sweep attacks only survivors. The chained stage is marked ``<`` in ``after``."""
-    chains: dict[tuple[str, str, str, int, str], list[int]] = {}
+def nest_ensembles(cells: Sequence[Cell], chain_of: Mapping[str, str] | None = None) -> list[Cell]:
+    """Chain the ensemble cascades of each (model, dataset, norm, n, sample) along their eps, smallest first: each
+    also skips what the ensemble at the next smaller eps fooled (an adversarial example inside a small eps ball lies
+    in every larger one), so an eps sweep attacks only survivors. The chained stage is marked ``<`` in ``after``.
+    ``chain_of`` (cell id → name) keeps cells of a named chain apart: a grid group added later (``chain = …``)
+    forms its own chain, so the ids of the cells already planned and stored do not change."""
+    chain_of = chain_of or {}
+    chains: dict[tuple[str, str, str, int, str, str], list[int]] = {}
     for i, c in enumerate(cells):
         if c.kind == "attack" and c.after and ATTACKS.get(c.attack).kind == "ensemble":
-            chains.setdefault((c.model, c.dataset, ATTACKS.get(c.attack).norm_name, c.n, c.sample), []).append(i)
+            key = (c.model, c.dataset, ATTACKS.get(c.attack).norm_name, c.n, c.sample, chain_of.get(c.cell_id, ""))
+            chains.setdefault(key, []).append(i)
     out = list(cells)
     for members in chains.values():
         chain = sorted((out[j] for j in members), key=lambda c: c.eps[0])
@@ -258,6 +265,15 @@ def select_attacks(cells: Sequence[Cell], attacks: str) -> list[Cell]:
     earlier stages of its cascade, and the metric cells on their adversarial inputs (``rib run --grid … --attack``)."""
     names = set(ATTACKS.resolve(attacks))
     return with_cascades(cells, [c for c in cells if c.attack in names])
+
+
+def select_sample(cells: Sequence[Cell], sample: str) -> list[Cell]:
+    """The planned cells on the image set ``sample`` (``rib`` or ``""``: rib's own sample; else a name of
+    ``rib.stats.SAMPLES``), each with the earlier stages of its cascade (``rib run --grid … --sample``)."""
+    name = "" if sample in ("", "rib") else sample
+    if name not in SAMPLES:
+        raise ConfigError(f"--sample: unknown sample {sample!r} (known: rib, {', '.join(s for s in SAMPLES if s)})")
+    return with_cascades(cells, [c for c in cells if c.sample == name])
 
 
 def with_cascades(cells: Sequence[Cell], chosen: Sequence[Cell]) -> list[Cell]:

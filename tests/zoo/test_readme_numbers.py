@@ -57,3 +57,30 @@ def test_zoo_page_headline_table_matches_the_store(view: StoreView) -> None:
     for model, (_, linf, l2, _) in rows.items():
         for cell, norm in ((linf, "linf"), (l2, "l2")):
             assert re.sub(r" \(clean [^)]*\)", "", cell) == _headline_text(view, model, norm), (model, norm)
+
+
+AUTHORS_HEADER = ("| authors' network | clean (10,000 images) | the authors' protocol, linf 0.3 / 0.35 / 0.4 | "
+                  "rib's worst case, same images, linf 0.3 / 0.35 / 0.4 | linf 0.3 on rib's sample |")
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def test_readme_authors_table_matches_the_cards_and_the_store(view: StoreView) -> None:
+    """The authors' networks in the README: clean accuracy from each card (all 10,000 test images), what their
+    protocol measures and rib's worst case on the same images from the stored cells, the headline from rib's
+    sample where it is stored."""
+    from rib.report.tables import protocol_comparison
+    from rib.zoo import list_cards
+
+    rows = _rows(REPO / "README.md", AUTHORS_HEADER)
+    gridded = sorted(c.id for c in list_cards("mnist") if c.from_release
+                     and not c.id.endswith(("-ig", "-igsum", "-intig", "-intigadv")))
+    assert sorted(rows) == gridded
+    for model, (clean, protocol, rib, headline_cell) in rows.items():
+        assert clean == f"{100 * find_card(model).provenance['test_accuracy']:.2f}%", model
+        by_eps = {r["eps"]: r for r in protocol_comparison(view, "mnist", model)}
+        assert protocol == " / ".join(_pct(by_eps[e]["protocol"]) for e in (0.3, 0.35, 0.4)), model
+        assert rib == " / ".join(_pct(by_eps[e]["rib"]) for e in (0.3, 0.35, 0.4)), model
+        assert headline_cell == _headline_text(view, model, "linf"), model
