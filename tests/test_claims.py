@@ -111,7 +111,8 @@ def test_the_authors_networks_are_judged_on_their_own_images_and_protocol() -> N
              _cell("a2", "w1", "autoattack-linf", 0.35, [False] * 40, "boopathy2020"),
              _cell("b2", "w2", "autoattack-linf", 0.35, [False] * 40, "boopathy2020")]
     by = {j.source: j for j in judge(claim, _evidence(*cells))}
-    assert by["authors-protocol"].verdict == "holds"  # what the paper measured
+    assert by["authors-protocol"].verdict == "reproduced"  # what the paper measured: an upper bound, not a verdict
+    assert "upper bound" in by["authors-protocol"].detail
     assert by["authors"].range == "both 0% at 0.35"  # rib's strength on the same images erases it
     assert by["rib"].verdict == "no data"
 
@@ -128,6 +129,17 @@ def test_rank_correlations_state_their_power() -> None:
     assert smallest_p(4) == pytest.approx(2 / 24)  # a four-model ladder can never reach p < 0.05
     rho, p = exact_spearman_p([1, 2, 3, 4], [10, 20, 30, 40])
     assert rho == pytest.approx(1.0) and p == pytest.approx(2 / 24)
+
+
+def test_the_outcome_at_one_eps_does_not_depend_on_what_sits_beside_it() -> None:
+    from rib.claims.judge import _combine
+
+    assert _combine({"holds", "cannot tell", "upper bound only"}) == "holds"
+    assert _combine({"holds", "both 0%", "upper bound only"}) == "holds"
+    assert _combine({"contradicted", "both 0%", "no data"}) == "contradicted"
+    assert _combine({"holds", "contradicted", "cannot tell"}) == "mixed"
+    assert _combine({"upper bound only", "both 0%"}) == "upper bound only"
+    assert exact_spearman_p([1, 2, 3, 4], [5, 5, 5, 5])[1] == 1.0  # a constant side: no evidence
 
 
 def test_overall_verdicts() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from rib.attacks import ATTACKS
+from rib.attacks import ATTACKS, attacks_with_role
 from rib.grid import CHECK_ATTACK
 from rib.runtime import provenance, resolve_device
 from rib.store import ResultStore, summary_row
@@ -30,7 +30,7 @@ __all__ = ["CHECK_ATTACK", "FLAG_DESCRIPTIONS", "PGD_ATTACKS", "PGD_THRESHOLD", 
 
 THRESHOLD = 0.02  # share of common examples that only the black-box attack fooled
 PGD_THRESHOLD = 0.05  # share of the examples PGD survived that a strong attack fooled
-PGD_ATTACKS = ("pgd-linf", "pgd-l2")
+PGD_ATTACKS = tuple(attacks_with_role("reference"))  # the reference PGD of each norm
 # what each flag of ``store_checks`` means (the site's glossary and hover texts read these)
 FLAG_DESCRIPTIONS = {
     "black_box_beats_white_box": f"a black-box attack fooled more than {THRESHOLD:.0%} of the examples that every "
@@ -89,7 +89,7 @@ def _black_box_side(attack: str) -> str | None:
 
 def _pgd_side(attack: str) -> str | None:
     if attack in PGD_ATTACKS:
-        return "pgd"
+        return "reference"
     return "strong" if ATTACKS.get(attack).strong else None
 
 
@@ -100,7 +100,7 @@ def black_box_gaps(store: ResultStore, dataset: str, model: str) -> list[dict[st
 
 def pgd_gaps(store: ResultStore, dataset: str, model: str) -> list[dict[str, Any]]:
     """Per (norm, eps): the share of the examples PGD survived that a strong attack (APGD-CE, AutoAttack) fooled."""
-    return _gaps(_outcomes(store, dataset, model, _pgd_side), "pgd", "strong", of_survivors=True)
+    return _gaps(_outcomes(store, dataset, model, _pgd_side), "reference", "strong", of_survivors=True)
 
 
 def store_checks(store: ResultStore, dataset: str, model: str, card: Any) -> list[dict[str, Any]]:

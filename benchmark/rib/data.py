@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rib.eps import same_eps
 from rib.errors import ConfigError, DatasetError
 from rib.registry import Registry
 
@@ -62,7 +63,7 @@ class DatasetInfo:
 
     def __post_init__(self) -> None:
         for norm, value in self.headline.items():
-            if not any(abs(value - e) < 1e-12 for e in self.eps.get(norm, ())):
+            if not any(same_eps(value, e) for e in self.eps.get(norm, ())):
                 raise ValueError(f"dataset {self.name}: headline {norm} eps {value:g} is not in its eps list")
 
 

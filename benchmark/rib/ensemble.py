@@ -21,7 +21,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from rib.attacks.base import ATTACKS, Attack, AttackResult
+from rib.attacks.base import ATTACKS, Attack, AttackResult, has_role
+from rib.eps import at_eps
 from rib.errors import ConfigError
 from rib.evaluation import predict
 from rib.stats import wilson_interval
@@ -64,7 +65,7 @@ def cascade_survivors(prior: pd.DataFrame, universe: Sequence[int], eps: float, 
     cells; each stage must have tried every example of ``universe`` at ``eps``, else the cascade would skip an
     example that no stage tried.
     """
-    at = prior[(prior["eps"] - eps).abs() < 1e-9]
+    at = prior[at_eps(prior["eps"], eps)]
     wanted = set(int(i) for i in universe)
     for cell_id, rows in at.groupby("cell_id"):
         missing = wanted - set(rows["index"].astype(int))
@@ -104,7 +105,7 @@ def worst_case_examples(examples: pd.DataFrame, cells: pd.DataFrame) -> pd.DataF
         for eps, group in by_norm.groupby("eps", sort=True):
             per_index = group.groupby("index").agg(robust=("robust", "all"), clean_correct=("clean_correct", "all"))
             ensembles = group[group["kind"] == "ensemble"]
-            strongest = ensembles[ensembles["attack"].astype(str).str.startswith("autoattack-")]
+            strongest = ensembles[ensembles["attack"].map(lambda a: has_role(str(a), "headline-ensemble")).astype(bool)]
             # the images AutoAttack faced, where it ran: an extra APGD cell on more images must not widen them
             ensemble_idx = (strongest if len(strongest) else ensembles)["index"].unique()
             at_strength = len(ensemble_idx) > 0
@@ -140,7 +141,7 @@ def worst_case(examples: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
 
 def paired(per_example: pd.DataFrame, left: str, right: str, norm: str, eps: float) -> tuple[pd.Series, pd.Series]:
     """The two models' per-image worst-case outcomes at (norm, eps) on the images both were evaluated on."""
-    at = per_example[(per_example["norm"] == norm) & ((per_example["eps"] - eps).abs() < 1e-9)]
+    at = per_example[(per_example["norm"] == norm) & (at_eps(per_example["eps"], eps))]
     a = at[at["model"] == left].set_index("index")["robust"].astype(bool)
     b = at[at["model"] == right].set_index("index")["robust"].astype(bool)
     shared = a.index.intersection(b.index)

@@ -20,6 +20,7 @@ from rib.attacks.sanity import sanity_flags
 from rib.checks import store_checks
 from rib.data import DATASETS, DEFAULT_DATASET, dataset_eps, headline_eps, load_dataset
 from rib.ensemble import attack_survivors, cascade_survivors
+from rib.eps import same_eps
 from rib.errors import ConfigError, RibError
 from rib.grid import ADMISSION_ATTACK, CHECK_ATTACK, Cell, grid_spec
 from rib.metric_cells import (
@@ -218,7 +219,7 @@ def cascade_after(cell: Cell, stages: Sequence[str], planned: Sequence[Cell]) ->
     after = []
     for stage in (s for s in stages if ATTACKS.get(s).norm_name == norm):
         hits = [c for c in planned if c.kind == "attack" and not c.after and (c.model, c.dataset, c.attack, c.sample)
-                == (cell.model, cell.dataset, stage, cell.sample) and c.n >= cell.n and any(abs(e - cell.eps[0]) < 1e-9
+                == (cell.model, cell.dataset, stage, cell.sample) and c.n >= cell.n and any(same_eps(e, cell.eps[0])
                                                                              for e in c.eps)]
         if not hits:
             raise ConfigError(f"{cell.describe()}: its cascade stage {stage} is not planned at eps {cell.eps[0]:g} "
@@ -257,7 +258,7 @@ def headline_cells(cells: Sequence[Cell]) -> list[Cell]:
     cheapest run that gives each model a ranked board entry (``rib run --only headline``)."""
     return with_cascades(cells, [c for c in cells if c.kind == "attack" and c.after
                                  and ATTACKS.get(c.attack).kind == "ensemble"
-                                 and any(abs(c.eps[0] - e) < 1e-9 for e in DATASETS.get(c.dataset).headline.values())])
+                                 and any(same_eps(c.eps[0], e) for e in DATASETS.get(c.dataset).headline.values())])
 
 
 def select_attacks(cells: Sequence[Cell], attacks: str) -> list[Cell]:

@@ -40,9 +40,10 @@ import torch
 
 from rib.admission.gate import admit, needs_admission
 from rib.admission.record import Admission
-from rib.attacks import ATTACKS, create_attack
+from rib.attacks import ATTACKS, attack_for, create_attack
 from rib.data import DATASETS, DEFAULT_DATASET, headline_eps, load_dataset
-from rib.ensemble import attack_survivors, worst_case
+from rib.ensemble import attack_survivors, robustness_cells, row_samples, worst_case
+from rib.eps import at_eps, same_eps
 from rib.errors import ConfigError, RibError
 from rib.explain.metrics import METRICS
 from rib.grid import Cell, grid_spec
@@ -59,7 +60,6 @@ from rib.zoo.factory import ModelDirs, cached_model, model_from_card
 ACCURACIES = ("clean_accuracy", "robust_accuracy")
 WORST_CASE = "worst-case"  # the claim's attack: PGD, then AutoAttack on PGD's survivors
 CLAIM_KINDS = ("white-box", "black-box", "ensemble")  # attacks a robust-accuracy claim may name (multi-step only)
-STORE_KINDS = (*CLAIM_KINDS, "transfer")  # cells whose per-example outcomes enter the stored worst case
 MIN_ACCURACY_N = 100
 ALPHA = 0.05
 DEFAULT_TOLERANCE = 0.015  # metric claims only: relative to the measured value
@@ -122,8 +122,8 @@ def _metric_outputs() -> set[str]:
 
 
 def attack_kind(attack: str) -> str:
-    """An attack's kind; AutoAttack (``autoattack-*``) is the ``ensemble`` whatever its class says."""
-    return "ensemble" if attack.startswith("autoattack-") else str(ATTACKS.get(attack).kind)
+    """An attack's kind, as its class declares it."""
+    return str(ATTACKS.get(attack).kind)
 
 
 def default_norm(card: ModelCard) -> str:
@@ -181,7 +181,7 @@ def claim_errors(card: ModelCard) -> list[str]:
         norm = claim_norm(card, c)
         if norm and norm not in spec.eps:
             errors.append(f"claims[{i}]: unknown norm {norm!r} (known: {', '.join(spec.eps)})")
-        elif norm and not any(abs(eps - e) < 1e-9 for e in spec.eps[norm]):
+        elif norm and not any(same_eps(eps, e) for e in spec.eps[norm]):
             errors.append(f"claims[{i}]: eps {eps:g} is not in the {card.dataset} {norm} grid "
                           f"({', '.join(f'{e:g}' for e in spec.eps[norm])})")
         if not math.isfinite(float(c["value"])):
@@ -257,7 +257,7 @@ def card_status(card: ModelCard, checks: list[ClaimCheck]) -> str:
         return CLEAN_ONLY
     norm = default_norm(card)
     headline = headline_eps(card.dataset, norm)
-    if any(c.attack == WORST_CASE and c.norm == norm and abs(c.eps - headline) < 1e-9 for c in checks):
+    if any(c.attack == WORST_CASE and c.norm == norm and same_eps(c.eps, headline) for c in checks):
         return VERIFIED
     return NO_WORST_CASE
 
@@ -272,14 +272,14 @@ def measure_worst_case(card: ModelCard, norm: str, eps: float, n: int, *, seed: 
     x, y = load_dataset(card.dataset, "test")
     idx = stratified_indices(y, n)
     x, y = x[idx], y[idx]
-    at = ([i for i, e in enumerate(first_stage["eps"]) if abs(e - eps) < 1e-9] if first_stage else [])
+    at = ([i for i, e in enumerate(first_stage["eps"]) if same_eps(e, eps)] if first_stage else [])
     if first_stage and len(at) == n and [first_stage["index"][i] for i in at] == idx.tolist():
         alive = torch.tensor([bool(first_stage["robust"][i]) for i in at])
     else:
-        first = create_attack(f"pgd-{norm}")(model, x, y, [eps], seed=seed, batch_size=batch_size,
-                                             progress=progress)
+        first = create_attack(attack_for("reference", norm))(model, x, y, [eps], seed=seed, batch_size=batch_size,
+                                                             progress=progress)
         alive = first.robust[:, 0]
-    last = attack_survivors(create_attack(f"autoattack-{norm}"), model, x, y, eps, alive, seed=seed,
+    last = attack_survivors(create_attack(attack_for("headline-ensemble", norm)), model, x, y, eps, alive, seed=seed,
                             batch_size=batch_size, progress=progress)
     robust = alive & last.robust[:, 0]
     return int(robust.sum()), len(robust)
@@ -312,10 +312,11 @@ class VerificationPlan:
         stage only when no claim cell already measures it, its AutoAttack stage always (on PGD's survivors)."""
         out = [c for _, c in self.cells]
         for norm, eps in self.worst:
-            if not any(a == f"pgd-{norm}" and c.kind == "attack" and any(abs(e - eps) < 1e-9 for e in c.eps)
+            pgd = attack_for("reference", norm)
+            if not any(a == pgd and c.kind == "attack" and any(same_eps(e, eps) for e in c.eps)
                        for a, c in self.cells):
-                out.append(plan_cell(card, f"pgd-{norm}", [eps], n=self.n, seed=self.seed, batch_size=self.batch_size))
-            out.append(plan_cell(card, f"autoattack-{norm}", [eps], n=self.n, seed=self.seed,
+                out.append(plan_cell(card, pgd, [eps], n=self.n, seed=self.seed, batch_size=self.batch_size))
+            out.append(plan_cell(card, attack_for("headline-ensemble", norm), [eps], n=self.n, seed=self.seed,
                                  batch_size=self.batch_size))
         return out
 
@@ -334,7 +335,7 @@ def plan_verification(card: ModelCard, *, n: int | None = None, models_dir: Mode
     clean_source = ""  # the attack cell whose clean accuracy answers clean-accuracy claims
     if any(c["metric"] == "clean_accuracy" for c in card.claims):
         attacked = sorted(a for (a, m) in groups if not m)
-        clean_source = attacked[0] if attacked else "fgsm-linf"  # any attack cell measures clean accuracy
+        clean_source = attacked[0] if attacked else attack_for("single-step", "linf")  # any attack cell measures it
         if not attacked:
             groups[(clean_source, False)] = {spec.eps["linf"][0]}
     cells: list[tuple[str, Cell]] = []
@@ -394,7 +395,7 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
             if wkey not in worst:
                 worst[wkey] = measure_worst_case(card, norm, eps, plan.n, seed=plan.seed, batch_size=plan.batch_size,
                                                 device=dev, cache=cache, progress=progress,
-                                                first_stage=per_example.get(f"pgd-{norm}"))
+                                                first_stage=per_example.get(attack_for("reference", norm)))
             k, count = worst[wkey]
             value, (lo, hi) = k / count, wilson_interval(k, count)
         else:
@@ -484,13 +485,6 @@ def verification_status(results: Path | str, dataset: str, models: dict[str, str
     return out
 
 
-def _robustness_cells(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per stored robustness cell (cell_id, model, attack, norm, kind), AutoAttack as the ensemble."""
-    cells = summary[summary["attack"].map(lambda a: a in ATTACKS)].drop_duplicates("cell_id")
-    cells = cells[["cell_id", "model", "attack", "norm"]].assign(kind=cells["attack"].map(attack_kind))
-    return cells[cells["kind"].isin(STORE_KINDS)]
-
-
 def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, Any]]:
     """Claims for a zoo card from the stored results of its current weights: clean accuracy and PGD robust
     accuracy at each norm's headline eps (at the dataset's n), and the worst case over every stored attack at the
@@ -500,10 +494,11 @@ def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, 
     df = store.scan().to_pandas()
     df = df[(df["dataset"] == card.dataset) & (df["model"] == card.id) & (df["weights_sha256"] == card.weights_sha256)]
     claims = []
-    for attack, metric, eps in (("pgd-linf", "clean_accuracy", 0.0),
-                                ("pgd-linf", "robust_accuracy", spec.headline["linf"]),
-                                ("pgd-l2", "robust_accuracy", spec.headline["l2"])):
-        hit = df[(df["attack"] == attack) & (df["metric"] == metric) & ((df["eps"] - eps).abs() < 1e-9)
+    df = df[row_samples(df) == ""]  # rib's own sample: an authors' image set never answers a card's claims
+    pgd_linf, pgd_l2 = attack_for("reference", "linf"), attack_for("reference", "l2")
+    for attack, metric, eps in ((pgd_linf, "clean_accuracy", 0.0), (pgd_linf, "robust_accuracy", spec.headline["linf"]),
+                                (pgd_l2, "robust_accuracy", spec.headline["l2"])):
+        hit = df[(df["attack"] == attack) & (df["metric"] == metric) & (at_eps(df["eps"], eps))
                  & (df["n"] == spec.n)]
         if hit.empty:
             raise RibError(f"{card.id}: no stored {attack} {metric} at eps {eps:g} with n={spec.n} in {results}")
@@ -515,9 +510,9 @@ def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, 
     norm = default_norm(card)
     eps = headline_eps(card.dataset, norm)
     examples = store.examples(dataset=card.dataset, model=card.id).to_pandas()
-    wc = worst_case(examples, _robustness_cells(df))
-    hit = wc[(wc["norm"] == norm) & ((wc["eps"] - eps).abs() < 1e-9) & wc["ensemble"].astype(bool)]
-    autoattack = df[(df["attack"] == f"autoattack-{norm}") & ((df["eps"] - eps).abs() < 1e-9)]
+    wc = worst_case(examples, robustness_cells(df))
+    hit = wc[(wc["norm"] == norm) & (at_eps(wc["eps"], eps)) & wc["ensemble"].astype(bool)]
+    autoattack = df[(df["attack"] == attack_for("headline-ensemble", norm)) & (at_eps(df["eps"], eps))]
     if hit.empty or autoattack.empty:
         raise RibError(f"{card.id}: no stored AutoAttack cell at {norm} eps {eps:g} for its current weights in "
                        f"{results}: the worst case is not at ensemble strength")

@@ -97,6 +97,21 @@ def test_a_hostile_global_is_refused_before_any_object_is_built(tmp_path: Path) 
     assert not (tmp_path / "ran").exists()
 
 
+def _unicode(text: str) -> bytes:
+    raw = text.encode()
+    return b"\x8c" + bytes([len(raw)]) + raw  # SHORT_BINUNICODE
+
+
+@pytest.mark.parametrize("body", [
+    _unicode("os") + _unicode("system") + _unicode("numpy") + _unicode("dtype") + b"00",  # POP POP: os.system on top
+    _unicode("os") + _unicode("system") + _unicode("numpy") + _unicode("dtype") + b"\x86" + b"0",  # TUPLE2 POP
+    _unicode("os") + b"\x94\x94" + _unicode("system") + b"\x94" + b"00" + b"h\x01h\x02",  # memo reads
+])
+def test_a_global_hidden_behind_stack_tricks_is_refused(body: bytes) -> None:
+    with pytest.raises(WeightsError, match="refused"):
+        scan_globals(b"\x80\x04" + body + b"\x93.", "tricky.pkl")  # ... STACK_GLOBAL STOP
+
+
 def test_forbidden_opcodes_and_truncation_are_refused(tmp_path: Path) -> None:
     inst = b"(ios\nsystem\nS'true'\ntp0\n."  # protocol 0's INST opcode imports and calls in one step
     with pytest.raises(WeightsError, match="INST"):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rib.attacks import create_attack
+from rib.attacks import attack_for, create_attack
 from rib.attacks.pgd import random_delta
 from rib.data import DATASETS, headline_eps, load_dataset
 from rib.errors import RibError
@@ -172,7 +172,7 @@ def check_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: 
 def _accuracies(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: float,
                 seed: int) -> tuple[int, int]:
     """(clean-correct, PGD-robust) counts of ``GENERALIZATION_STEPS``-step PGD at ``eps``."""
-    result = create_attack(f"pgd-{norm}", steps=GENERALIZATION_STEPS)(model, x, y, [eps], seed=seed)
+    result = create_attack(attack_for("reference", norm), steps=GENERALIZATION_STEPS)(model, x, y, [eps], seed=seed)
     return int(result.clean_correct.sum()), int(result.robust[:, 0].sum())
 
 

@@ -4,9 +4,37 @@ The norms live in ``rib.norms``; ``NORMS`` and the norm classes are re-exported 
 """
 
 from rib.attacks import autoattack, foolbox_attacks, gradient, interpretation, protocols, transfer  # noqa: F401
-from rib.attacks.base import ATTACKS, Attack, AttackResult, FixedEpsAttack, create_attack
+from rib.attacks.base import (
+    ATTACK_ROLES,
+    ATTACKS,
+    Attack,
+    AttackResult,
+    AttackRole,
+    FixedEpsAttack,
+    attack_for,
+    attacks_with_role,
+    create_attack,
+    has_role,
+)
 from rib.attacks.pgd import ce_loss, default_step_size, pgd_perturb
 from rib.norms import NORMS, L2Norm, LinfNorm, Norm
 
-__all__ = ["ATTACKS", "NORMS", "Attack", "AttackResult", "FixedEpsAttack", "L2Norm", "LinfNorm", "Norm", "ce_loss",
-           "create_attack", "default_step_size", "pgd_perturb"]
+__all__ = [
+    "ATTACKS",
+    "ATTACK_ROLES",
+    "NORMS",
+    "Attack",
+    "AttackResult",
+    "AttackRole",
+    "FixedEpsAttack",
+    "L2Norm",
+    "LinfNorm",
+    "Norm",
+    "attack_for",
+    "attacks_with_role",
+    "ce_loss",
+    "create_attack",
+    "default_step_size",
+    "has_role",
+    "pgd_perturb",
+]

@@ -118,6 +118,7 @@ class APGDCEL2(APGDCELinf):
 
 @ATTACKS.decorator("apgd-linf", aliases=("apgd-ce-t-linf",))
 class APGDPairLinf(_PyAutoAttack):
+    role = "sweep-ensemble"
     """APGD-CE then APGD-T (9 target classes): AutoAttack's two gradient attacks, about a tenth of its cost on a
     robust image. The ensemble where AutoAttack's FAB-T and Square cost too much (the eps off the headline)."""
 
@@ -140,6 +141,7 @@ class APGDPairL2(APGDPairLinf):
 
 @ATTACKS.decorator("autoattack-linf", aliases=("aa-linf",))
 class AutoAttackLinf(_PyAutoAttack):
+    role = "headline-ensemble"
     """The standard ensemble (APGD-CE, APGD-T, FAB-T, Square): neither white-box nor black-box."""
 
     norm_name = "linf"
@@ -154,6 +156,7 @@ class AutoAttackL2(AutoAttackLinf):
 
 @ATTACKS.decorator("square-linf")
 class SquareLinf(_PyAutoAttack):
+    role = "black-box"
     norm_name = "linf"
     kind = "black-box"
     version = "custom"

@@ -10,7 +10,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 import torch
 from torch import nn
@@ -25,6 +25,16 @@ from rib.registry import Registry
 
 if TYPE_CHECKING:  # the zoo imports the defenses, which import the attacks: no runtime import of the zoo here
     from rib.zoo.robust_model import ModelResolver
+
+
+AttackRole = Literal["single-step", "reference", "sweep-ensemble", "headline-ensemble", "minimum-norm", "transfer",
+                     "black-box", "interpretation", "protocol", "other"]
+"""What an attack is for, so that planners, checks, claims and the board ask for a role, never for a name:
+``single-step`` (FGSM: cheap, too weak to decide a claim), ``reference`` (PGD: the first stage of every cascade and
+the reference gradient attack), ``sweep-ensemble`` (APGD-CE plus APGD-T, at every eps off the headline),
+``headline-ensemble`` (AutoAttack, standard), ``minimum-norm`` (boundary distances), ``transfer``, ``black-box``,
+``interpretation`` (an attack on the explanation), ``protocol`` (an authors' own evaluation, reproduced), ``other``."""
+ATTACK_ROLES: tuple[str, ...] = get_args(AttackRole)
 
 
 @dataclass
@@ -52,6 +62,7 @@ class Attack(Parameterized, ABC):
     params_kind = "attack"
     norm_name: ClassVar[str] = "linf"
     kind: ClassVar[str] = "white-box"  # white-box | black-box | transfer | interpretation | ensemble | protocol
+    role: ClassVar[AttackRole] = "other"  # what the attack is for (``AttackRole``)
     minimum_norm: ClassVar[bool] = False
     strong: ClassVar[bool] = False  # a reference attack whose successes where PGD failed mark PGD unreliable
     revision: ClassVar[int] = 1  # bump when a change to the attack's code or defaults changes its numbers
@@ -166,3 +177,24 @@ ATTACKS: Registry[type[Attack]] = Registry("attack", name_attr="name")
 def create_attack(name: str, **params: Any) -> Attack:
     """Instantiate a registered attack with its defaults overridden by ``params``."""
     return ATTACKS.get(name)(**params)
+
+
+def attacks_with_role(role: AttackRole, norm: str | None = None) -> list[str]:
+    """The registered attacks playing ``role`` (under ``norm`` when given), by name."""
+    return [n for n in ATTACKS.names() if ATTACKS.get(n).role == role
+            and (norm is None or ATTACKS.get(n).norm_name == norm)]
+
+
+def attack_for(role: AttackRole, norm: str) -> str:
+    """The one registered attack playing ``role`` under ``norm`` (e.g. the reference PGD of linf); a ``ConfigError``
+    where none or several do."""
+    found = attacks_with_role(role, norm)
+    if len(found) != 1:
+        raise ConfigError(f"{'no' if not found else 'more than one'} {role} attack under {norm}"
+                          f"{'' if not found else ': ' + ', '.join(found)}")
+    return found[0]
+
+
+def has_role(attack: str, *roles: AttackRole) -> bool:
+    """Whether the registered attack ``attack`` plays one of ``roles`` (False for a name rib does not know)."""
+    return attack in ATTACKS and ATTACKS.get(attack).role in roles

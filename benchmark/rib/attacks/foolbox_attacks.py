@@ -21,6 +21,7 @@ from rib.evaluation import predict
 
 class _FoolboxMinNorm(Attack):
     minimum_norm = True
+    role = "minimum-norm"
 
     def make(self) -> Any:
         """The foolbox attack object."""

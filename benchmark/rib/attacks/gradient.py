@@ -17,6 +17,7 @@ class _FGSM(FixedEpsAttack):
     """One step of size eps along the normalized gradient of cross-entropy, no random start."""
 
     single_step = True
+    role = "single-step"
 
     def attack_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                      generator: torch.Generator) -> torch.Tensor:
@@ -79,6 +80,7 @@ def pgd_early_stop(
 
 
 class _PGD(FixedEpsAttack):
+    role = "reference"
     @classmethod
     def default_params(cls) -> dict[str, Any]:
         return {"steps": 40, "rel_step_size": 2.5, "restarts": 1}

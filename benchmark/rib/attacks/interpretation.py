@@ -25,6 +25,7 @@ from rib.explain.cam import NO_CAM, CamModel, has_cam
 class TopKCamLinf(FixedEpsAttack):
     norm_name = "linf"
     kind = "interpretation"
+    role = "interpretation"
     revision = 2  # 2: the paper's 200 steps of eps/30 from a random start (was 40 steps of 2.5·eps/40 from x)
 
     @classmethod

@@ -28,6 +28,7 @@ class BoopathyPGD(FixedEpsAttack):
 
     norm_name: ClassVar[str] = "linf"
     kind: ClassVar[str] = "protocol"
+    role = "protocol"
     sample: ClassVar[str] = "boopathy2020"
 
     @classmethod

@@ -29,6 +29,7 @@ _CRAFTED_MAX = 64
 
 class _TransferPGD(Attack):
     kind = "transfer"
+    role = "transfer"
 
     @classmethod
     def default_params(cls) -> dict[str, Any]:

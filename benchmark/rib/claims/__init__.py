@@ -18,7 +18,7 @@ import pyarrow as pa
 import torch
 
 from rib.claims.evidence import Evidence, Side
-from rib.claims.judge import SOURCE_LABELS, VERDICTS, Judgement, evidence_json, judge
+from rib.claims.judge import PROTOCOL_SOURCE, SOURCE_LABELS, VERDICTS, Judgement, evidence_json, judge
 from rib.claims.spec import ClaimSpec, load_claims
 from rib.data import DEFAULT_DATASET
 from rib.runtime import provenance
@@ -142,10 +142,13 @@ def claims_table(rows: list[dict[str, Any]], *, wide: bool = False) -> str:
         body = [[r["verdict"], r["claim"], r["source"], r["eps_range"]] for r in rows]
         table = format_table(["verdict", "claim", "source", "where (per eps, Holm-corrected)"], body,
                              width=TERMINAL_WIDTH, wrap=(3,), keep=2)
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
-    tested = len(rows) - counts["no data"]
+    decisive = [r for r in rows if r["source"] != PROTOCOL_SOURCE]  # the protocol's upper bounds decide nothing
+    counts = {v: sum(r["verdict"] == v for r in decisive) for v in VERDICTS}
+    tested = len(decisive) - counts["no data"]
     summary = (f"{counts['holds']} of {tested} judgements with data hold, {counts['does not hold']} do not, "
                f"{counts['mixed']} are mixed across eps, {counts['inconclusive']} are inconclusive "
                f"({counts['no data']} without data). Sources: "
-               + "; ".join(f"{k} = {v}" for k, v in SOURCE_LABELS.items()) + ".")
+               + "; ".join(f"{k} = {v}" for k, v in SOURCE_LABELS.items())
+               + f" ({PROTOCOL_SOURCE} verdicts say whether the paper's own measurement is reproduced; as upper "
+               "bounds they are not counted).")
     return table + "\n" + (summary if wide else textwrap.fill(summary, TERMINAL_WIDTH))

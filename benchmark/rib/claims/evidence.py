@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rib.attacks import ATTACKS
+from rib.attacks import ATTACKS, attacks_with_role
 from rib.ensemble import robustness_cells, row_samples, worst_case_examples
+from rib.eps import at_eps
 from rib.stats import DEFAULT_SAMPLE
 
-MIN_NORM_L2 = ("fmn-l2", "deepfool-l2", "cw-l2")  # minimum-norm attacks whose distances bound the boundary
-EPS_TOL = 1e-9
+MIN_NORM_L2 = tuple(attacks_with_role("minimum-norm", "l2"))  # their distances bound the decision boundary
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Evidence:
     def worst_outcomes(self, model: str, norm: str, eps: float, sample: str = DEFAULT_SAMPLE) -> Outcomes | None:
         """The model's per-image worst case at (norm, eps) on ``sample``."""
         w = self.worst_examples(sample)
-        at = w[(w["model"] == model) & (w["norm"] == norm) & ((w["eps"] - eps).abs() < EPS_TOL)]
+        at = w[(w["model"] == model) & (w["norm"] == norm) & at_eps(w["eps"], eps)]
         if at.empty:
             return None
         ensemble = bool(at["ensemble"].iloc[0])
@@ -78,11 +78,11 @@ class Evidence:
         """The model's per-image outcome under one attack at eps (its largest stored cell on ``sample``)."""
         d = self.df
         hit = d[(d["model"] == model) & (d["attack"] == attack) & (d["metric"] == "robust_accuracy")
-                & ((d["eps"] - eps).abs() < EPS_TOL) & (self.samples.reindex(d.index) == sample)]
+                & at_eps(d["eps"], eps) & (self.samples.reindex(d.index) == sample)]
         if hit.empty:
             return None
         cell = hit.sort_values("n").iloc[-1]["cell_id"]
-        ex = self.examples[(self.examples["cell_id"] == cell) & ((self.examples["eps"] - eps).abs() < EPS_TOL)]
+        ex = self.examples[(self.examples["cell_id"] == cell) & at_eps(self.examples["eps"], eps)]
         if ex.empty:
             return None
         strong = attack in ATTACKS and ATTACKS.get(attack).kind == "ensemble"
@@ -91,7 +91,7 @@ class Evidence:
     def ensembles(self, model: str, norm: str, eps: float, sample: str = DEFAULT_SAMPLE) -> list[str]:
         """The ensemble attacks (AutoAttack, the APGD pair) stored for the model at (norm, eps) on ``sample``."""
         d = self.df
-        hit = d[(d["model"] == model) & (d["norm"] == norm) & ((d["eps"] - eps).abs() < EPS_TOL)
+        hit = d[(d["model"] == model) & (d["norm"] == norm) & at_eps(d["eps"], eps)
                 & (d["metric"] == "robust_accuracy") & (self.samples.reindex(d.index) == sample)]
         return sorted(a for a in hit["attack"].unique() if a in ATTACKS and ATTACKS.get(a).kind == "ensemble")
 
@@ -99,7 +99,7 @@ class Evidence:
         """The stored number for (model, attack, metric, eps) on rib's sample; the largest-n cell when several."""
         d = self.df
         hit = d[(d["model"] == model) & (d["attack"] == attack) & (d["metric"] == metric)
-                & ((d["eps"] - eps).abs() < EPS_TOL) & (self.samples.reindex(d.index) == DEFAULT_SAMPLE)]
+                & at_eps(d["eps"], eps) & (self.samples.reindex(d.index) == DEFAULT_SAMPLE)]
         if hit.empty or not math.isfinite(float(hit.sort_values("n").iloc[-1]["value"])):
             return None
         r = hit.sort_values("n").iloc[-1]

@@ -21,8 +21,10 @@ import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
+from rib.attacks import attack_for
 from rib.claims.evidence import Evidence, Outcomes, Side
 from rib.claims.spec import ClaimSpec
+from rib.eps import same_eps
 from rib.stats import DEFAULT_SAMPLE, Z_95, mcnemar_p
 
 ALPHA = 0.05
@@ -30,6 +32,11 @@ VERDICTS = ("holds", "does not hold", "mixed", "inconclusive", "no data")
 SOURCE_LABELS = {"rib": "rib's re-trainings at rib's strength",
                  "authors": "the authors' networks at rib's strength",
                  "authors-protocol": "the authors' networks under the authors' protocol"}
+PROTOCOL_SOURCE = "authors-protocol"
+# the authors' protocol is one weaker attack: its numbers are upper bounds, so it never decides a claim; its
+# verdicts say whether it reproduces what the paper reports, and are not counted among the verdicts
+PROTOCOL_VERDICTS = {"holds": "reproduced", "does not hold": "reversed", "mixed": "mixed",
+                     "inconclusive": "not reproduced", "no data": "no data"}
 # a comparison's outcome at one eps and one model pair
 HOLDS, AGAINST, UNTOLD, BOTH_ZERO, UPPER, MISSING = ("holds", "contradicted", "cannot tell", "both 0%",
                                                      "upper bound only", "no data")
@@ -99,16 +106,23 @@ def _eps_text(values: Sequence[float]) -> str:
     return f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g}-{values[-1]:g}"
 
 
+def _combine(states: set[str]) -> str:
+    """The outcome at one eps over its model pairs, by precedence: ``mixed`` where pairs disagree, else a decided
+    outcome, else cannot tell, else an upper bound only, else both 0%, else no data."""
+    if HOLDS in states and AGAINST in states:
+        return "mixed"
+    for state in (HOLDS, AGAINST, UNTOLD, UPPER, BOTH_ZERO):
+        if state in states:
+            return state
+    return MISSING
+
+
 def eps_range(comparisons: Sequence[Comparison]) -> tuple[dict[float, str], str]:
     """Per eps, the outcome over its model pairs (one outcome when they agree, else ``mixed``), and the summary:
     consecutive eps with the same outcome joined ("holds at 0.05-0.3; contradicted at 0.35-0.4")."""
     per_eps: dict[float, str] = {}
     for eps in sorted({c.eps for c in comparisons}):
-        states = {c.status for c in comparisons if c.eps == eps}
-        decided = states & {HOLDS, AGAINST}
-        per_eps[eps] = (states.pop() if len(states) == 1 else "mixed" if len(decided) == 2
-                        else decided.pop() if decided and states <= {HOLDS, AGAINST, UNTOLD, BOTH_ZERO}
-                        else UNTOLD if UNTOLD in states else sorted(states)[0])
+        per_eps[eps] = _combine({c.status for c in comparisons if c.eps == eps})
     parts: list[tuple[str, list[float]]] = []
     for eps, state in per_eps.items():
         if parts and parts[-1][0] == state:
@@ -124,7 +138,7 @@ def overall(per_eps: dict[float, str], focus: Sequence[float]) -> str:
     """The verdict over the claim's focus eps (all of its eps when it names none): ``holds`` where it holds at
     some eps and is contradicted at none, ``does not hold`` the other way round, ``mixed`` where both, else
     ``inconclusive`` (the eps range says where)."""
-    at = [s for e, s in per_eps.items() if not focus or any(abs(e - f) < 1e-9 for f in focus)]
+    at = [s for e, s in per_eps.items() if not focus or any(same_eps(e, f) for f in focus)]
     if not at or all(s == MISSING for s in at):
         return "no data"
     held, against = HOLDS in at or "mixed" in at, AGAINST in at or "mixed" in at
@@ -187,6 +201,8 @@ def metric_comparisons(pairs: Sequence[tuple[str, str]], eps_list: Sequence[floa
 def exact_spearman_p(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     """Spearman's rho and its exact two-sided permutation p-value (every ordering of y; up to 8 values)."""
     rho = float(spearmanr(x, y)[0])
+    if not math.isfinite(rho):  # a constant side: no order to correlate
+        return rho, 1.0
     count = 0
     perms = list(itertools.permutations(range(len(y))))
     for perm in perms:
@@ -255,8 +271,11 @@ def _paired(claim: ClaimSpec, ev: Evidence) -> list[Judgement]:
         if source == "authors" and protocol:
             comps = paired_comparisons(pairs, claim.eps, lambda m, e: ev.attack_outcomes(m, protocol, e, sample),
                                        need_ensemble=False)
-            out.append(_judgement("authors-protocol", claim, comps,
-                                  _label(f"{protocol} robust acc ({claim.norm} {{eps}})")))
+            j = _judgement(PROTOCOL_SOURCE, claim, comps, _label(f"{protocol} robust acc ({claim.norm} {{eps}})"))
+            j.verdict = PROTOCOL_VERDICTS[j.verdict]
+            j.detail += ("; the authors' protocol is one weaker attack (an upper bound): it shows what the paper "
+                         "measured, it does not decide the claim")
+            out.append(j)
     return out
 
 
@@ -287,8 +306,8 @@ def _clean_cost(claim: ClaimSpec, ev: Evidence) -> Judgement:
     verdicts = []
     left = right = None
     for adv_model, std_model in pairs:
-        adv = ev.side(adv_model, f"pgd-{claim.norm}", "clean_accuracy")
-        std = ev.side(std_model, f"pgd-{claim.norm}", "clean_accuracy")
+        adv = ev.side(adv_model, attack_for("reference", claim.norm), "clean_accuracy")
+        std = ev.side(std_model, attack_for("reference", claim.norm), "clean_accuracy")
         c = Comparison(0.0, adv_model, std_model)
         comps.append(c)
         if adv is None or std is None:
@@ -320,6 +339,8 @@ def _correlation(claim: ClaimSpec, ev: Evidence) -> Judgement:
     xs, ys = [p[1] for p in points], [p[2] for p in points]
     n = len(points)
     rho, p = exact_spearman_p(xs, ys) if n <= 8 else (float(v) for v in spearmanr(xs, ys))
+    if not (math.isfinite(rho) and math.isfinite(p)):
+        return Judgement("rib", "no data", "no order", [], None, None, "a constant alignment or distance")
     limit = smallest_p(n) if n <= 12 else 0.0
     verdict = "inconclusive" if not p < ALPHA else "holds" if rho > 0 else "does not hold"
     notes = [f"Spearman rho = {rho:.3f}, two-sided p = {p:.3g} over {n} models"

@@ -18,7 +18,9 @@ from typing import Any
 import pandas as pd
 import torch
 
+from rib.attacks import attack_for
 from rib.data import DATASETS
+from rib.eps import at_eps, same_eps
 from rib.grid import ADMISSION_ATTACK
 from rib.report import glossary
 from rib.report.facts import MISSING, ModelFacts, format_count, model_facts, paper_short
@@ -139,7 +141,8 @@ def _origin_badge(facts: ModelFacts, root: str) -> Badge:
 
 # the interpretability metrics the default table shows: the ones the papers' claims read (Etmann et al.'s alignment,
 # Chalasani et al.'s Gini of IG, Boopathy et al.'s CAM stability); the other key metrics sit behind "more columns"
-DEFAULT_KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"), ("kendall-tau", "topk-cam-linf"))
+DEFAULT_KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"),
+                       ("kendall-tau", attack_for("interpretation", "linf")))
 
 
 def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[float] = ()) -> list[Column]:
@@ -172,9 +175,9 @@ def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[f
         Column("AutoAttack n", "images of the PGD → AutoAttack cascade cell", True, True),
         Column("flags", "sanity checks that fired for this norm (hover a badge; see the glossary)", extra=True),
         *[Column(f"worst % @ {e:g}", "worst case over the attacks run at this eps on one common set of images"
-                 + (" (AutoAttack included)" if top is not None and abs(e - top) < 1e-12 else
+                 + (" (AutoAttack included)" if top is not None and same_eps(e, top) else
                     " (APGD-CE plus APGD-T included where it ran; an upper bound for a model where it did not)"
-                    if any(abs(e - x) < 1e-12 for x in ensemble_eps) else
+                    if any(same_eps(e, x) for x in ensemble_eps) else
                     " (no ensemble ran at this eps: an upper bound, never a rank)"), True, True)
           for e in eps_list],
         Column("defense", extra=True),
@@ -258,7 +261,7 @@ def tied_ranks(models: list[str], per_example: pd.DataFrame, norm: str, eps: flo
     ranks after every model with one."""
     at = per_example[(per_example["norm"] == norm) & per_example["ensemble"].astype(bool)]
     if eps is not None:
-        at = at[(at["eps"] - eps).abs() < 1e-9]
+        at = at[at_eps(at["eps"], eps)]
     outcome = {m: rows.set_index("index")["robust"].astype(bool) for m, rows in at.groupby("model")}
     ranks = {}
     for m in models:
@@ -290,9 +293,10 @@ def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFram
     trained = "-" if first["trained_norm"] == "none" else f"{first['trained_norm']} {first['trained_eps']:g}"
     clean = mine[mine["metric"] == "clean_accuracy"].sort_values("n")
     mb = best[best["model"] == model].set_index("eps")
-    aa = mine[(mine["attack"] == f"autoattack-{norm}") & (mine["metric"] == "robust_accuracy")].sort_values("n")
+    aa = mine[(mine["attack"] == attack_for("headline-ensemble", norm))
+              & (mine["metric"] == "robust_accuracy")].sort_values("n")
     if top is not None:
-        aa = aa[(aa["eps"] - top).abs() < 1e-9]
+        aa = aa[at_eps(aa["eps"], top)]
     keys = [_key_cell(key_metric(metrics, model, metric, source), link) for metric, source in KEY_METRICS]
     reasons = unranked_reasons(mine, norm)
     status = gated_status(view.verification.get(dataset, {}).get(model, "unverified"), reasons)

@@ -15,7 +15,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from rib.attacks import has_role
 from rib.data import DATASETS, headline_eps
+from rib.eps import at_eps
 from rib.report.gating import unranked_reasons
 from rib.report.site import slug
 from rib.report.tables import current_weights
@@ -34,15 +36,15 @@ def export_robustbench_json(results: Path | str, out: Path | str, *, models_dir:
     """Write the model_info files; returns their paths."""
 
     df = current_weights(load_results(results), models_dir)  # never an older weights' cell
-    aa = df[df["attack"].str.startswith("autoattack-") & df["metric"].isin(["clean_accuracy", "robust_accuracy"])]
+    aa = df[df["attack"].map(lambda a: has_role(str(a), "headline-ensemble")).astype(bool)
+            & df["metric"].isin(["clean_accuracy", "robust_accuracy"])]
     written = []
     for (dataset, model, _attack), rows in aa.groupby(["dataset", "model", "attack"]):
         cards = {c.id: c for c in list_cards(str(dataset), models_dir)}
         card = cards.get(str(model))
         robust_rows = rows[rows["metric"] == "robust_accuracy"]
         if dataset in DATASETS:  # the headline eps's number, where the dataset has one
-            robust_rows = robust_rows[(robust_rows["eps"] - headline_eps(str(dataset), str(rows["norm"].iloc[0])))
-                                      .abs() < 1e-9]
+            robust_rows = robust_rows[at_eps(robust_rows["eps"], headline_eps(str(dataset), str(rows["norm"].iloc[0])))]
         if robust_rows.empty:  # an AutoAttack cell off the headline eps only
             continue
         robust = robust_rows.sort_values("n").iloc[-1]

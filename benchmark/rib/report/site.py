@@ -24,6 +24,7 @@ from rib import __version__, ensemble
 from rib.claims import REPRODUCTION_COLUMNS, evaluate_claims, format_value, reproduction_rows
 from rib.claims.judge import SOURCE_LABELS
 from rib.data import DATASETS, headline_eps
+from rib.eps import at_eps
 from rib.errors import RibError
 from rib.files import atomic_write_bytes, atomic_write_text
 from rib.report import docs, glossary, methodology, plots
@@ -101,7 +102,7 @@ class _Site:
 
 def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: str, eps: float) -> list[dict]:
     metrics = view.metric_rows(dataset)
-    b = best[(best["norm"] == norm) & ((best["eps"] - eps).abs() < 1e-9) & best["ensemble"].astype(bool)]
+    b = best[(best["norm"] == norm) & (at_eps(best["eps"], eps)) & best["ensemble"].astype(bool)]
     b = b.set_index("model")
     out = []
     for metric, source, kind, hit in _scatter_sets(metrics):  # CAM-head and Grad-CAM models apart

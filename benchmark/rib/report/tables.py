@@ -14,14 +14,17 @@ from typing import Any
 
 import pandas as pd
 
+from rib.attacks import attack_for
 from rib.data import DATASETS, headline_eps
 from rib.ensemble import robustness_cells, row_samples, worst_case, worst_case_examples
+from rib.eps import at_eps
 from rib.run_table import is_attack_row
 from rib.store import ResultStore
 from rib.zoo import list_cards
 
 KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"), ("smoothgrad-cosine", "clean"),
-               ("kendall-tau", "topk-cam-linf"), ("interp-discrepancy", "pgd-linf"))
+               ("kendall-tau", attack_for("interpretation", "linf")),
+               ("interp-discrepancy", attack_for("reference", "linf")))
 
 
 @dataclass
@@ -118,7 +121,7 @@ def headline(best: pd.DataFrame, model: str, norm: str, eps: float | None) -> pd
     """The model's headline row at ``eps``: its worst case there, only if it is at ensemble strength."""
     if eps is None:
         return None
-    hit = best[(best["model"] == model) & (best["norm"] == norm) & ((best["eps"] - eps).abs() < 1e-9)
+    hit = best[(best["model"] == model) & (best["norm"] == norm) & (at_eps(best["eps"], eps))
                & best["ensemble"].astype(bool)]
     return None if hit.empty else hit.iloc[0]
 
@@ -174,7 +177,7 @@ def protocol_comparison(view: StoreView, dataset: str, model: str) -> list[dict[
         worst = worst_case(view.examples, robustness_cells(other[other["dataset"] == dataset], sample))
         worst = worst[(worst["model"] == model) & (worst["norm"] == ATTACKS.get(str(attack)).norm_name)]
         for _, r in cells.sort_values("eps").iterrows():
-            w = worst[(worst["eps"] - float(r["eps"])).abs() < 1e-9]
+            w = worst[at_eps(worst["eps"], float(r["eps"]))]
             entry: dict[str, Any] = {"attack": str(attack), "sample": sample, "eps": float(r["eps"]),
                                      "protocol": float(r["value"]), "protocol_n": int(r["n"]),
                                      "protocol_ci": (float(r["ci_low"]), float(r["ci_high"])), "rib": math.nan,

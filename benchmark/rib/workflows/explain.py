@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
-from rib.attacks import create_attack
+from rib.attacks import attack_for, create_attack
 from rib.data import headline_eps, load_dataset
 from rib.explain.pictures import attribution_figure
 from rib.stats import stratified_indices
@@ -20,5 +20,5 @@ def explain_figure(model: nn.Module, model_id: str, dataset: str, out: Path, *, 
     idx = stratified_indices(y, n)
     x, y = x[idx], y[idx]
     eps = headline_eps(dataset, norm)
-    x_adv = create_attack(f"pgd-{norm}")(model, x, y, [eps], seed=seed).x_adv
+    x_adv = create_attack(attack_for("reference", norm))(model, x, y, [eps], seed=seed).x_adv
     return attribution_figure(model, model_id, dataset, out, x, y, x_adv, adv_title=f"PGD {norm} {eps:g}", seed=seed)

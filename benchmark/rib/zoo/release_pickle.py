@@ -49,40 +49,47 @@ def _resolve(module: str, name: str) -> Any:
     return getattr(core.multiarray, name)
 
 
+_MEMO_OPCODES = frozenset({"MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT", "FRAME"})  # leave the stack as it is
+_GET_OPCODES = frozenset({"BINGET", "LONG_BINGET", "GET"})
+
+
 def scan_globals(data: bytes, source: str) -> list[tuple[str, str]]:
     """Every global the pickle ``data`` would import, found without running it; a ``WeightsError`` for a
     forbidden opcode, a global outside ``ALLOWED_GLOBALS``, a global whose name cannot be told statically, or a
-    stream that is not a complete pickle."""
+    stream that is not a complete pickle.
+
+    ``STACK_GLOBAL`` takes its module and name from the stack: they must be the values of the two opcodes right
+    before it (memo writes aside), each a string push or a memo read of a string that was memoized right after its
+    push. Anything else (a string pushed earlier and exposed by ``POP``, ``DUP``, a tuple, ...) is refused."""
     found: list[tuple[str, str]] = []
-    strings: list[str] = []  # string pushes seen so far, for STACK_GLOBAL's two operands
-    memo: dict[int, Any] = {}
-    last: Any = None
+    recent: list[str | None] = []  # the value of each value-producing opcode: its string, or None for non-strings
+    memo: dict[int, str | None] = {}
     try:
         for opcode, arg, _ in pickletools.genops(io.BytesIO(data)):
             name = opcode.name
             if name in _FORBIDDEN_OPCODES:
                 raise WeightsError(f"{source}: refused, the pickle uses opcode {name}, which can run code; rib "
                                    f"reads only numpy arrays")
-            if name in _STRING_OPCODES:
-                last = arg.decode("latin1") if isinstance(arg, bytes) else arg
-                strings.append(last)
-                continue
-            if name in ("MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT"):
-                memo[len(memo) if name == "MEMOIZE" else int(arg or 0)] = last
-            elif name in ("BINGET", "LONG_BINGET", "GET"):
-                last = memo.get(int(arg or 0))
-                if isinstance(last, str):
-                    strings.append(last)
+            if name in _MEMO_OPCODES:
+                if name != "FRAME":  # memoize the top of the stack: a string only if a string was just pushed
+                    index = len(memo) if name == "MEMOIZE" else int(arg or 0)
+                    memo[index] = recent[-1] if recent else None
                 continue
             if name == "GLOBAL":
                 module, _, attr = str(arg).partition(" ")
                 found.append((module, attr))
             elif name == "STACK_GLOBAL":
-                if len(strings) < 2:
+                if len(recent) < 2 or recent[-2] is None or recent[-1] is None:
                     raise WeightsError(f"{source}: refused, a global whose name cannot be read without running the "
                                        f"pickle")
-                found.append((strings[-2], strings[-1]))
-            last = None
+                found.append((str(recent[-2]), str(recent[-1])))
+            if name in _STRING_OPCODES:
+                recent.append(arg.decode("latin1") if isinstance(arg, bytes) else str(arg))
+            elif name in _GET_OPCODES:
+                recent.append(memo.get(int(arg or 0)))
+            else:
+                recent.append(None)
+            del recent[:-2]
     except WeightsError:
         raise
     except Exception as exc:  # pickletools raises ValueError on a truncated or malformed stream
