@@ -49,6 +49,7 @@ def official_data_folder(name: str) -> Path | None:
 
 
 OFFICIAL_PAPER_MODELS = official_data_folder("paper-models")
+OFFICIAL_FASHION = official_data_folder("fashion-mnist")
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +62,8 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         (root / "data" / "mnist").symlink_to(OFFICIAL_MNIST, target_is_directory=True)
     if OFFICIAL_PAPER_MODELS is not None:
         (root / "data" / "paper-models").symlink_to(OFFICIAL_PAPER_MODELS, target_is_directory=True)
+    if OFFICIAL_FASHION is not None:
+        (root / "data" / "fashion-mnist").symlink_to(OFFICIAL_FASHION, target_is_directory=True)
     monkeypatch.setenv("RIB_DATA_DIR", str(root / "data"))
     monkeypatch.setenv("RIB_CACHE_DIR", str(root / "cache"))
     monkeypatch.setenv("RIB_OFFLINE", "1")
@@ -69,6 +72,8 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 def _missing_official_data(exc: BaseException) -> bool:
     if OFFICIAL_PAPER_MODELS is None and isinstance(exc, WeightsError) and "RIB_OFFLINE is set" in str(exc):
         return True  # an authors' network whose release files are not here
+    if OFFICIAL_FASHION is None and isinstance(exc, DatasetError) and str(exc).startswith("fashion-mnist:"):
+        return True
     return OFFICIAL_MNIST is None and isinstance(exc, DatasetError) and str(exc).startswith("mnist:")
 
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from rib.checks import black_box_gaps, pgd_gaps, store_black_box_checks, store_checks
+from rib.checks import black_box_gaps, pgd_gaps, store_checks
 from rib.store import ResultStore
 from rib.zoo import ModelCard
 
@@ -28,7 +28,7 @@ def test_black_box_beating_white_box_is_flagged(tmp_path: Path) -> None:
     _cell(store, "c" * 64, "square-linf", [True] * 5 + [False] * 5)
     gaps = black_box_gaps(store, "mnist-5k", "m")
     assert gaps == [{"norm": "linf", "eps": 0.3, "share": 0.3, "n": 10}]  # examples 5, 6, 7: only square
-    rows = store_black_box_checks(store, "mnist-5k", "m", CARD)
+    rows = store_checks(store, "mnist-5k", "m", CARD)
     assert [(r["metric"], r["value"]) for r in rows] == [("flag:black_box_beats_white_box", 1.0)]
     assert "flag:black_box_beats_white_box" in set(store.scan().column("metric").to_pylist())
 

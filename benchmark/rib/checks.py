@@ -26,7 +26,7 @@ from rib.runtime import provenance, resolve_device
 from rib.store import ResultStore, summary_row
 
 __all__ = ["CHECK_ATTACK", "FLAG_DESCRIPTIONS", "PGD_ATTACKS", "PGD_THRESHOLD", "THRESHOLD", "black_box_gaps",
-           "pgd_gaps", "store_black_box_checks", "store_checks"]
+           "pgd_gaps", "store_checks"]
 
 THRESHOLD = 0.02  # share of common examples that only the black-box attack fooled
 PGD_THRESHOLD = 0.05  # share of the examples PGD survived that a strong attack fooled
@@ -132,4 +132,3 @@ def store_checks(store: ResultStore, dataset: str, model: str, card: Any) -> lis
     return rows
 
 
-store_black_box_checks = store_checks  # the name before the PGD check joined it

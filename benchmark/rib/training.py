@@ -213,11 +213,6 @@ def training_plan(dataset: str, models: str | None = None) -> list[str]:
     return [get_recipe(m.strip(), dataset).id for m in models.split(",") if m.strip()]
 
 
-def train_all(dataset: str = DEFAULT_TRAINING_DATASET, **kwargs: Any) -> list[ModelCard]:
-    """Train every recipe of ``dataset`` in dependency order (IR's teacher before IR)."""
-    return [train_model(mid, dataset, **kwargs) for mid in training_plan(dataset)]
-
-
 def train_models(models: str | None, dataset: str = DEFAULT_TRAINING_DATASET, *, out_dir: Path = Path("trained"),
                  epochs: int | None = None, seed: int | None = None, device: str = "auto", force: bool = False,
                  recalibrate: bool = False, progress: bool = True, skip_finished: bool = False,

@@ -28,6 +28,7 @@ admission check or an unresolved masking flag is never shown ``verified``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ import torch
 
 from rib.admission.gate import admit, needs_admission
 from rib.admission.record import Admission
-from rib.attacks import ATTACKS, attack_for, create_attack
+from rib.attacks import ATTACKS, attack_for, create_attack, has_role
 from rib.data import DATASETS, DEFAULT_DATASET, headline_eps, load_dataset
 from rib.ensemble import attack_survivors, robustness_cells, row_samples, worst_case
 from rib.eps import at_eps, same_eps
@@ -59,7 +60,8 @@ from rib.zoo.factory import ModelDirs, cached_model, model_from_card
 
 ACCURACIES = ("clean_accuracy", "robust_accuracy")
 WORST_CASE = "worst-case"  # the claim's attack: PGD, then AutoAttack on PGD's survivors
-CLAIM_KINDS = ("white-box", "black-box", "ensemble")  # attacks a robust-accuracy claim may name (multi-step only)
+CLAIM_KINDS = ("white-box", "black-box", "ensemble", "protocol")  # attacks a robust-accuracy claim may name
+# (multi-step only; an authors' protocol measures what their paper reports, on their own images)
 MIN_ACCURACY_N = 100
 ALPHA = 0.05
 DEFAULT_TOLERANCE = 0.015  # metric claims only: relative to the measured value
@@ -181,7 +183,7 @@ def claim_errors(card: ModelCard) -> list[str]:
         norm = claim_norm(card, c)
         if norm and norm not in spec.eps:
             errors.append(f"claims[{i}]: unknown norm {norm!r} (known: {', '.join(spec.eps)})")
-        elif norm and not any(same_eps(eps, e) for e in spec.eps[norm]):
+        elif norm and not any(same_eps(eps, e) for e in spec.eps[norm]) and not has_role(attack, "protocol"):
             errors.append(f"claims[{i}]: eps {eps:g} is not in the {card.dataset} {norm} grid "
                           f"({', '.join(f'{e:g}' for e in spec.eps[norm])})")
         if not math.isfinite(float(c["value"])):
@@ -485,6 +487,25 @@ def verification_status(results: Path | str, dataset: str, models: dict[str, str
     return out
 
 
+def release_claims(card: ModelCard, results: Path | str) -> list[dict[str, Any]]:
+    """Claims for an authors' network: its clean accuracy on the whole test split (measured by ``rib release``) and
+    what the authors' protocol measures at each eps of its stored cell, on their images; then, where its headline is
+    stored, the claims of every zoo card (``claims_from_results``)."""
+    claims: list[dict[str, Any]] = []
+    if "test_accuracy" in card.provenance:
+        claims.append({"attack": CLEAN, "metric": "clean_accuracy", "value": round(float(card.provenance[
+            "test_accuracy"]), 4), "n": int(card.provenance.get("n_test", DATASETS.get(card.dataset).n))})
+    df = ResultStore(results).scan().to_pandas()
+    df = df[(df["dataset"] == card.dataset) & (df["model"] == card.id) & (df["weights_sha256"] == card.weights_sha256)
+            & (df["metric"] == "robust_accuracy")]
+    protocol = df[df["attack"].map(lambda a: has_role(str(a), "protocol")).astype(bool)].sort_values("eps")
+    claims += [{"attack": str(r["attack"]), "metric": "robust_accuracy", "eps": float(r["eps"]),
+                "value": round(float(r["value"]), 4), "n": int(r["n"])} for _, r in protocol.iterrows()]
+    with contextlib.suppress(RibError):  # without its headline stored, the protocol's claims alone
+        claims += claims_from_results(card, results)[1:]  # its own clean claim is the whole split's, above
+    return claims
+
+
 def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, Any]]:
     """Claims for a zoo card from the stored results of its current weights: clean accuracy and PGD robust
     accuracy at each norm's headline eps (at the dataset's n), and the worst case over every stored attack at the
@@ -530,7 +551,8 @@ def write_zoo_claims(dataset: str = DEFAULT_DATASET, results: Path | str = "resu
     """Rewrite the claims of every zoo card of ``dataset`` from the stored results (``claims_from_results``), all
     computed before any card is written; returns the rewritten cards."""
     cards = [(c, c.path) for c in list_cards(dataset, models_dir) if c.path is not None]
-    claims = [claims_from_results(card, results) for card, _ in cards]
+    claims = [release_claims(card, results) if card.from_release else claims_from_results(card, results)
+              for card, _ in cards]
     for (card, path), new in zip(cards, claims, strict=True):
         card.claims = new
         write_card(card, path)

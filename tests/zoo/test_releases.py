@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from rib import create_model
 from rib.cli import main
 from rib.errors import ConfigError, UnknownNameError, WeightsError
+from rib.verify import claim_errors, release_claims
 from rib.zoo import ModelCard, build_model, find_card, list_cards, read_card
 from rib.zoo.boopathy_archs import ReleaseCamNet, same_padding
 from rib.zoo.release_pickle import read_release_pickle, scan_globals
@@ -252,6 +253,14 @@ def test_a_users_card_for_another_file_of_the_release_loads_and_runs(tmp_path: P
     assert code == 0
     out = capsys.readouterr().out
     assert "my-boopathy  boopathy-pgd-linf  10" in out and "linf 0.1" in out
+    # what the protocol measured becomes a claim rib verify can re-measure (at an eps outside rib's grid too)
+    card = find_card("my-boopathy", models_dir=tmp_path / "models")
+    card.provenance = {"test_accuracy": 0.9687, "n_test": 10000}
+    claims = release_claims(card, tmp_path / "results")
+    assert claims[0] == {"attack": "clean", "metric": "clean_accuracy", "value": 0.9687, "n": 10000}
+    assert claims[1]["attack"] == "boopathy-pgd-linf" and claims[1]["eps"] == 0.1 and claims[1]["n"] == 10
+    card.claims = [{**claims[1], "eps": 0.05, "n": 200}, claims[0]]
+    assert claim_errors(card) == []
 
 
 def test_a_truncated_release_file_and_a_sha256_mismatch_each_get_one_line(tmp_path: Path,

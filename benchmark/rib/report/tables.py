@@ -20,6 +20,7 @@ from rib.ensemble import robustness_cells, row_samples, worst_case, worst_case_e
 from rib.eps import at_eps
 from rib.run_table import is_attack_row
 from rib.store import ResultStore
+from rib.verify import verification_status
 from rib.zoo import list_cards
 
 KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"), ("smoothgrad-cosine", "clean"),
@@ -42,8 +43,6 @@ class StoreView:
     def load(cls, results: Any, models_dir: Any = None) -> StoreView:
         """The store at ``results``, keeping only cells of each model's current weights (its card's sha256; for a
         model without a card, the weights of its newest row)."""
-        from rib.verify import verification_status  # here, not at the top: verify renders the site (cycle)
-
         store = ResultStore(results)
         everything = current_weights(store.scan().to_pandas(), models_dir)
         own = row_samples(everything) == ""
