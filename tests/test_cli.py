@@ -158,7 +158,7 @@ def test_explain_writes_the_same_png_twice(tmp_path: Path) -> None:
 
 def test_claims_on_an_empty_store_say_no_data(tmp_path: Path) -> None:
     out = rib("claims", "--results", str(tmp_path / "none"), "--no-write")
-    assert out.returncode == 0 and "no data" in out.stdout and "0 of 0 claims" in out.stdout
+    assert out.returncode == 0 and "no data" in out.stdout and "0 of 0 judgements" in out.stdout
     assert not (tmp_path / "none").exists()
 
 

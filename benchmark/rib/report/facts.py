@@ -20,11 +20,14 @@ MISSING = "–"
 def is_outside(card: ModelCard, zoo: Path | None = None) -> bool:
     """Whether a model comes from outside the committed zoo: an ONNX submission, a card that does not lie in the
     zoo folder ``zoo`` (default: ``rib.zoo.zoo_dir()``), or one that no shipped recipe of its dataset trains (a
-    submission installed into the zoo folder by ``rib submit``)."""
+    submission installed into the zoo folder by ``rib submit``). An authors' released network in the zoo folder is
+    not outside: rib builds it with its own port of their architecture from their sha256-checked file."""
     from rib.zoo.recipes import recipes
 
     if card.outside or card.path is None:
         return True
+    if card.from_release:  # an authors' network: rib's port of their architecture, reading their checked file
+        return False
     folder = Path(zoo if zoo is not None else zoo_dir()).resolve()
     if not Path(card.path).resolve().is_relative_to(folder):
         return True
