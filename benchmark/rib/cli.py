@@ -150,6 +150,11 @@ def _verify(args: argparse.Namespace) -> int:
         raise ConfigError("rib verify needs a submission folder or --zoo (not both)")
     if args.tolerance < 0 or (args.n is not None and args.n < 1):
         raise ConfigError("--tolerance must be ≥ 0 and --n ≥ 1")
+    if args.write_claims and not args.zoo:
+        raise ConfigError("--write-claims goes with --zoo")
+    if args.write_claims:  # first, so that --dry-run prints what verifying the new claims would run
+        for card in verify.write_zoo_claims(args.dataset, args.results, models_dir=args.models_dir):
+            print(f"wrote {len(card.claims)} claims into {card.path}", file=sys.stderr)
     if args.dry_run:
         cards = verify.zoo_submissions(args.dataset, args.models_dir) if args.zoo else \
             [verify.load_submission(args.submission)]
@@ -157,9 +162,6 @@ def _verify(args: argparse.Namespace) -> int:
                            for c in cards))
         return 0
     if args.zoo:
-        if args.write_claims:
-            for card in verify.write_zoo_claims(args.dataset, args.results, models_dir=args.models_dir):
-                print(f"wrote {len(card.claims)} claims into {card.path}", file=sys.stderr)
         cards = verify.zoo_submissions(args.dataset, args.models_dir)
     else:
         cards = [verify.load_submission(args.submission)]
