@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -84,3 +85,20 @@ def write_onnx_card(folder: Path, model_id: str, onnx_file: Path, *, dataset: st
                     f'[weights]\nfile = "{onnx_file.name}"\nsha256 = "{sha256_file(onnx_file)}"\n{extra}',
                     encoding="utf-8")
     return card
+
+
+def write_cifar_folder(folder: Path, *, per_batch: int, n_test: int,
+                       labels: Callable[[int], list[int]] | None = None, seed: int = 0) -> None:
+    """Fabricated CIFAR-10 batch files in torchvision's layout (``cifar-10-batches-py``): five training batches of
+    ``per_batch`` random images and a test batch of ``n_test``, labels ``i % 10`` unless ``labels`` says otherwise."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    for name, n in [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", n_test)]:
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                 b"labels": labels(n) if labels else [i % 10 for i in range(n)]}
+        with (folder / name).open("wb") as fh:
+            pickle.dump(batch, fh)

@@ -12,6 +12,8 @@ from rib.data import FAMILIES, DatasetInfo, dataset_eps, headline_eps
 from rib.errors import ConfigError, DatasetError, UnknownNameError
 from rib.registry import Registry
 
+from tests.helpers import write_cifar_folder
+
 MNIST5K_SHA256 = "07299714c7c5d8d44ded19b545f9b6e308977617b378695b43e0d9006c3e31a9"
 
 
@@ -152,11 +154,7 @@ def test_missing_files_and_failed_download_give_one_line(tmp_path: Path, monkeyp
 
 
 def _write_cifar(folder: Path, rng: np.random.Generator) -> None:
-    folder.mkdir(parents=True)
-    for name, n in [(f"data_batch_{i}", 3) for i in range(1, 6)] + [("test_batch", 4)]:
-        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": list(range(n))}
-        with (folder / name).open("wb") as fh:
-            pickle.dump(batch, fh)
+    write_cifar_folder(folder, per_batch=3, n_test=4, labels=lambda n: list(range(n)), seed=0)
 
 
 def test_cifar10_loader_reads_torchvision_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -213,7 +211,8 @@ def test_dataset_facts_are_the_published_settings() -> None:
     assert (mnist5k.headline, mnist5k.n, mnist.n) == ({"linf": 0.3, "l2": 2.0}, 1000, 1000)
     assert (mnist5k.val_per_class, mnist.val_per_class) == (50, 500)
     assert not mnist.offline and mnist5k.test_drawn_from == "mnist" and not mnist.test_drawn_from
-    assert dataset_eps("cifar10", "linf") == [2 / 255, 4 / 255, 8 / 255, 16 / 255]
+    assert dataset_eps("cifar10", "linf") == [e / 255 for e in (2, 4, 6, 8, 9, 10, 16)]  # Boopathy's 6, 9, 10
+    assert dataset_eps("cifar10", "l2") == [0.25, 80 / 255, 0.5, 1.0, 320 / 255]  # IR's 80/255 and 320/255
     assert (headline_eps("cifar10", "linf"), headline_eps("cifar10", "l2"), cifar.n) == (8 / 255, 0.5, 10000)
 
 

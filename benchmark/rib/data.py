@@ -389,6 +389,7 @@ DATASETS.register("fashion-mnist", DatasetInfo(
 ), aliases=("fmnist", "fashion"))
 DATASETS.register("cifar10", DatasetInfo(
     "cifar10", "cifar10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
-    {"linf": (2 / 255, 4 / 255, 8 / 255, 16 / 255), "l2": (0.25, 0.5, 1.0)}, {"linf": 8 / 255, "l2": 0.5}, 10000,
+    {"linf": (2 / 255, 4 / 255, 6 / 255, 8 / 255, 9 / 255, 10 / 255, 16 / 255),
+     "l2": (0.25, 80 / 255, 0.5, 1.0, 320 / 255)}, {"linf": 8 / 255, "l2": 0.5}, 10000,
     "CIFAR-10 50,000/10,000 (torchvision layout; downloaded to RIB_DATA_DIR)", False, _load_cifar10,
 ))

@@ -3,12 +3,12 @@ rib's results as RobustBench model_info JSON."""
 
 import importlib.util
 import json
-import pickle
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+
+from tests.helpers import write_cifar_folder
 
 if importlib.util.find_spec("robustbench") is None:  # the test extra installs it; a plain install may not
     pytest.skip("the robustbench extra is not installed", allow_module_level=True)
@@ -17,12 +17,7 @@ NAME = "Wong2020Fast"  # a PreAct ResNet-18: the smallest CIFAR-10 Linf model of
 
 
 def _write_cifar(folder: Path) -> None:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True)
-    for name, n in [(f"data_batch_{i}", 2) for i in range(1, 6)] + [("test_batch", 20)]:
-        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": [i % 10 for i in range(n)]}
-        with (folder / name).open("wb") as fh:
-            pickle.dump(batch, fh)
+    write_cifar_folder(folder, per_batch=2, n_test=20)
 
 
 def test_a_robustbench_checkpoint_runs_as_a_rib_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they nev
     from rib.zoo.robust_model import RobustModel
 
 SCHEDULES = ("cosine", "onecycle", "constant")
+AUGMENTATIONS = ("none", "crop-flip")  # crop-flip: zero-pad by ``crop_padding``, random crop, random horizontal flip
 CHECKPOINT_FORMAT = 1
 
 
@@ -46,8 +47,14 @@ class TrainConfig:
     schedule: str = "cosine"
     warmup: float = 0.3
     seed: int = 0
+    augment: str = "none"  # ``AUGMENTATIONS``: the CIFAR-10 papers' random crop and flip, or none
+    crop_padding: int = 4
 
     def __post_init__(self) -> None:
+        if self.augment not in AUGMENTATIONS:
+            raise ConfigError(f"unknown augmentation {self.augment!r} (known: {', '.join(AUGMENTATIONS)})")
+        if self.crop_padding < 0:
+            raise ConfigError(f"crop_padding must be ≥ 0, got {self.crop_padding}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError(f"training needs epochs ≥ 1, batch_size ≥ 1 and lr > 0, got {self}")
         if self.optimizer not in ("adam", "sgd"):
@@ -58,7 +65,35 @@ class TrainConfig:
             raise ConfigError(f"warmup must lie in (0, 1), got {self.warmup}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field (the augmentation's only where there is one: cards and checkpoints of runs without it keep
+        what they were)."""
+        out = asdict(self)
+        if self.augment == "none":
+            out.pop("augment")
+            out.pop("crop_padding")
+        return out
+
+
+def crop_flip(x: torch.Tensor, padding: int, generator: torch.Generator,
+              along: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Each image zero-padded by ``padding`` pixels, cropped back to its size at a random offset, and flipped
+    left-right with probability 1/2 (the CIFAR-10 papers' augmentation); the draws come from ``generator``. Every
+    tensor of ``along`` shaped like ``x`` (a defense's per-image maps, e.g. IR's targets) gets the same crop and
+    flip; the others are returned as they are."""
+    n, _, h, w = x.shape
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = dx[:, None] + torch.arange(w, device=x.device)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)[:, None, None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+
+    def apply(t: torch.Tensor) -> torch.Tensor:
+        padded = torch.nn.functional.pad(t, (padding, padding, padding, padding))
+        return padded[batch, torch.arange(t.shape[1], device=t.device)[None, :, None, None], rows, cols]
+
+    return apply(x), {k: apply(v) if v.shape == x.shape else v for k, v in (along or {}).items()}
 
 
 def lr_factor(cfg: TrainConfig, total: int) -> Callable[[int], float]:
@@ -165,6 +200,7 @@ def fit(
     total = cfg.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, total))
     shuffle = torch.Generator().manual_seed(cfg.seed)
+    augment = torch.Generator().manual_seed(cfg.seed + 1)
     first_epoch, step, elapsed_before = 0, 0, 0.0
     epoch_logs: dict[str, float] = {}
     state = load_checkpoint(checkpoint, checkpoint_key) if checkpoint is not None else None
@@ -173,6 +209,8 @@ def fit(
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         shuffle.set_state(state["shuffle_rng"])
+        if "augment_rng" in state:
+            augment.set_state(state["augment_rng"])
         ctx.generator.set_state(state["attack_rng"])
         torch.set_rng_state(state["torch_rng"])
         first_epoch, step = int(state["epoch"]), int(state["step"])
@@ -185,6 +223,8 @@ def fit(
         for (idx,) in batches(perm, batch_size=cfg.batch_size):
             xb, yb = x[idx].to(device), y[idx].to(device)
             aux_b = {k: v[idx].to(device) for k, v in aux.items()}
+            if cfg.augment == "crop-flip":
+                xb, aux_b = crop_flip(xb, cfg.crop_padding, augment, aux_b)
             loss, logs = defense.loss(model, xb, yb, aux_b, step / total, ctx.generator)
             if not torch.isfinite(loss):
                 raise DivergedError(f"{desc}: the loss became {loss.item()} at step {step}; lower the lr or the "
@@ -204,6 +244,7 @@ def fit(
                 "format": CHECKPOINT_FORMAT, "key": checkpoint_key, "epoch": epoch + 1, "step": step,
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "shuffle_rng": shuffle.get_state(), "attack_rng": ctx.generator.get_state().cpu(),
+                **({"augment_rng": augment.get_state()} if cfg.augment != "none" else {}),
                 "torch_rng": torch.get_rng_state(), "epoch_logs": epoch_logs,
                 "elapsed_s": elapsed_before + time.perf_counter() - start,
             })
