@@ -150,52 +150,53 @@ def overall(per_eps: dict[float, str], focus: Sequence[float]) -> str:
 OutcomeFn = Callable[[str, float], Outcomes | None]
 
 
+def _each_pair_and_eps(pairs: Sequence[tuple[str, str]], eps_list: Sequence[float],
+                       fetch: Callable[[str, float], Any], fill: Callable[[Comparison, Any, Any], None],
+                       ) -> list[Comparison]:
+    """A comparison per (pair, eps): both sides fetched, ``fill`` run where both exist, then Holm over all."""
+    out = []
+    for (left, right), eps in itertools.product(pairs, eps_list):
+        a, b = fetch(left, eps), fetch(right, eps)
+        c = Comparison(eps, left, right)
+        out.append(c)
+        if a is not None and b is not None:
+            fill(c, a, b)
+    _finish(out)
+    return out
+
+
 def paired_comparisons(pairs: Sequence[tuple[str, str]], eps_list: Sequence[float], outcomes: OutcomeFn,
                        need_ensemble: bool) -> list[Comparison]:
     """Every (pair, eps) compared by McNemar's exact test on the images both models were evaluated on; a side
     without an ensemble there is an upper bound (not tested: a stronger attack could reverse the comparison)."""
-    out = []
-    for (left, right), eps in itertools.product(pairs, eps_list):
-        a, b = outcomes(left, eps), outcomes(right, eps)
-        c = Comparison(eps, left, right)
-        out.append(c)
-        if a is None or b is None:
-            continue
+    def fill(c: Comparison, a: Outcomes, b: Outcomes) -> None:
         shared = a.robust.index.intersection(b.robust.index)
         if len(shared) == 0:
-            continue
+            return
         x, y = a.robust.loc[shared], b.robust.loc[shared]
         c.left_value, c.right_value, c.n = float(x.mean()), float(y.mean()), len(shared)
         if need_ensemble and not (a.ensemble and b.ensemble):
             c.status = UPPER
-            continue
-        if not x.any() and not y.any():
+        elif not x.any() and not y.any():
             c.status = BOTH_ZERO
-            continue
-        c.p = mcnemar_p(torch.tensor(x.to_numpy()), torch.tensor(y.to_numpy()))
-    _finish(out)
-    return out
+        else:
+            c.p = mcnemar_p(torch.tensor(x.to_numpy()), torch.tensor(y.to_numpy()))
+
+    return _each_pair_and_eps(pairs, eps_list, outcomes, fill)
 
 
 def metric_comparisons(pairs: Sequence[tuple[str, str]], eps_list: Sequence[float],
                        side: Callable[[str, float], Side | None]) -> list[Comparison]:
     """Every (pair, eps) of metric means compared by a two-sided z-test on their 95% intervals (Welch's normal
     approximation: each half-width is 1.96 standard errors)."""
-    out = []
-    for (left, right), eps in itertools.product(pairs, eps_list):
-        a, b = side(left, eps), side(right, eps)
-        c = Comparison(eps, left, right)
-        out.append(c)
-        if a is None or b is None:
-            continue
+    def fill(c: Comparison, a: Side, b: Side) -> None:
         c.left_value, c.right_value, c.n = a.value, b.value, min(a.n, b.n)
         se = [(s.ci[1] - s.ci[0]) / (2 * Z_95) for s in (a, b)]
-        if not all(math.isfinite(v) for v in se) or se[0] + se[1] == 0:
-            continue
-        z = (a.value - b.value) / math.sqrt(se[0] ** 2 + se[1] ** 2)
-        c.p = math.erfc(abs(z) / math.sqrt(2))
-    _finish(out)
-    return out
+        if all(math.isfinite(v) for v in se) and se[0] + se[1] > 0:
+            z = (a.value - b.value) / math.sqrt(se[0] ** 2 + se[1] ** 2)
+            c.p = math.erfc(abs(z) / math.sqrt(2))
+
+    return _each_pair_and_eps(pairs, eps_list, side, fill)
 
 
 def exact_spearman_p(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
