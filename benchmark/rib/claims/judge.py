@@ -201,9 +201,9 @@ def metric_comparisons(pairs: Sequence[tuple[str, str]], eps_list: Sequence[floa
 
 def exact_spearman_p(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     """Spearman's rho and its exact two-sided permutation p-value (every ordering of y; up to 8 values)."""
+    if len(set(x)) < 2 or len(set(y)) < 2:  # a constant side: no order to correlate
+        return math.nan, 1.0
     rho = float(spearmanr(x, y)[0])
-    if not math.isfinite(rho):  # a constant side: no order to correlate
-        return rho, 1.0
     count = 0
     perms = list(itertools.permutations(range(len(y))))
     for perm in perms:
