@@ -227,3 +227,21 @@ def test_run_with_stderr_in_a_file_writes_one_line_per_cell_and_no_bars(tmp_path
     assert [ln.split("]")[0] + "]" for ln in cells] == ["[1/3]", "[2/3]", "[3/3]"]
     assert all("tiny-log" in ln and ln.endswith(": done") for ln in cells)
     assert not any("\r" in ln or "it/s" in ln for ln in lines)
+
+
+def test_version() -> None:
+    out = rib("--version")
+    assert out.returncode == 0 and out.stdout.startswith("rib ")
+
+
+def test_a_result_store_that_is_a_file_is_refused_before_any_work(tmp_path: Path) -> None:
+    store = tmp_path / "results.txt"
+    store.write_text("not a store")
+    for argv in (["run", "--model", "tiny-std", "--attack", "fgsm-linf", "--n", "5", "--dataset", "mnist-5k"],
+                 ["run", "--grid", "default", "--dry-run"], ["claims", "--no-write"], ["report", "--out",
+                                                                                        str(tmp_path / "site")]):
+        out = rib(*argv, "--results", str(store))
+        assert out.returncode == 2, argv
+        assert out.stderr.strip() == f"rib: error: the result store {store} is a file, not a folder: name a folder " \
+                                     "with --results", argv
+    assert store.read_text() == "not a store" and not (tmp_path / "site").exists()

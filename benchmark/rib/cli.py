@@ -78,6 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     from rib.run_table import results_table
     from rib.store import ResultStore
 
+    store = ResultStore(args.results)  # a store that cannot be one is refused before anything is planned
     if args.grid:
         cells = runner.plan_grid(args.grid, args.dataset, models=args.model, models_dir=args.models_dir)
         if args.attack:
@@ -93,7 +94,6 @@ def _run(args: argparse.Namespace) -> int:
             [c for c in cells if c.kind == ONLY_KIND[args.only]]
     if args.sample is not None:
         cells = runner.select_sample(cells, args.sample)
-    store = ResultStore(args.results)
     if args.dry_run:
         table, stored, todo = runner.plan_table(cells, store, args.force, runner.price_reference(args.results))
         print(table)
@@ -251,6 +251,16 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    """rib's version, as installed (the package's metadata), without importing the library."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rib")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _option(*flags: str, **kwargs: Any) -> argparse.ArgumentParser:
     """A parent parser holding one option, for ``parents=[...]`` of every subcommand that takes it."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -261,6 +271,7 @@ def _option(*flags: str, **kwargs: Any) -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="rib", description="Robustness-Interpretability Benchmark")
+    parser.add_argument("--version", action="version", version=f"rib {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     # options shared by several subcommands: one definition each (default and help), given as parents
     models_dir = _option("--models-dir", default=None, help="a folder of cards searched before the committed zoo")

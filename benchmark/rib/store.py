@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rib.errors import DamagedFileError, RibError, RibWarning
+from rib.errors import ConfigError, DamagedFileError, RibError, RibWarning
 from rib.files import atomic_write, temp_files
 
 if TYPE_CHECKING:  # rib.grid imports torch (through rib.data); the store does not need it
@@ -113,6 +113,8 @@ class ResultStore:
 
     def __init__(self, root: Path | str = "results") -> None:
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"the result store {self.root} is a file, not a folder: name a folder with --results")
 
     def summary_path(self, dataset: str, model: str, attack: str, cell_id: str) -> Path:
         return self.root / dataset / model / f"{attack}-{cell_id[:20]}.parquet"
