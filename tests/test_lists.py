@@ -18,4 +18,4 @@ def test_clean_accuracy_is_the_evaluation_sets(tmp_path: Path) -> None:
     claimed = dataclasses.replace(card, claims=[{"attack": "clean", "metric": "clean_accuracy", "value": 0.95,
                                                   "n": 1000}])
     assert evaluated_clean_accuracy(claimed) == 0.95
-    assert "95.0%" in cards_table([claimed])
+    assert "95.00%" in cards_table([claimed])

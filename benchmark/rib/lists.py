@@ -61,8 +61,8 @@ def render(what: str, dataset: str | None = None, models_dir: str | None = None,
         for n in ATTACKS.names():
             cls = ATTACKS.get(n)
             params = ", ".join(f"{k}={v}" for k, v in cls.default_params().items())
-            rows.append([n, cls.norm_name, cls.kind, "minimum-norm" if cls.minimum_norm else "fixed eps", params])
-        return format_table(["attack", "norm", "threat", "kind", "defaults"], rows, width=width, wrap=(4,))
+            rows.append([n, cls.norm_name, cls.kind, cls.role, params])
+        return format_table(["attack", "norm", "threat", "role", "defaults"], rows, width=width, wrap=(4,))
     if what == "metrics":
 
         def direction(better: bool | None) -> str:
