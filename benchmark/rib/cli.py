@@ -272,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="rib", description="Robustness-Interpretability Benchmark")
     parser.add_argument("--version", action="version", version=f"rib {_version()}")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first: the attacks, metrics, defenses, architectures, datasets and "
+                             "recipes it registers become usable by name (repeatable; also $RIB_PLUGINS and the "
+                             "'rib.plugins' entry points of installed packages)")
     sub = parser.add_subparsers(dest="command", required=True)
     # options shared by several subcommands: one definition each (default and help), given as parents
     models_dir = _option("--models-dir", default=None, help="a folder of cards searched before the committed zoo")
@@ -422,6 +426,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rib`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
+        from rib.plugins import load_plugins
+
+        load_plugins(args.plugin)
         with warnings.catch_warnings():  # rib's own warnings: one line each on stderr, each shown once
             warnings.simplefilter("default", RibWarning)
             warnings.showwarning = _one_line_warnings(warnings.showwarning)

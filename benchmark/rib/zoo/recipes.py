@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import tomllib
@@ -43,11 +44,25 @@ _RECIPE_KEYS = {"defense", "arch", "arch_kwargs", "params", "training", "descrip
                 "requires", "calibration"}
 
 
+_OUTSIDE_RECIPES: dict[str, Path] = {}  # dataset → a recipe file a plugin registered (``register_recipes``)
+
+
+def register_recipes(dataset: str, path: Path | str) -> None:
+    """Make ``path`` (a recipe TOML file, in the format of ``rib/zoo/recipes/``) the recipes of ``dataset``: how a
+    plugin's dataset gets a zoo ``rib train`` can train, with no file of rib edited."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe file {path} does not exist")
+    _OUTSIDE_RECIPES[DATASETS.canonical(dataset)] = path
+    recipes.cache_clear()
+
+
 @functools.cache
 def recipes(dataset: str) -> Registry[Recipe]:
-    """All recipes of ``dataset`` as a registry (the model ids of its zoo)."""
+    """All recipes of ``dataset`` as a registry (the model ids of its zoo): rib's own file, or one a plugin
+    registered."""
     dataset = DATASETS.canonical(dataset)
-    source = resources.files("rib.zoo").joinpath("recipes", f"{dataset}.toml")
+    source: Any = _OUTSIDE_RECIPES.get(dataset) or resources.files("rib.zoo").joinpath("recipes", f"{dataset}.toml")
     reg: Registry[Recipe] = Registry(f"{dataset} model")
     if not source.is_file():
         return reg
