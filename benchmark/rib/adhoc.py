@@ -25,13 +25,13 @@ from rib.cams import GradCamNet
 from rib.data import DATASETS
 from rib.errors import ConfigError, UnknownNameError
 from rib.metric_cells import metric_names
+from rib.models import RobustModel
 from rib.runner import EpsSpec, not_applicable_reason, plan_grid, plan_run, run_cells
 from rib.runtime import resolve_device
 from rib.store import ResultStore
 from rib.zoo.cards import MODULE_ARCH, ModelCard, unknown_name_errors
 from rib.zoo.factory import ModelDirs
 from rib.zoo.onnx_model import probe
-from rib.zoo.robust_model import RobustModel
 
 DEFAULT_ATTACKS = "pgd-linf,pgd-l2"
 

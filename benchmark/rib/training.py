@@ -20,11 +20,11 @@ from rib.defenses.loop import TrainConfig, fit
 from rib.errors import ConfigError, DivergedError
 from rib.evaluation import accuracy
 from rib.files import atomic_write_text
+from rib.models import RobustModel
 from rib.runtime import provenance, resolve_device
 from rib.zoo.cards import ModelCard, write_card
 from rib.zoo.factory import build_model, model_resolver, zoo_dir
 from rib.zoo.recipes import Recipe, get_recipe, recipes, training_order
-from rib.zoo.robust_model import RobustModel
 from rib.zoo.weights import save_weights
 
 CALIBRATION_RULE = "largest value whose validation accuracy is at least standard training's minus max_drop"

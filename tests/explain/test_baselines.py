@@ -45,7 +45,7 @@ def test_every_metric_stores_its_baselines(tiny) -> None:
 
 def test_random_maps_ignore_the_model_and_keep_the_sign_convention(tiny) -> None:
     from rib.cams import GradCamNet
-    from rib.zoo.robust_model import RobustModel
+    from rib.models import RobustModel
 
     model, x, y = tiny
     other = randomized(model, seed=3)

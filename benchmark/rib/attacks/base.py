@@ -10,7 +10,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import torch
 from torch import nn
@@ -19,13 +19,10 @@ from tqdm import tqdm
 from rib.batching import batches
 from rib.errors import ConfigError
 from rib.evaluation import predict
+from rib.models import ModelResolver
 from rib.norms import NORMS, Norm
 from rib.params import Parameterized
 from rib.registry import Registry
-
-if TYPE_CHECKING:  # the zoo imports the defenses, which import the attacks: no runtime import of the zoo here
-    from rib.zoo.robust_model import ModelResolver
-
 
 AttackRole = Literal["single-step", "reference", "sweep-ensemble", "headline-ensemble", "minimum-norm", "transfer",
                      "black-box", "interpretation", "protocol", "other"]

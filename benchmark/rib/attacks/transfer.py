@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,9 +19,7 @@ from rib.attacks.pgd import default_step_size, pgd_perturb
 from rib.batching import batches
 from rib.errors import ConfigError
 from rib.evaluation import predict
-
-if TYPE_CHECKING:  # the zoo imports the defenses, which import the attacks: the surrogate comes via a resolver
-    from rib.zoo.robust_model import ModelResolver
+from rib.models import ModelResolver
 
 _CRAFTED: OrderedDict[str, torch.Tensor] = OrderedDict()
 _CRAFTED_MAX = 64

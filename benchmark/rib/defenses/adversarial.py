@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from rib.attacks.pgd import pgd_perturb
 from rib.defenses.base import DEFENSES, Defense, Logs
+from rib.models import RobustModel
 from rib.norms import NORMS
-
-if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
-    from rib.zoo.robust_model import RobustModel
 
 
 def ramped_eps(eps: float, progress: float, ramp: float) -> float:

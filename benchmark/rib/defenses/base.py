@@ -5,17 +5,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from rib.data import DATASETS, DEFAULT_TRAINING_DATASET
 from rib.errors import ConfigError
+from rib.models import ModelResolver, RobustModel
 from rib.params import Parameterized
 from rib.registry import Registry
-
-if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
-    from rib.zoo.robust_model import ModelResolver, RobustModel
 
 Logs = dict[str, float]
 

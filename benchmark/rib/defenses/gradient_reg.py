@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 
 from rib.defenses.base import DEFENSES, Defense, Logs
-
-if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
-    from rib.zoo.robust_model import RobustModel
+from rib.models import RobustModel
 
 
 def ce_with_gradient_penalty(

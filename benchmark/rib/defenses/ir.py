@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -22,9 +21,7 @@ from rib.defenses.base import DEFENSES, Defense, Logs, TrainContext, family
 from rib.errors import ConfigError
 from rib.explain.gradients import smoothgrad, sparsify
 from rib.files import atomic_write_bytes
-
-if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
-    from rib.zoo.robust_model import RobustModel
+from rib.models import RobustModel
 
 
 def default_cache_dir() -> Path:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from rib.defenses.base import DEFENSES, Defense, Logs
 from rib.defenses.gradient_reg import ce_with_gradient_penalty
-
-if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
-    from rib.zoo.robust_model import RobustModel
+from rib.models import RobustModel
 
 
 @DEFENSES.decorator("lipschitz", aliases=("local-lipschitz", "etmann"))

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -21,9 +21,7 @@ from rib.batching import batches
 from rib.defenses.base import Defense, TrainContext
 from rib.errors import ConfigError, DivergedError, RibError
 from rib.files import atomic_write_bytes
-
-if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
-    from rib.zoo.robust_model import RobustModel
+from rib.models import RobustModel
 
 SCHEDULES = ("cosine", "onecycle", "constant")
 AUGMENTATIONS = ("none", "crop-flip")  # crop-flip: zero-pad by ``crop_padding``, random crop, random horizontal flip

@@ -6,8 +6,6 @@ by standard PGD on cross-entropy.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 
@@ -16,10 +14,8 @@ from rib.defenses.adversarial import attack_in_eval, ramped_eps
 from rib.defenses.base import DEFENSES, Defense, Logs
 from rib.errors import ConfigError
 from rib.explain.cam import interpretation_discrepancy
+from rib.models import RobustModel
 from rib.norms import NORMS
-
-if TYPE_CHECKING:  # annotations only: the zoo imports the defenses, so they never import the zoo
-    from rib.zoo.robust_model import RobustModel
 
 
 class _ProperInterpretability(Defense):

@@ -13,13 +13,13 @@ from rib.cams import GradCamNet
 from rib.data import DATASETS, DEFAULT_DATASET
 from rib.defenses import DEFENSES
 from rib.errors import ConfigError, UnknownNameError
+from rib.models import ModelResolver, RobustModel
 from rib.registry import Registry
 from rib.zoo.archs import ARCHS
 from rib.zoo.boopathy_archs import ReleaseCamNet
 from rib.zoo.cards import ONNX_ARCH, ModelCard, read_card
 from rib.zoo.onnx_model import load_onnx_net
 from rib.zoo.release_pickle import read_release_pickle
-from rib.zoo.robust_model import ModelResolver, RobustModel
 from rib.zoo.robustbench_models import robustbench_card, robustbench_model
 from rib.zoo.weights import load_into, read_weights
 

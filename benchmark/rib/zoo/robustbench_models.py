@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rib.errors import ConfigError, UnknownNameError
+from rib.models import RobustModel
 from rib.zoo.cards import ModelCard
-from rib.zoo.robust_model import RobustModel
 from rib.zoo.weights import sha256_file
 
 PREFIX = "robustbench:"

@@ -1,9 +1,11 @@
-"""``RobustModel``: every model in rib takes inputs in [0, 1], normalizes inside and returns logits."""
+"""``RobustModel``: every model in rib takes inputs in [0, 1], normalizes inside and returns logits; and
+``ModelResolver``, how attacks and defenses get another model by name. Both sit at the bottom of rib's layers (beside
+the data and the norms), so the attacks, defenses and metrics above them import them, never the zoo."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 from torch import nn
@@ -11,16 +13,13 @@ from torch import nn
 from rib.cams import CamModel
 from rib.errors import ConfigError
 
-if TYPE_CHECKING:
-    from rib.zoo.cards import ModelCard
-
 
 class RobustModel(nn.Module):
     """Wraps an architecture with its normalization; ``cam`` is available when the architecture has one."""
 
     mean: torch.Tensor
     std: torch.Tensor
-    card: ModelCard | None
+    card: Any  # the ``rib.zoo.ModelCard`` it was built from (None for a bare network)
 
     def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
