@@ -23,10 +23,10 @@ from rib.admission.gate import admit_cells
 from rib.admission.record import record_key
 from rib.cams import GradCamNet
 from rib.data import DATASETS
+from rib.engine import EpsSpec, not_applicable_reason, plan_grid, plan_run, run_cells
 from rib.errors import ConfigError, UnknownNameError
 from rib.metric_cells import metric_names
 from rib.models import RobustModel
-from rib.runner import EpsSpec, not_applicable_reason, plan_grid, plan_run, run_cells
 from rib.runtime import resolve_device
 from rib.store import ResultStore
 from rib.zoo.cards import MODULE_ARCH, ModelCard, unknown_name_errors

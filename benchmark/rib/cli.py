@@ -71,7 +71,7 @@ def _rehome(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rib import runner
+    from rib import engine
     from rib.executors import execute
     from rib.grid import parse_eps
     from rib.metric_cells import metric_names
@@ -80,28 +80,28 @@ def _run(args: argparse.Namespace) -> int:
 
     store = ResultStore(args.results)  # a store that cannot be one is refused before anything is planned
     if args.grid:
-        cells = runner.plan_grid(args.grid, args.dataset, models=args.model, models_dir=args.models_dir)
+        cells = engine.plan_grid(args.grid, args.dataset, models=args.model, models_dir=args.models_dir)
         if args.attack:
-            cells = runner.select_attacks(cells, args.attack)
+            cells = engine.select_attacks(cells, args.attack)
     elif args.model and args.attack:
-        cells = runner.plan_run(args.model, args.attack, args.dataset, eps=parse_eps(args.eps) if args.eps else None,
+        cells = engine.plan_run(args.model, args.attack, args.dataset, eps=parse_eps(args.eps) if args.eps else None,
                                 n=args.n, seed=args.seed, batch_size=args.batch_size, models_dir=args.models_dir,
                                 metrics=metric_names(args.metrics) if args.metrics else [])
     else:
         raise ConfigError("rib run needs --model and --attack, or --grid NAME")
     if args.only:
-        cells = runner.headline_cells(cells) if args.only == "headline" else \
+        cells = engine.headline_cells(cells) if args.only == "headline" else \
             [c for c in cells if c.kind == ONLY_KIND[args.only]]
     if args.sample is not None:
-        cells = runner.select_sample(cells, args.sample)
+        cells = engine.select_sample(cells, args.sample)
     if args.dry_run:
-        table, stored, todo = runner.plan_table(cells, store, args.force, runner.price_reference(args.results))
+        table, stored, todo = engine.plan_table(cells, store, args.force, engine.price_reference(args.results))
         print(table)
         print(f"{len(cells)} cells, {stored} stored, {todo} to run")
         return 0
     done = 0
 
-    def report(outcome: runner.CellOutcome) -> None:
+    def report(outcome: engine.CellOutcome) -> None:
         nonlocal done
         done += 1
         state = "stored earlier" if outcome.skipped else "done"
@@ -126,12 +126,12 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from rib import runner
+    from rib import engine
     from rib.store import ResultStore
 
     store = ResultStore(args.results)
-    stale = runner.stale_cells(args.grid, args.dataset, store, models_dir=args.models_dir)
-    tables = runner.stale_tables(args.dataset, store, models_dir=args.models_dir)
+    stale = engine.stale_cells(args.grid, args.dataset, store, models_dir=args.models_dir)
+    tables = engine.stale_tables(args.dataset, store, models_dir=args.models_dir)
     removals = [(path, store.remove) for path in stale] + [(path, store.remove_table) for path in tables]
     for path, remove in removals:
         print(("would remove " if args.dry_run else "removed ") + str(path))
@@ -234,7 +234,7 @@ def _claims(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from rib.runner import resolve_models
+    from rib.engine import resolve_models
     from rib.runtime import resolve_device
     from rib.workflows.explain import explain_figure
     from rib.zoo.factory import cached_model

@@ -19,10 +19,9 @@ import torch
 from tqdm import tqdm
 
 from rib.admission.gate import admit_cells
-from rib.errors import ConfigError, RibError
-from rib.grid import Cell
-from rib.runner import (
+from rib.engine import (
     CellOutcome,
+    RunContext,
     add_black_box_checks,
     cascade_inputs,
     cascade_waves,
@@ -30,6 +29,8 @@ from rib.runner import (
     run_cells,
     stored_outcome,
 )
+from rib.errors import ConfigError, RibError
+from rib.grid import Cell
 from rib.runtime import resolve_device
 from rib.store import ResultStore
 from rib.zoo.factory import ModelDirs
@@ -61,8 +62,8 @@ def _evaluate_remote(cell: Cell, device: str, models_dir: ModelDirs, run_id: str
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU") or 1
     torch.set_num_threads(max(1, int(cpus)))  # one thread per CPU the task holds, whatever the environment says
-    return evaluate_cell(cell, device=resolve_device(device), models_dir=models_dir, run_id=run_id,
-                         model_cache=_WORKER_MODELS, prior=prior)
+    ctx = RunContext(resolve_device(device), run_id=run_id, models_dir=models_dir, models=_WORKER_MODELS)
+    return evaluate_cell(cell, ctx, prior=prior)
 
 
 def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "cpu", force: bool = False,

@@ -83,7 +83,7 @@ def cell_inapplicable(cell: Cell, model: nn.Module) -> dict[str, str]:
 def adversarial_key(cell: Cell) -> str:
     """The key of the adversarial inputs of a cell's attack call: those an attack cell makes, or those a metric cell
     on an attack's inputs reads (the same attack, eps, sample, seed and batch size give the same key); empty for a
-    metric cell on clean inputs. Attack cells with parameters are never matched (``rib.runner.reused_inputs``)."""
+    metric cell on clean inputs. Attack cells with parameters are never matched (``rib.engine.reused_inputs``)."""
     if cell.attack == CLEAN:
         return ""
     return (f"adv/{cell.dataset}/{cell.model}/{cell.weights_sha256}/{cell.attack}/"

@@ -98,7 +98,7 @@ def summary_row(base: Mapping[str, Any], metric: str, eps: float, value: float, 
     schema's order."""
     lo, hi = ci if ci else (math.nan, math.nan)
     row = {**base, "metric": metric, "eps": float(eps), "value": float(value), "n": count, "ci_low": lo, "ci_high": hi}
-    # returned as a plain dict until the callers (runner.evaluate_cell and _rows, checks.store_checks)
+    # returned as a plain dict until the callers (rib.engine.rows and evaluate, checks.store_checks)
     # annotate their row lists as SummaryRow: list invariance rejects list[SummaryRow] where list[dict] is declared
     return {k: row[k] for k in SUMMARY_SCHEMA.names}
 

@@ -43,13 +43,21 @@ from rib.admission.gate import admit, needs_admission
 from rib.admission.record import Admission
 from rib.attacks import ATTACKS, attack_for, create_attack, has_role
 from rib.data import DATASETS, DEFAULT_DATASET, headline_eps, load_dataset
+from rib.engine import (
+    RunContext,
+    evaluate_cell,
+    plan_cell,
+    plan_metric_cell,
+    plan_table,
+    price_reference,
+    reused_inputs,
+)
 from rib.ensemble import attack_survivors, robustness_cells, row_samples, worst_case
 from rib.eps import at_eps, same_eps
 from rib.errors import ConfigError, RibError
 from rib.explain.metrics import METRICS
 from rib.grid import Cell, grid_spec
 from rib.metric_cells import CLEAN
-from rib.runner import evaluate_cell, plan_cell, plan_metric_cell, plan_table, price_reference, reused_inputs
 from rib.runtime import provenance, resolve_device
 from rib.stats import Z_95, stratified_indices, wilson_interval
 from rib.store import ResultStore, write_table_atomic
@@ -374,13 +382,13 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
     and otherwise runs the attack itself."""
     plan = plan_verification(card, n=n, models_dir=models_dir)
     dev = resolve_device(device)
-    cache: dict[str, Any] = {}
+    ctx = RunContext.of(dev, models_dir=models_dir, progress=progress)
+    cache = ctx.models
     measured: dict[tuple[str, str, float], dict[str, Any]] = {}  # (attack, metric, eps) → its row, at plan.n
     per_example: dict[str, dict[str, list[Any]]] = {}  # attack → its per-example columns
-    keep = reused_inputs([cell for _, cell in plan.cells])  # a metric claim on a claimed attack's own inputs
+    ctx.keep = reused_inputs([cell for _, cell in plan.cells])  # a metric claim on a claimed attack's own inputs
     for attack, cell in plan.cells:
-        rows, examples = evaluate_cell(cell, device=dev, models_dir=models_dir, progress=progress,
-                                       model_cache=cache, card=card, keep_adversarial=keep)
+        rows, examples = evaluate_cell(cell, ctx, card=card)
         if cell.kind == "attack":
             per_example[attack] = examples
         for row in rows:

@@ -16,9 +16,9 @@ from torch import nn
 from rib.admission.checks import DETERMINISTIC, GENERALIZES, GRADIENTS, run_checks
 from rib.admission.record import Admission, store_admission, stored_admission
 from rib.attacks import ATTACKS
+from rib.engine import CellOutcome, base_row, not_applicable_row
 from rib.errors import AdmissionError, RibWarning
 from rib.grid import Cell
-from rib.runner import CellOutcome, base_row, not_applicable_row
 from rib.runtime import resolve_device
 from rib.store import ResultStore
 from rib.zoo import ModelCard, find_card

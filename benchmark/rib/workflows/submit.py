@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rib.engine import CellOutcome, plan_grid, plan_table, price_reference
 from rib.errors import ConfigError, RibError
 from rib.executors import check_executor, execute
 from rib.files import atomic_copy
 from rib.report import render_site
-from rib.runner import CellOutcome, plan_grid, plan_table, price_reference
 from rib.store import ResultStore
 from rib.verify import (
     ClaimCheck,
@@ -87,7 +87,7 @@ def submit_dry_run(submission: Path | str, *, models_root: Path | str = "models"
                    grid: str = "default", n: int | None = None) -> str:
     """What ``rib submit --dry-run`` prints: the verification's cells, then the grid's cells for the submission
     as ``submit`` would plan them beside the zoo in ``models_root``, each priced from stored cells like it
-    (``rib.runner.estimate_seconds``); nothing runs, nothing is written."""
+    (``rib.engine.estimate_seconds``); nothing runs, nothing is written."""
     card = load_submission(submission)
     verification = verification_dry_run(card, results, n=n)
     cells = plan_grid(grid, card.dataset, cards=[card], models_dir=models_root)

@@ -1,0 +1,83 @@
+"""Cost estimates: what a planned cell will take, priced from the stored cells like it; `rib run --dry-run`'s table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from rib.errors import RibError
+from rib.grid import Cell
+from rib.store import ResultStore
+from rib.table import format_table
+
+
+def cost_reference(store: ResultStore) -> pd.DataFrame:
+    """One row per stored cell of ``store`` (model, dataset, attack, kind, metrics, n, duration_s): what
+    ``estimate_seconds`` reads to price a planned cell."""
+    try:
+        rows = store.scan().to_pandas()
+    except RibError:
+        return pd.DataFrame(columns=["cell_id", "model", "dataset", "attack", "kind", "metric", "n", "duration_s"])
+    if rows.empty:
+        return rows
+    metrics = rows.groupby("cell_id")["metric"].apply(lambda m: ",".join(sorted(set(m))))
+    cells = rows.drop_duplicates("cell_id").set_index("cell_id")
+    cells["metric"] = metrics
+    cells = cells[cells["duration_s"].astype(float) > 0]
+    cells["kind"] = ["attack" if {"clean_accuracy", "robust_accuracy"} & set(m.split(",")) else "metrics"
+                     for m in cells["metric"]]
+    return cells.reset_index()[["cell_id", "model", "dataset", "attack", "kind", "metric", "n", "duration_s"]]
+
+
+def price_reference(results: Path | str) -> pd.DataFrame:
+    """The stored cells that price a plan (``cost_reference``): those of ``results``, else, where it holds none,
+    those of the committed ``results/`` of the current folder."""
+    reference = cost_reference(ResultStore(results))
+    if reference.empty and Path("results").is_dir():
+        reference = cost_reference(ResultStore("results"))
+    return reference
+
+
+def estimate_seconds(cell: Cell, reference: pd.DataFrame) -> float | None:
+    """The cell's cost in seconds, from stored cells like it (same dataset and attack, and for a metrics cell the
+    same metrics): their seconds per image, the same model's where stored, else the median over models, times the
+    cell's n. None when nothing like it is stored. Cascade stages cost what their survivors cost: the same model's
+    number is the one to trust there."""
+    if reference.empty:
+        return None
+    like = reference[(reference["dataset"] == cell.dataset) & (reference["attack"] == cell.attack)
+                     & (reference["kind"] == cell.kind)]
+    if cell.kind == "metrics":
+        like = like[like["metric"].map(lambda m: any(name in m for name in cell.metrics))]
+    if like.empty:
+        return None
+    rate = like["duration_s"].astype(float) / like["n"].astype(float)
+    mine = rate[like["model"] == cell.model]
+    return float((mine if len(mine) else rate).median()) * cell.n
+
+
+def plan_table(cells: Sequence[Cell], store: ResultStore, force: bool = False,
+               reference: pd.DataFrame | None = None) -> tuple[str, int, int]:
+    """(table, stored, to run) of a plan, as ``rib run --dry-run`` prints it: one row per cell with its state in
+    ``store`` (with ``force`` every cell is to run) and, for a cell to run, its estimated cost from the stored
+    cells of ``reference`` (``cost_reference``; default: ``store``'s own); the last row sums the estimates."""
+    reference = cost_reference(store) if reference is None else reference
+    rows, total, unknown = [], 0.0, 0
+    for c in cells:
+        stored = not force and store.has(c.dataset, c.model, c.attack, c.cell_id)
+        est = None if stored else estimate_seconds(c, reference)
+        if not stored:
+            total, unknown = total + (est or 0.0), unknown + (est is None)
+        rows.append([c.model, c.attack + (" [metrics]" if c.kind == "metrics" else ""),
+                     " ".join(f"{e:g}" for e in c.eps), c.n, c.cell_id[:12], "stored" if stored else "to run",
+                     "" if stored else "?" if est is None else _duration(est)])
+    todo = sum(r[5] == "to run" for r in rows)
+    table = format_table(["model", "attack", "eps", "n", "cell", "state", "estimate"], rows)
+    note = f" ({unknown} cells with nothing like them stored: not priced)" if unknown else ""
+    return f"{table}\nestimated cost of the cells to run: {_duration(total)}{note}", len(rows) - todo, todo
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
