@@ -21,23 +21,24 @@ from typing import Any
 import pyarrow.compute as pc
 
 from rib.attacks import ATTACKS, attacks_with_role
+from rib.flags import describe_flags
 from rib.grid import CHECK_ATTACK
 from rib.runtime import provenance, resolve_device
 from rib.store import ResultStore, summary_row
 
-__all__ = ["CHECK_ATTACK", "FLAG_DESCRIPTIONS", "PGD_ATTACKS", "PGD_THRESHOLD", "THRESHOLD", "black_box_gaps",
+__all__ = ["CHECK_ATTACK", "CHECK_FLAGS", "PGD_ATTACKS", "PGD_THRESHOLD", "THRESHOLD", "black_box_gaps",
            "pgd_gaps", "store_checks"]
 
 THRESHOLD = 0.02  # share of common examples that only the black-box attack fooled
 PGD_THRESHOLD = 0.05  # share of the examples PGD survived that a strong attack fooled
 PGD_ATTACKS = tuple(attacks_with_role("reference"))  # the reference PGD of each norm
 # what each flag of ``store_checks`` means (the site's glossary and hover texts read these)
-FLAG_DESCRIPTIONS = {
+CHECK_FLAGS = describe_flags({
     "black_box_beats_white_box": f"a black-box attack fooled more than {THRESHOLD:.0%} of the examples that every "
                                  "white-box (gradient) attack at the same eps failed on: a sign of gradient masking",
     "pgd_unreliable": f"a strong attack (APGD-CE, AutoAttack) fooled more than {PGD_THRESHOLD:.0%} of the examples "
                       "PGD survived at the same eps: this model's PGD numbers are not to be trusted",
-}
+})
 
 # (norm, eps) -> side -> index -> robust flags of each attack of that side
 Outcomes = dict[tuple[str, float], dict[str, dict[int, list[bool]]]]

@@ -75,11 +75,11 @@ def _raised_names(module: object, pattern: str) -> set[str]:
 
 def test_every_flag_the_code_raises_has_a_description_badge_and_anchor() -> None:
     names = _raised_names(sanity, r'flags\["(\w+)"\]') | _raised_names(checks, r'\("(\w+)", (?:PGD_)?THRESHOLD')
-    assert names == set(sanity.FLAG_DESCRIPTIONS) | set(checks.FLAG_DESCRIPTIONS)
+    assert names == set(sanity.SANITY_FLAGS) | set(checks.CHECK_FLAGS)
     terms = {t.id: t for t in glossary.flag_terms()}
     for name in names:
         assert glossary.flag_anchor(name) in terms and len(glossary.flag_short(name)) <= 10
-        assert glossary.flag_description(name) == {**sanity.FLAG_DESCRIPTIONS, **checks.FLAG_DESCRIPTIONS}[name]
+        assert glossary.flag_description(name) == {**sanity.SANITY_FLAGS, **checks.CHECK_FLAGS}[name]
     aa = "autoattack_warning:zero_gradients"
     assert glossary.flag_anchor(aa) in terms and "zero_gradients" in glossary.flag_description(aa)
     assert "does not describe" in glossary.flag_description("made_up")

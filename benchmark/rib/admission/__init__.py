@@ -24,9 +24,9 @@ refuse every failure. On the leaderboard, a model with a failed check or an unre
 ``verified`` and is listed apart, unranked, with the reason.
 """
 
-from rib.admission.checks import CHECKS, FLAG_DESCRIPTIONS, Check, run_checks
+from rib.admission.checks import ADMISSION_FLAGS, CHECKS, Check, run_checks
 from rib.admission.gate import admit, admit_cells, needs_admission
 from rib.admission.record import Admission, failure_reasons, stored_admission
 
-__all__ = ["CHECKS", "FLAG_DESCRIPTIONS", "Admission", "Check", "admit", "admit_cells", "failure_reasons",
+__all__ = ["ADMISSION_FLAGS", "CHECKS", "Admission", "Check", "admit", "admit_cells", "failure_reasons",
            "needs_admission", "run_checks", "stored_admission"]

@@ -14,6 +14,7 @@ from rib.attacks import attack_for, create_attack
 from rib.attacks.pgd import random_delta
 from rib.data import DATASETS, headline_eps, load_dataset
 from rib.errors import RibError
+from rib.flags import describe_flags
 from rib.norms import NORMS
 from rib.stats import stratified_indices, wilson_interval
 
@@ -31,7 +32,7 @@ GRADIENT_N, GRADIENT_TOL, GRADIENT_SHARE = 64, 1e-7, 0.5
 GENERALIZATION_N, GENERALIZATION_STEPS = 200, 10  # images per side; PGD steps (the same attack on both sides)
 
 # what each check's stored flag means (value 1: failed); the site's glossary and hover texts read these
-FLAG_DESCRIPTIONS = {
+ADMISSION_FLAGS = describe_flags({
     f"admission:{DETERMINISTIC}": f"admission: {REPEATS} forward passes on the same {REPEAT_N} test images differ by "
                                   f"more than {REPEAT_TOL:g} of the largest logit: a randomized model, evaluated but "
                                   "never ranked or verified (rib does not run Expectation over Transformation)",
@@ -47,7 +48,7 @@ FLAG_DESCRIPTIONS = {
     f"admission:{GENERALIZES}": f"admission: clean or PGD robust accuracy on {GENERALIZATION_N} held-out training "
                                 f"images lies below that on {GENERALIZATION_N} test images, their 95% Wilson "
                                 "intervals disjoint: a sign of memorized test images, never ranked or verified",
-}
+})
 
 
 @dataclass(frozen=True)

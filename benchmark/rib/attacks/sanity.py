@@ -9,13 +9,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from rib.attacks.base import Attack, AttackResult, FixedEpsAttack
+from rib.flags import describe_flags
 
 CHECK_EXAMPLES = 64
 # attacks whose eps sweep is re-attacked (non_monotone, large_eps_not_zero): not the ensemble, which would re-run
 # every stage on the examples its cascade spared (its gradient stages are checked in their own cells)
 SWEEP_KINDS = ("white-box",)
 # what each flag of ``sanity_flags`` means (the site's glossary and hover texts read these)
-FLAG_DESCRIPTIONS = {
+SANITY_FLAGS = describe_flags({
     "vanishing_gradients": "more than 10% of the examples have a numerically zero input gradient of the logit "
                            "margin: gradient attacks get no direction (possible gradient masking)",
     "ce_saturation": "more than 10% of the correctly classified examples have a cross-entropy input gradient of norm "
@@ -25,7 +26,7 @@ FLAG_DESCRIPTIONS = {
     "large_eps_not_zero": "at an eps where every input can reach the mid-gray image (linf 0.5, l2 0.5·√d) the attack "
                           "leaves more than 5% of a sample correct (minimum-norm attacks: more than 5% of examples "
                           "without any adversarial): a weak attack or gradient masking",
-}
+})
 
 
 def very_large_eps(norm: str, x: torch.Tensor) -> float:

@@ -1,18 +1,19 @@
 """What the site's words, badges and flags mean: the glossary page and the hover texts read this module.
 
-Flag descriptions are not written here: they come from the modules that raise the flags
-(``rib.attacks.sanity``, ``rib.checks``, ``rib.attacks.autoattack``, ``rib.admission.checks``), so the page cannot
-drift from the code.
+Flag descriptions are not written here: the modules that raise the flags (``rib.attacks.sanity``, ``rib.checks``,
+``rib.admission.checks``) describe them in ``rib.flags``'s one table (AutoAttack's own warnings in
+``rib.attacks.autoattack``), so the page cannot drift from the code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rib.admission.checks import FLAG_DESCRIPTIONS as ADMISSION_FLAGS
+import rib.admission.checks
+import rib.attacks.sanity
+import rib.checks  # noqa: F401 — the three describe their flags in rib.flags when imported
 from rib.attacks.autoattack import AA_WARNING_DESCRIPTION, AA_WARNINGS
-from rib.attacks.sanity import FLAG_DESCRIPTIONS as SANITY_FLAGS
-from rib.checks import FLAG_DESCRIPTIONS as CHECK_FLAGS
+from rib.flags import FLAG_DESCRIPTIONS
 
 AA_PREFIX = "autoattack_warning:"
 # short badge texts; a flag without one here shows its own name
@@ -77,12 +78,12 @@ def flag_description(flag: str) -> str:
     """What a flag means, from the module that raises it (a flag rib does not know says so)."""
     if flag.startswith(AA_PREFIX):
         return f"{AA_WARNING_DESCRIPTION} (kind: {flag[len(AA_PREFIX):]})"
-    return {**SANITY_FLAGS, **CHECK_FLAGS, **ADMISSION_FLAGS}.get(flag, "a flag this version of rib does not describe")
+    return FLAG_DESCRIPTIONS.get(flag, "a flag this version of rib does not describe")
 
 
 def flag_terms() -> list[Term]:
     """Every flag rib can raise, as glossary entries."""
-    flags = {**SANITY_FLAGS, **CHECK_FLAGS, **ADMISSION_FLAGS}
+    flags = FLAG_DESCRIPTIONS
     terms = [Term(flag_anchor(f), f"{f} ({flag_short(f)})", d) for f, d in flags.items()]
     kinds = ", ".join(sorted({*AA_WARNINGS.values(), "other"}))
     terms.append(Term(flag_anchor(AA_PREFIX), f"{AA_PREFIX}<kind> (AA: kind)",
