@@ -8,12 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import rib
+import rib.workflows.evaluate
 import torch
-from rib.adhoc import module_card, state_sha256
 from rib.errors import ConfigError, WeightsError
 from rib.executors import execute
 from rib.runner import plan_run
 from rib.store import ResultStore
+from rib.workflows.evaluate import module_card, state_sha256
 from rib.zoo import build_model
 from torch import nn
 
@@ -29,7 +30,7 @@ def _tiny() -> nn.Module:
 
 
 def test_evaluate_gives_the_numbers_rib_run_stores_for_the_same_weights(tmp_path: Path) -> None:
-    assert rib.evaluate is rib.adhoc.evaluate and "evaluate" in rib.__all__
+    assert rib.evaluate is rib.workflows.evaluate.evaluate and "evaluate" in rib.__all__
     results = tmp_path / "results"
     got = rib.evaluate(_tiny(), "mnist", attacks="fgsm-linf,pgd-l2", metrics=["alignment", "kendall-tau"], n=20,
                        results=results, name="mine")
@@ -158,7 +159,7 @@ def test_metrics_on_an_attack_s_inputs_reuse_them_with_the_same_numbers(tmp_path
     kw = {"attacks": "pgd-linf", "eps": {"linf": [0.3]}, "metrics": ["alignment"], "n": 20, "name": "mine"}
     reused = rib.evaluate(_tiny(), "mnist", results=tmp_path / "a", **kw)
     with_reuse = len(calls)
-    monkeypatch.setattr("rib.runner.reused_inputs", lambda cells: set())  # reuse off
+    monkeypatch.setattr("rib.engine.evaluate.reused_inputs", lambda cells: set())  # reuse off
     calls.clear()
     again = rib.evaluate(_tiny(), "mnist", results=tmp_path / "b", **kw)
     assert len(calls) == with_reuse + 1  # without reuse the metric cell runs PGD (one batch of 20) once more

@@ -9,8 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from rib import checks
-from rib.attacks import sanity
+from rib import checks, sanity
 from rib.report import glossary
 from rib.report.facts import format_count, is_outside, model_facts, paper_url, param_count
 from rib.report.methodology import attack_groups, docstring_html, metric_groups

@@ -11,7 +11,6 @@ import pandas as pd
 import torch
 
 from rib.attacks import ATTACKS, AttackResult, create_attack
-from rib.attacks.sanity import sanity_flags
 from rib.checks import store_checks
 from rib.data import load_dataset
 from rib.engine.context import RunContext
@@ -29,6 +28,7 @@ from rib.metric_cells import (
 )
 from rib.models import RobustModel
 from rib.runtime import resolve_device
+from rib.sanity import sanity_flags
 from rib.stats import sample_indices
 from rib.store import ResultStore
 from rib.zoo import ModelCard, find_card

@@ -43,7 +43,7 @@ class Badge:
 
 
 @dataclass(frozen=True)
-class Cell:
+class BoardCell:
     """One table cell: its text (what the CSV holds and sorting reads), and how the page shows it; ``sub`` is a
     second, smaller line (linked to ``sub_href`` when given) that the CSV leaves out."""
 
@@ -79,7 +79,7 @@ class Board:
     id: str
     title: str
     columns: list[Column]
-    rows: list[list[Cell]]
+    rows: list[list[BoardCell]]
     filters: list[str] = field(default_factory=list)
     model_ids: list[str] = field(default_factory=list)
 
@@ -92,11 +92,11 @@ def _pct(value: Any) -> str:
     return "" if value is None or not math.isfinite(float(value)) else f"{100 * float(value):.1f}"
 
 
-def _num(text: Any, **kw: Any) -> Cell:
-    return Cell(str(text), num=True, **kw)
+def _num(text: Any, **kw: Any) -> BoardCell:
+    return BoardCell(str(text), num=True, **kw)
 
 
-def _worst_at(per_eps: pd.DataFrame, eps: float) -> Cell:
+def _worst_at(per_eps: pd.DataFrame, eps: float) -> BoardCell:
     """A model's worst case at one eps (``per_eps``: its ``worst_case`` rows by eps), written ``≤v`` where no
     ensemble ran on its images: an upper bound, in the page and in the CSV alike."""
     if eps not in per_eps.index:
@@ -279,16 +279,16 @@ def tied_ranks(models: list[str], per_example: pd.DataFrame, norm: str, eps: flo
     return ranks
 
 
-def _key_cell(key: KeyMetric, link: str) -> Cell:
+def _key_cell(key: KeyMetric, link: str) -> BoardCell:
     """A key metric's cell: its value, or a degenerate flag (linked to the model page's metrics) instead of one."""
     if key.flagged:
-        return Cell(key.text, title=key.title, badges=(Badge(key.text, key.title, "flag", f"{link}#metrics"),))
+        return BoardCell(key.text, title=key.title, badges=(Badge(key.text, key.title, "flag", f"{link}#metrics"),))
     return _num(key.text, title=key.title, sort=key.sort)
 
 
 def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFrame, metrics: pd.DataFrame,
          best: pd.DataFrame, head: pd.Series | None, eps_list: list[float], top: float | None, facts: ModelFacts,
-         link: str, root: str) -> tuple[list[Cell], str]:
+         link: str, root: str) -> tuple[list[BoardCell], str]:
     first = mine.iloc[0]
     trained = "-" if first["trained_norm"] == "none" else f"{first['trained_norm']} {first['trained_eps']:g}"
     clean = mine[mine["metric"] == "clean_accuracy"].sort_values("n")
@@ -307,24 +307,24 @@ def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFram
     defense = str(first["defense"])
     paper = "" if paper_short(facts.paper) == "baseline" else paper_short(facts.paper)  # the baseline cites none
     cells = [
-        Cell(model, href=link, sort=model, sub=paper, sub_href=facts.paper_url if paper else ""),
+        BoardCell(model, href=link, sort=model, sub=paper, sub_href=facts.paper_url if paper else ""),
         # clean accuracy on the headline's own images; the largest clean cell only where there is no headline
         _num(_pct(head["clean"]) if head is not None else _pct(clean["value"].iloc[-1]) if len(clean) else ""),
         _num(_pct(head["value"]) if head is not None else "", strong=True,
              title="" if head is not None else "no AutoAttack ensemble stored at the headline eps: not ranked"),
         _num(ci), _num(int(head["n"]) if head is not None else ""),
-        Cell(mark.text, badges=(mark,), sort={"ok": "0", "flag": f"1{len(raised):03d}"}.get(mark.kind, "2")),
+        BoardCell(mark.text, badges=(mark,), sort={"ok": "0", "flag": f"1{len(raised):03d}"}.get(mark.kind, "2")),
         *keys,
-        Cell(facts.paper, href=facts.paper_url),
-        Cell(facts.origin, badges=(_origin_badge(facts, root),)),
-        Cell(status, badges=(_verification_badge(status, root),)),
+        BoardCell(facts.paper, href=facts.paper_url),
+        BoardCell(facts.origin, badges=(_origin_badge(facts, root),)),
+        BoardCell(status, badges=(_verification_badge(status, root),)),
         _num(_pct(aa["value"].iloc[-1]) if len(aa) else ""), _num(int(aa["n"].iloc[-1]) if len(aa) else ""),
-        Cell(", ".join(sorted(raised)) or "none", badges=flag_badges(raised, root)),
+        BoardCell(", ".join(sorted(raised)) or "none", badges=flag_badges(raised, root)),
         *[_worst_at(mb, e) for e in eps_list],
-        Cell(defense), Cell(trained), Cell(facts.arch),
+        BoardCell(defense), BoardCell(trained), BoardCell(facts.arch),
         _num(format_count(facts.params), title=f"{facts.params:,} parameters" if facts.params else "",
              sort=str(facts.params or "")),
-        Cell(facts.trained_on),
+        BoardCell(facts.trained_on),
     ]
     flag_words = [w for f in raised for w in (f, glossary.flag_short(f))]
     words = [model, facts.origin, facts.arch, facts.trained_on, defense, trained, facts.paper, status, mark.text,
@@ -346,7 +346,7 @@ def build_unranked_board(view: StoreView, dataset: str, norm: str, cards: dict[s
         head = headline(best, model, norm, top)
         row, text = _row(view, dataset, norm, model, mine, metrics, best, head, eps_list, top,
                          model_facts((cards or {}).get(model), dataset, zoo), (links or {}).get(model, ""), root)
-        rows.append([Cell("; ".join(reasons), title="not ranked: " + "; ".join(reasons)), *row])
+        rows.append([BoardCell("; ".join(reasons), title="not ranked: " + "; ".join(reasons)), *row])
         filters.append(text)
         models.append(model)
     reason = Column("not ranked because", "a failed admission check or an unresolved masking flag (see the "
@@ -356,5 +356,5 @@ def build_unranked_board(view: StoreView, dataset: str, norm: str, cards: dict[s
                  models)
 
 
-__all__ = ["DEFAULT_KEY_METRICS", "MISSING", "Badge", "Board", "Cell", "Column", "build_board",
+__all__ = ["DEFAULT_KEY_METRICS", "MISSING", "Badge", "Board", "BoardCell", "Column", "build_board",
            "build_unranked_board", "columns", "flag_badges", "raised_flags", "reliability_badge"]

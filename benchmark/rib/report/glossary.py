@@ -1,6 +1,6 @@
 """What the site's words, badges and flags mean: the glossary page and the hover texts read this module.
 
-Flag descriptions are not written here: the modules that raise the flags (``rib.attacks.sanity``, ``rib.checks``,
+Flag descriptions are not written here: the modules that raise the flags (``rib.sanity``, ``rib.checks``,
 ``rib.admission.checks``) describe them in ``rib.flags``'s one table (AutoAttack's own warnings in
 ``rib.attacks.autoattack``), so the page cannot drift from the code.
 """
@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import rib.admission.checks
-import rib.attacks.sanity
-import rib.checks  # noqa: F401 — the three describe their flags in rib.flags when imported
 from rib.attacks.autoattack import AA_WARNING_DESCRIPTION, AA_WARNINGS
 from rib.flags import FLAG_DESCRIPTIONS
 

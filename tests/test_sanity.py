@@ -7,7 +7,7 @@ import logging
 import torch
 from rib.attacks import FixedEpsAttack
 from rib.attacks.autoattack import AA_LOGGER, captured_warnings, warning_kind
-from rib.attacks.sanity import sanity_flags
+from rib.sanity import sanity_flags
 from torch import nn
 
 EPS = [0.1, 0.3]
