@@ -44,13 +44,22 @@ CHECK_FLAGS = describe_flags({
 Outcomes = dict[tuple[str, float], dict[str, dict[int, list[bool]]]]
 
 
+def _sample(params: Any) -> str:
+    """The image set a stored row's params JSON names ("" for rib's own sample)."""
+    try:
+        return str(json.loads(params).get("sample", "")) if params else ""
+    except (TypeError, ValueError, AttributeError):
+        return ""
+
+
 def _outcomes(store: ResultStore, dataset: str, model: str, side: Callable[[str], str | None]) -> Outcomes:
-    """The stored outcomes of ``model``'s attack cells, grouped by ``side(attack)`` (None: left out); only clean-
-    correct examples the cell attacked itself."""
+    """The stored outcomes of ``model``'s attack cells on rib's own sample, grouped by ``side(attack)`` (None: left
+    out); only clean-correct examples the cell attacked itself. Cells on an authors' image set are left out: checks,
+    like worst cases, never mix image sets."""
     summary = store.scan()
     mine = summary.filter(pc.and_(pc.equal(summary["dataset"], dataset), pc.equal(summary["model"], model)))
-    cells = {r["cell_id"]: r for r in mine.select(["cell_id", "attack", "norm"]).to_pylist()
-             if r["attack"] in ATTACKS and side(r["attack"]) is not None}
+    cells = {r["cell_id"]: r for r in mine.select(["cell_id", "attack", "norm", "params"]).to_pylist()
+             if r["attack"] in ATTACKS and side(r["attack"]) is not None and not _sample(r["params"])}
     outcome: Outcomes = defaultdict(lambda: defaultdict(dict))
     if not cells:
         return outcome
@@ -108,7 +117,9 @@ def store_checks(store: ResultStore, dataset: str, model: str, card: Any) -> lis
     """Compute the cross-cell checks of one model and store them as the rows of one derived cell."""
     checks = [("black_box_beats_white_box", THRESHOLD, g) for g in black_box_gaps(store, dataset, model)]
     checks += [("pgd_unreliable", PGD_THRESHOLD, g) for g in pgd_gaps(store, dataset, model)]
-    if not checks:
+    if not checks:  # nothing to check any more: an older check cell is stale
+        for old in store.root.joinpath(dataset, model).glob(f"{CHECK_ATTACK}-*.parquet"):
+            old.unlink()
         return []
     payload = [dataset, model, card.weights_sha256, [g for _, _, g in checks]]
     if any(name != "black_box_beats_white_box" for name, _, _ in checks):  # older check cells keep their ids

@@ -111,7 +111,7 @@ def test_attack_input_validation(zoo: Path, data: tuple) -> None:
 
 
 def test_every_attack_is_listed() -> None:
-    assert len(ATTACKS) == 20
+    assert len(ATTACKS) == 21  # boopathy-pgd-linf: the authors' protocol
     assert ATTACKS.get("apgd-linf").kind == ATTACKS.get("autoattack-l2").kind == "ensemble"
     assert {ATTACKS.get(n).norm_name for n in ATTACKS.names()} == {"linf", "l2"}
     assert issubclass(ATTACKS.get("pgd-linf"), FixedEpsAttack)

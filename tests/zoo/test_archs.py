@@ -58,5 +58,6 @@ def test_normalization_lives_inside_the_model() -> None:
 
 def test_registry_knows_every_architecture() -> None:
     builtin = [name for name in ARCHS.names() if not name.startswith("tiny-")]  # tests/masked.py adds tiny-*
-    assert builtin == ["cam-cnn", "mnist-cnn", "preact-resnet18", "tiny", "wrn-28-10"]
+    assert builtin == ["boopathy-pool", "boopathy-smallgap", "boopathy-wresnet", "cam-cnn", "mnist-cnn",
+                       "preact-resnet18", "tiny", "wrn-28-10"]
     assert ARCHS.get("wideresnet") is ARCHS.get("wrn-28-10")

@@ -220,8 +220,11 @@ def test_every_mnist_network_of_the_release_is_in_the_zoo_with_its_provenance() 
         assert card.provenance["commit"] == release.commit and card.provenance["license"] == "MIT"
         assert card.provenance["url"].endswith(f"/networks/{file}")
         assert card.provenance["n_test"] == 10000 and 0.8 < card.provenance["test_accuracy"] < 1.0
-        assert card.to_dict() == release_card_data(RELEASE, file) | {
-            "provenance": card.provenance}  # the committed card is what `rib release` writes
+        # the committed card is what `rib release` writes, plus the claims `rib verify --zoo --write-claims` wrote
+        assert card.to_dict() == release_card_data(RELEASE, file) | {"provenance": card.provenance,
+                                                                      "claims": card.claims}
+        assert card.claims[0] == {"attack": "clean", "metric": "clean_accuracy", "n": 10000,
+                                  "value": card.provenance["test_accuracy"]}
 
 
 def test_rib_ls_models_lists_the_authors_networks(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rib.admission.checks import ADMISSION_FLAGS
 from rib.attacks.autoattack import AA_WARNING_DESCRIPTION, AA_WARNINGS
+from rib.checks import CHECK_FLAGS
 from rib.flags import FLAG_DESCRIPTIONS
+from rib.sanity import SANITY_FLAGS
 
 AA_PREFIX = "autoattack_warning:"
 # short badge texts; a flag without one here shows its own name
@@ -80,7 +83,7 @@ def flag_description(flag: str) -> str:
 
 def flag_terms() -> list[Term]:
     """Every flag rib can raise, as glossary entries."""
-    flags = FLAG_DESCRIPTIONS
+    flags = {**SANITY_FLAGS, **CHECK_FLAGS, **ADMISSION_FLAGS}  # a fixed order, whatever was imported first
     terms = [Term(flag_anchor(f), f"{f} ({flag_short(f)})", d) for f, d in flags.items()]
     kinds = ", ".join(sorted({*AA_WARNINGS.values(), "other"}))
     terms.append(Term(flag_anchor(AA_PREFIX), f"{AA_PREFIX}<kind> (AA: kind)",
