@@ -24,6 +24,7 @@ from rib.attacks import ATTACKS, attacks_with_role
 from rib.flags import describe_flags
 from rib.grid import CHECK_ATTACK
 from rib.runtime import provenance, resolve_device
+from rib.stats import sample_of
 from rib.store import ResultStore, summary_row
 
 __all__ = ["CHECK_ATTACK", "CHECK_FLAGS", "PGD_ATTACKS", "PGD_THRESHOLD", "THRESHOLD", "black_box_gaps",
@@ -44,14 +45,6 @@ CHECK_FLAGS = describe_flags({
 Outcomes = dict[tuple[str, float], dict[str, dict[int, list[bool]]]]
 
 
-def _sample(params: Any) -> str:
-    """The image set a stored row's params JSON names ("" for rib's own sample)."""
-    try:
-        return str(json.loads(params).get("sample", "")) if params else ""
-    except (TypeError, ValueError, AttributeError):
-        return ""
-
-
 def _outcomes(store: ResultStore, dataset: str, model: str, side: Callable[[str], str | None]) -> Outcomes:
     """The stored outcomes of ``model``'s attack cells on rib's own sample, grouped by ``side(attack)`` (None: left
     out); only clean-correct examples the cell attacked itself. Cells on an authors' image set are left out: checks,
@@ -59,7 +52,7 @@ def _outcomes(store: ResultStore, dataset: str, model: str, side: Callable[[str]
     summary = store.scan()
     mine = summary.filter(pc.and_(pc.equal(summary["dataset"], dataset), pc.equal(summary["model"], model)))
     cells = {r["cell_id"]: r for r in mine.select(["cell_id", "attack", "norm", "params"]).to_pylist()
-             if r["attack"] in ATTACKS and side(r["attack"]) is not None and not _sample(r["params"])}
+             if r["attack"] in ATTACKS and side(r["attack"]) is not None and not sample_of(r["params"])}
     outcome: Outcomes = defaultdict(lambda: defaultdict(dict))
     if not cells:
         return outcome

@@ -13,7 +13,6 @@ are marked ``ensemble = False`` and are never a headline.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +24,7 @@ from rib.attacks.base import ATTACKS, Attack, AttackResult, has_role
 from rib.eps import at_eps
 from rib.errors import ConfigError
 from rib.evaluation import predict
-from rib.stats import wilson_interval
+from rib.stats import sample_of, wilson_interval
 
 WORST_CASE_COLUMNS = ["model", "norm", "eps", "value", "n", "ci_low", "ci_high", "clean", "attacks", "ensemble"]
 ROBUSTNESS_KINDS = ("white-box", "black-box", "transfer", "ensemble")  # attack kinds that can lower robust accuracy
@@ -35,15 +34,9 @@ ATTACK_CELL_METRICS = ("clean_accuracy", "robust_accuracy")
 def row_samples(summary: pd.DataFrame) -> pd.Series:
     """The sample each summary row was measured on: "" for rib's own, else an authors' image set's name (read from
     the row's params JSON, where a cell on another sample records it)."""
-    def sample(params: object) -> str:
-        try:
-            return str(json.loads(str(params)).get("sample", "")) if params else ""
-        except (TypeError, ValueError, AttributeError):
-            return ""
-
     if summary.empty or "params" not in summary:
         return pd.Series("", index=summary.index, dtype=object)
-    return summary["params"].map(sample)
+    return summary["params"].map(sample_of)
 
 
 def robustness_cells(summary: pd.DataFrame, sample: str = "") -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -100,6 +101,14 @@ SAMPLES = {
 }
 """Every evaluation sample by name: ``(labels, n) → indices``. A sample other than rib's own is an authors' image
 set, used to reproduce their protocol; its cells are kept apart from rib's own in worst cases and leaderboards."""
+
+
+def sample_of(params: object) -> str:
+    """The image set a stored row's params JSON names ("" for rib's own sample, or for params that are no JSON)."""
+    try:
+        return str(json.loads(str(params)).get("sample", "")) if params else ""
+    except (TypeError, ValueError, AttributeError):
+        return ""
 
 
 def sample_indices(y: torch.Tensor, n: int, sample: str = DEFAULT_SAMPLE) -> torch.Tensor:

@@ -112,11 +112,17 @@ def _download(url: str, path: Path, sha256: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def card_id(release: str, file: str) -> str:
-    """The zoo id of a release file: ``<author>-<arch>-<training>`` (e.g. ``boopathy-pool-int2``)."""
+def _file_parts(file: str) -> re.Match[str]:
+    """The parts of a release file's name: dataset, arch, training, epochs."""
     parts = _FILE_NAME.fullmatch(file)
     if parts is None:
         raise ConfigError(f"{file}: not a file name of the form <dataset>_<arch>_<training>_<epochs>.pkl")
+    return parts
+
+
+def card_id(release: str, file: str) -> str:
+    """The zoo id of a release file: ``<author>-<arch>-<training>`` (e.g. ``boopathy-pool-int2``)."""
+    parts = _file_parts(file)
     author = re.sub(r"\d+$", "", release)
     return f"{author}-{parts['arch']}-{parts['training']}"
 
@@ -127,9 +133,7 @@ def release_card_data(release: str, file: str) -> dict[str, Any]:
     rel = get_release(release)
     if file not in rel.networks:
         raise UnknownNameError(f"{file} is not a file of release {release} (it has {len(rel.networks)} files)")
-    parts = _FILE_NAME.fullmatch(file)
-    if parts is None:
-        raise ConfigError(f"{file}: not a file name of the form <dataset>_<arch>_<training>_<epochs>.pkl")
+    parts = _file_parts(file)
     dataset = rel.datasets[parts["dataset"]]
     training = rel.trainings[parts["training"]]
     settings = rel.settings[dataset]
