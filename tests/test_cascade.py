@@ -8,10 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from rib.engine import RunOptions, Sampling, cascade_after, plan_run
 from rib.ensemble import robustness_cells, worst_case
 from rib.errors import ConfigError
 from rib.executors import execute
-from rib.runner import cascade_after, plan_run
 from rib.store import ResultStore, load_results
 
 from tests.helpers import make_card, trained_tiny_state
@@ -30,7 +30,7 @@ N = 16
 
 
 def _cells(zoo: Path, n: int = N) -> list:
-    pgd, aa = plan_run("tiny-a", "pgd-linf,autoattack-linf", n=n, eps=[EPS], models_dir=zoo)
+    pgd, aa = plan_run("tiny-a", "pgd-linf,autoattack-linf", eps=[EPS], models_dir=zoo, sampling=Sampling(n=n))
     return [pgd, cascade_after(aa, ["pgd-linf"], [pgd])]
 
 
@@ -38,7 +38,7 @@ def _cells(zoo: Path, n: int = N) -> list:
 def local(tmp_path_factory: pytest.TempPathFactory, zoo: Path) -> Path:
     """The cascade run once with the local executor."""
     root = tmp_path_factory.mktemp("local")
-    execute(_cells(zoo), ResultStore(root), device="cpu", models_dir=zoo)
+    execute(_cells(zoo), ResultStore(root), options=RunOptions(device="cpu", models_dir=zoo))
     return root
 
 
@@ -64,14 +64,14 @@ def test_cascade_attacks_only_the_survivors_and_the_worst_case_is_exact(local: P
 
 def test_a_cascade_cell_id_follows_its_stages(zoo: Path) -> None:
     pgd, aa = _cells(zoo)
-    other = cascade_after(plan_run("tiny-a", "autoattack-linf", n=N, eps=[EPS], models_dir=zoo)[0],
+    other = cascade_after(plan_run("tiny-a", "autoattack-linf", eps=[EPS], models_dir=zoo, sampling=Sampling(n=N))[0],
                           ["pgd-linf"], [replace(pgd, seed=1)])
     assert aa.cell_id != other.cell_id != replace(aa, after=()).cell_id
 
 
 def test_a_stage_on_fewer_examples_is_refused(zoo: Path) -> None:
-    pgd = plan_run("tiny-a", "pgd-linf", n=10, eps=[EPS], models_dir=zoo)[0]
-    aa = plan_run("tiny-a", "autoattack-linf", n=24, eps=[EPS], models_dir=zoo)[0]
+    pgd = plan_run("tiny-a", "pgd-linf", eps=[EPS], models_dir=zoo, sampling=Sampling(n=10))[0]
+    aa = plan_run("tiny-a", "autoattack-linf", eps=[EPS], models_dir=zoo, sampling=Sampling(n=24))[0]
     with pytest.raises(ConfigError, match=r"not planned at eps 0\.08 on at least 24"):
         cascade_after(aa, ["pgd-linf"], [pgd])
 
@@ -83,7 +83,7 @@ def test_ray_runs_the_cascade_in_a_second_wave(tmp_path: Path, local: Path, zoo:
     cells = _cells(zoo)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        execute(cells, ResultStore(tmp_path / "ray"), executor="ray", device="cpu", models_dir=zoo)
+        execute(cells, ResultStore(tmp_path / "ray"), executor="ray", options=RunOptions(device="cpu", models_dir=zoo))
     finally:
         ray.shutdown()
     cols = ["attack", "metric", "eps", "value", "n"]
@@ -92,17 +92,17 @@ def test_ray_runs_the_cascade_in_a_second_wave(tmp_path: Path, local: Path, zoo:
 
 
 def test_an_eps_sweep_of_ensembles_attacks_only_the_survivors_of_the_smaller_eps(tmp_path: Path, zoo: Path) -> None:
-    from rib.runner import cascade_waves, nest_ensembles
+    from rib.engine import Sampling, cascade_waves, nest_ensembles
 
     small, large = EPS / 2, EPS
-    pgd, apgd = plan_run("tiny-a", "pgd-linf,apgd-linf", n=N, eps=[small, large], models_dir=zoo)
+    pgd, apgd = plan_run("tiny-a", "pgd-linf,apgd-linf", eps=[small, large], models_dir=zoo, sampling=Sampling(n=N))
     stages = [cascade_after(replace(apgd, eps=(e,)), ["pgd-linf"], [pgd]) for e in (large, small)]
     cells = nest_ensembles([pgd, *stages])  # listed large first: the chain puts the small eps first
     assert [c.eps[0] for c in cells[1:]] == [small, large]
     assert [a for a, _ in cells[2].after] == ["pgd-linf", "<apgd-linf"]
     assert [len(w) for w in cascade_waves(cells)] == [1, 1, 1]
     store = ResultStore(tmp_path)
-    execute(cells, store, device="cpu", models_dir=zoo)
+    execute(cells, store, options=RunOptions(device="cpu", models_dir=zoo))
     ex_small = store.examples_of("mnist", "tiny-a", "apgd-linf", cells[1].cell_id).to_pandas().set_index("index")
     ex_large = store.examples_of("mnist", "tiny-a", "apgd-linf", cells[2].cell_id).to_pandas().set_index("index")
     fooled_small = set(ex_small.index[ex_small["clean_correct"] & ~ex_small["robust"]])

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 from rib.defenses.loop import TrainConfig, crop_flip
+from rib.engine import RunOptions, Sampling, plan_grid, plan_run, run_cells
 from rib.errors import ConfigError
-from rib.runner import plan_grid, plan_run, run_cells
 from rib.store import ResultStore, load_results
-from rib.training import train_model
+from rib.training import TrainOptions, train_model
 from rib.zoo.recipes import recipes
 
 from tests.helpers import write_cifar_folder
@@ -48,10 +48,11 @@ def test_cifar10_end_to_end_on_fabricated_files(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("RIB_DATA_DIR", str(tmp_path / "data"))
     write_cifar_folder(tmp_path / "data" / "cifar-10-batches-py", per_batch=4, n_test=20)
     zoo = tmp_path / "zoo"
-    card = train_model("standard", "cifar10", out_dir=zoo, epochs=1, device="cpu", progress=False)
+    card = train_model("standard", "cifar10", TrainOptions(out_dir=zoo, epochs=1, device="cpu", progress=False))
     assert card.training["augment"] == "crop-flip" and card.provenance["epochs"] == 1
-    cells = plan_run("standard", "pgd-linf", "cifar10", eps=[8 / 255], n=8, models_dir=zoo, metrics=["alignment"])
-    run_cells(cells, ResultStore(tmp_path / "results"), device="cpu", models_dir=zoo)
+    cells = plan_run("standard", "pgd-linf", "cifar10", eps=[8 / 255], models_dir=zoo, metrics=["alignment"],
+                     sampling=Sampling(n=8))
+    run_cells(cells, ResultStore(tmp_path / "results"), options=RunOptions(device="cpu", models_dir=zoo))
     df = load_results(tmp_path / "results")
     robust = df[(df.attack == "pgd-linf") & (df.metric == "robust_accuracy")]
     assert len(robust) == 1 and robust.iloc[0]["n"] == 8 and robust.iloc[0]["dataset"] == "cifar10"

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 from rib import DATASETS, load_dataset
-from rib.data import FAMILIES, DatasetInfo, dataset_eps, headline_eps
+from rib.data import dataset_eps, headline_eps
 from rib.errors import ConfigError, DatasetError, UnknownNameError
-from rib.registry import Registry
 
 from tests.helpers import write_cifar_folder
 
@@ -192,8 +191,7 @@ def test_dataset_registry_lists_all() -> None:
 @pytest.mark.parametrize("name", ["mnist-5k", "mnist", "fashion-mnist", "cifar10"])
 def test_registered_datasets_carry_their_facts(name: str) -> None:
     info = DATASETS.get(name)
-    # fashion-mnist is a family of its own: no paper gives defaults for it, so rib trains there only from recipes
-    assert info.family in FAMILIES or info.family == name == "fashion-mnist"
+    assert info.family in DATASETS  # the dataset whose defense settings it falls back on
     assert info.n > 0 and len(info.mean) == len(info.std) == info.shape[0]
     for norm in ("linf", "l2"):
         eps = dataset_eps(name, norm)
@@ -219,40 +217,6 @@ def test_dataset_facts_are_the_published_settings() -> None:
 def test_headline_eps_must_be_one_of_the_eps_list() -> None:
     with pytest.raises(ValueError, match=r"headline linf eps 0\.25 is not in its eps list"):
         dataclasses.replace(DATASETS.get("mnist-5k"), headline={"linf": 0.25, "l2": 2.0})
-
-
-def test_unknown_family_is_a_config_error_not_mnist(monkeypatch: pytest.MonkeyPatch) -> None:
-    import rib.defenses.base as base
-    from rib.defenses import DEFENSES, create_defense
-
-    svhn = dataclasses.replace(DATASETS.get("mnist-5k"), name="svhn", family="svhn", shape=(3, 32, 32))
-    registry: Registry[DatasetInfo] = Registry("dataset")
-    registry.register("svhn", svhn)
-    monkeypatch.setattr(base, "DATASETS", registry)
-    assert base.family("svhn") == "svhn"
-    with pytest.raises(ConfigError, match=r"^defense 'adv-linf' has no paper defaults for dataset 'svhn' "
-                                          r"of family 'svhn' \(known families: cifar10, mnist\)$"):
-        DEFENSES.get("adv-linf").paper_defaults("svhn")
-    with pytest.raises(ConfigError, match="no paper defaults"):
-        create_defense("standard", "svhn")
-
-
-def test_family_comes_from_the_registry() -> None:
-    from rib.defenses import create_defense
-    from rib.defenses.base import family
-
-    assert [family(d) for d in ("mnist-5k", "mnist", "cifar10")] == ["mnist", "mnist", "cifar10"]
-    assert create_defense("ir", "mnist-5k").threat_model() == ("l2", 1.5)
-    assert create_defense("ir", "cifar10").threat_model() == ("l2", 0.5)
-    assert (create_defense("ir", "mnist").params["lambda_cs"], create_defense("ir", "cifar10").params["lambda_cs"]) \
-        == (3.0, 0.75)
-
-
-def test_every_defense_has_paper_defaults_for_every_family() -> None:
-    from rib.defenses import DEFENSES
-
-    for name in DEFENSES.names():
-        assert sorted(DEFENSES.get(name).PAPER_DEFAULTS) == sorted(FAMILIES), name
 
 
 def test_grid_takes_eps_headline_and_n_from_the_dataset_unless_it_overrides(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ import pytest
 import rib
 import rib.workflows.evaluate
 import torch
+from rib.engine import RunOptions, Sampling, plan_run
 from rib.errors import ConfigError, WeightsError
 from rib.executors import execute
-from rib.runner import plan_run
 from rib.store import ResultStore
 from rib.workflows.evaluate import module_card, state_sha256
 from rib.zoo import build_model
@@ -37,9 +37,9 @@ def test_evaluate_gives_the_numbers_rib_run_stores_for_the_same_weights(tmp_path
     # the same weights as a zoo card, planned and run by `rib run`'s own functions
     zoo = tmp_path / "models"
     make_card(zoo, "tiny-zoo", state=trained_tiny_state())
-    cells = plan_run("tiny-zoo", "fgsm-linf,pgd-l2", "mnist", n=20, models_dir=zoo,
-                     metrics=["alignment", "kendall-tau"])
-    outcomes = execute(cells, ResultStore(tmp_path / "zoo-results"), device="cpu", models_dir=zoo)
+    cells = plan_run("tiny-zoo", "fgsm-linf,pgd-l2", "mnist", models_dir=zoo, metrics=["alignment", "kendall-tau"],
+                     sampling=Sampling(n=20))
+    outcomes = execute(cells, ResultStore(tmp_path / "zoo-results"), options=RunOptions(device="cpu", models_dir=zoo))
     want = pd.DataFrame([r for o in outcomes for r in o.rows])
     admission = got[got["attack"] == "admission"]  # the module is an outside model: its admission checks lead
     assert len(admission) == 6 and (admission["value"] == 0.0).all() and admission.index.tolist() == list(range(6))
@@ -117,7 +117,7 @@ def test_bad_modules_and_arguments_are_refused_before_anything_is_stored(tmp_pat
 
 
 def test_eps_is_given_per_norm_and_a_linf_eps_beyond_the_image_space_is_refused() -> None:
-    from rib.runner import eps_per_norm
+    from rib.engine import eps_per_norm
 
     assert eps_per_norm({"linf": [0.3], "l2": [2.0]}, ["l2", "linf"], "mnist") == {"l2": (2.0,), "linf": (0.3,)}
     assert eps_per_norm({"l2": [2.0]}, ["linf"], "mnist") == {"linf": (0.1, 0.2, 0.3, 0.4)}  # the dataset's

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from rib.runner import plan_grid
+from rib.engine import plan_grid
 from rib.store import ResultStore
 from rib.zoo import list_cards
 from rib.zoo.recipes import recipes

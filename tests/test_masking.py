@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from rib.attacks import ATTACKS
+from rib.engine import RunOptions, Sampling, cascade_after, plan_cell, run_cells
 from rib.ensemble import worst_case
-from rib.runner import cascade_after, plan_cell, run_cells
 from rib.store import ResultStore
 
 from tests.helpers import make_card, trained_tiny_state
@@ -28,12 +28,12 @@ def _evaluate(root: Path, arch: str) -> tuple[set[str], float]:
     """(raised flags, headline worst case) of ``arch`` with the trained tiny weights."""
     models = root / "models"
     card = make_card(models, arch, arch=arch, state=trained_tiny_state())
-    pgd = plan_cell(card, "pgd-linf", (EPS,), n=N, models_dir=models)
-    square = plan_cell(card, "square-linf", (EPS,), n=N, models_dir=models)
-    aa = cascade_after(plan_cell(card, "autoattack-linf", (EPS,), n=N, models_dir=models),
+    pgd = plan_cell(card, "pgd-linf", (EPS,), Sampling(n=N), models_dir=models)
+    square = plan_cell(card, "square-linf", (EPS,), Sampling(n=N), models_dir=models)
+    aa = cascade_after(plan_cell(card, "autoattack-linf", (EPS,), Sampling(n=N), models_dir=models),
                        ["pgd-linf", "square-linf"], [pgd, square])
     store = ResultStore(root / "results")
-    outcomes = run_cells([pgd, square, aa], store, device="cpu", models_dir=models)
+    outcomes = run_cells([pgd, square, aa], store, options=RunOptions(device="cpu", models_dir=models))
     raised = {r["metric"].removeprefix("flag:") for o in outcomes for r in o.rows
               if r["metric"].startswith("flag:") and r["value"] == 1.0}
     cells = [pgd, square, aa]

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 from rib.claims import claims_table, evaluate_claims, reproduction_rows, reproduction_table, write_claims
+from rib.engine import RunOptions, Sampling, plan_grid, plan_run, run_cells
 from rib.errors import ConfigError, UnknownNameError
 from rib.metric_cells import is_metric_cell, metric_names
-from rib.runner import plan_grid, plan_run, run_cells
 from rib.store import ResultStore, load_results
 
 from tests.helpers import make_card, trained_tiny_state
@@ -50,7 +50,8 @@ def test_metric_names_resolve_wildcards_and_reject_unknown_ones() -> None:
 
 
 def test_plan_run_adds_clean_and_adversarial_metric_cells(zoo: Path) -> None:
-    cells = plan_run("tiny-std", "pgd-linf,fgsm-l2", metrics=["alignment", "kendall-tau"], n=20, models_dir=zoo)
+    cells = plan_run("tiny-std", "pgd-linf,fgsm-l2", metrics=["alignment", "kendall-tau"], models_dir=zoo,
+                     sampling=Sampling(n=20))
     metric_cells = [c for c in cells if is_metric_cell(c)]
     assert [(c.attack, c.eps) for c in metric_cells] == [("clean", (0.0,)), ("pgd-linf", (0.3,)), ("fgsm-l2", (2.0,))]
     assert metric_cells[0].metrics == ("alignment",)  # pairwise metrics need adversarial inputs
@@ -68,7 +69,7 @@ def test_metric_cells_store_means_and_per_example_values_and_resume(zoo: Path, t
     cells = plan_grid(str(grid), models_dir=zoo)
     assert [c.n for c in cells] == [30, 20]
     store = ResultStore(tmp_path / "res")
-    first = run_cells(cells, store, models_dir=zoo)
+    first = run_cells(cells, store, options=RunOptions(models_dir=zoo))
     df = load_results(tmp_path / "res")
     own = {"alignment", "alignment-normalized", "grad-norm", "gini-saliency", "kendall-tau"}
     assert set(df["metric"]) == own | {f"{o}:{b}" for o in own for b in ("random", "randomized")} - {
@@ -86,7 +87,7 @@ def test_metric_cells_store_means_and_per_example_values_and_resume(zoo: Path, t
         assert stored["value"] == pytest.approx(float(finite.mean()))
         assert stored["ci_low"] < stored["value"] < stored["ci_high"]
     assert store.examples(dataset="mnist").num_rows == 0  # metric cells have values, not attack outcomes
-    again = run_cells(cells, store, models_dir=zoo)
+    again = run_cells(cells, store, options=RunOptions(models_dir=zoo))
     assert all(o.skipped for o in again)
     assert [o.rows for o in again] == [o.rows for o in first]
 
@@ -97,12 +98,12 @@ def test_metric_rows_say_what_computed_them_and_what_was_left_out(zoo: Path, tmp
     from rib.metric_cells import metrics_revision
 
     store = ResultStore(tmp_path / "res")
-    cells = plan_run("tiny-std", "pgd-linf", metrics=["gini-ig", "kendall-tau", "deletion", "mprt"], n=20,
-                     models_dir=zoo)
+    cells = plan_run("tiny-std", "pgd-linf", metrics=["gini-ig", "kendall-tau", "deletion", "mprt"], models_dir=zoo,
+                     sampling=Sampling(n=20))
     metric_cells = [c for c in cells if is_metric_cell(c)]
     assert all(c.revision == metrics_revision(c.metrics) for c in metric_cells)
     assert metric_cells[0].revision == 2  # gini-ig was revised once (deletion and mprt are new): the id moved
-    run_cells(metric_cells, store, models_dir=zoo)
+    run_cells(metric_cells, store, options=RunOptions(models_dir=zoo))
     df = load_results(tmp_path / "res")
     clean = df[df.attack == "clean"]
     for metric in ("deletion-ig", "deletion-ig:random", "deletion-ig:randomized", "mprt-saliency",
@@ -126,8 +127,9 @@ def test_a_mostly_degenerate_cell_stores_a_flag_instead_of_a_mean(tmp_path: Path
     state = {k: torch.zeros_like(v) for k, v in trained_tiny_state().items()}  # a dead network: constant logits
     make_card(folder, "tiny-dead", state=state)
     store = ResultStore(tmp_path / "res")
-    run_cells(plan_run("tiny-dead", "fgsm-linf", metrics=["grad-norm", "gini-saliency"], n=10, models_dir=folder)[1:2],
-              store, models_dir=folder)
+    run_cells(plan_run("tiny-dead", "fgsm-linf", metrics=["grad-norm", "gini-saliency"], models_dir=folder,
+                       sampling=Sampling(n=10))[1:2], store,
+              options=RunOptions(models_dir=folder))
     df = load_results(tmp_path / "res")
     for metric in ("grad-norm", "gini-saliency"):
         row = df[df.metric == metric].iloc[0]
@@ -144,7 +146,8 @@ def test_claims_use_stored_numbers_and_say_when_data_is_missing(zoo: Path, tmp_p
     make_card(zoo, "standard", state=trained_tiny_state())
     make_card(zoo, "gradient-reg", state=trained_tiny_state(seed=1))
     store = ResultStore(tmp_path / "res")
-    run_cells(plan_run("standard,gradient-reg", "fgsm-linf", n=40, models_dir=zoo), store, models_dir=zoo)
+    run_cells(plan_run("standard,gradient-reg", "fgsm-linf", models_dir=zoo, sampling=Sampling(n=40)), store,
+              options=RunOptions(models_dir=zoo))
     rows = evaluate_claims(tmp_path / "res")
     by = {(r["claim"], r["source"]): r for r in rows}
     fgsm = by[("gradient-reg-fgsm", "rib")]

@@ -11,7 +11,7 @@ import rib
 from rib.report.facts import format_count
 from rib.store import ResultStore
 from rib.verify import verify_card
-from rib.workflows.submit import submit
+from rib.workflows.submit import SubmitOptions, submit
 from rib.zoo import build_model, read_card
 
 from tests.helpers import export_onnx, trained_tiny_state, write_onnx_card
@@ -54,7 +54,8 @@ def test_an_onnx_submission_lands_with_the_numbers_of_the_same_module(tmp_path: 
     grid.write_text(GRID)
     models, results, reports = tmp_path / "models", tmp_path / "results", tmp_path / "reports"
 
-    done = submit(sub, models_root=models, results=results, reports=reports, grid=str(grid), device="cpu")
+    done = submit(sub, SubmitOptions(models_root=models, results=results, reports=reports, grid=str(grid),
+                                     device="cpu"))
 
     assert done.card.outside and (models / "mnist" / "tiny-onnx.onnx").is_file()
     stored = ResultStore(results).scan().to_pandas()

@@ -75,7 +75,7 @@ class NoisyTraining(Defense):
     """Cross-entropy on Gaussian-noised inputs (a plugin's defense)."""
 
     paper = "a plugin"
-    PAPER_DEFAULTS = {"toy": {"sigma": 0.1}}
+    PARAMS = ("sigma",)
 
     def loss(self, model, x, y, aux, progress, generator):
         noise = torch.randn(x.shape, generator=generator, device=x.device) * float(self.params["sigma"])
@@ -88,6 +88,9 @@ register_recipes("toy-halves", Path(__file__).with_name("toy_recipes.toml"))
 
 RECIPES = '''
 dataset = "toy-halves"
+
+[defenses.noisy-training]  # the defense's settings on this dataset
+sigma = 0.1
 
 [defaults]
 arch = "tiny"
@@ -102,7 +105,7 @@ schedule = "constant"
 [models.noisy]
 defense = "noisy-training"
 description = "noisy training on the toy dataset"
-params = { sigma = 0.1 }
+params = { sigma = 0.2 }
 '''
 
 
@@ -119,7 +122,8 @@ def test_a_plugin_brings_attack_metric_defense_dataset_and_recipes(tmp_path: Pat
     out = _rib(*plug, "train", "--model", "noisy", "--dataset", "toy-halves", "--out", "zoo", "--device", "cpu",
                "--quiet", cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "zoo" / "toy-halves" / "noisy.toml").is_file()
+    card = (tmp_path / "zoo" / "toy-halves" / "noisy.toml").read_text()
+    assert "sigma = 0.2" in card  # the model's params over the defense's settings in the recipe file
     out = _rib(*plug, "run", "--model", "noisy", "--attack", "sign-noise-linf", "--dataset", "toy-halves", "--n",
                "40", "--metrics", "mean-input", "--models-dir", "zoo", "--results", "res", "--quiet",
                cwd=tmp_path, env=env)

@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 from rib.attacks import ATTACKS
+from rib.engine import RunOptions, Sampling, plan_grid, plan_run, plan_table, run_cells, stale_cells, stale_tables
 from rib.errors import ConfigError, RibError, UnknownNameError
 from rib.grid import Cell, grid_spec, parse_eps, plan_grid_names
-from rib.runner import plan_grid, plan_run, plan_table, run_cells, stale_cells, stale_tables
 from rib.store import ResultStore, load_results
 
 from tests.helpers import make_card, trained_tiny_state
@@ -47,7 +47,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_plan_run_resolves_names_wildcards_and_default_eps(zoo: Path) -> None:
-    cells = plan_run("m-*", "pgd-*", models_dir=zoo, n=10)
+    cells = plan_run("m-*", "pgd-*", models_dir=zoo, sampling=Sampling(n=10))
     assert {(c.model, c.attack) for c in cells} >= {("m-a", "pgd-linf"), ("m-c", "pgd-l2")}
     linf = next(c for c in cells if c.attack == "pgd-linf")
     assert linf.eps == (0.1, 0.2, 0.3, 0.4)
@@ -109,9 +109,9 @@ def test_grid_cells_and_resume(zoo: Path, tmp_path: Path) -> None:
     headline = [c for c in cells if c.n == 20]
     assert headline and all(c.eps == (0.3,) for c in headline)
     store = ResultStore(tmp_path / "results")
-    first = run_cells(cells[:2], store, device="cpu", models_dir=zoo)
+    first = run_cells(cells[:2], store, options=RunOptions(device="cpu", models_dir=zoo))
     assert not any(o.skipped for o in first)
-    again = run_cells(cells[:3], store, device="cpu", models_dir=zoo)
+    again = run_cells(cells[:3], store, options=RunOptions(device="cpu", models_dir=zoo))
     assert [o.skipped for o in again] == [True, True, False]
     pd.testing.assert_frame_equal(pd.DataFrame(again[0].rows), pd.DataFrame(first[0].rows))
     df = load_results(tmp_path / "results")
@@ -122,9 +122,9 @@ def test_grid_cells_and_resume(zoo: Path, tmp_path: Path) -> None:
 
 
 def test_plan_table_says_which_cells_are_stored(zoo: Path, tmp_path: Path) -> None:
-    cells = plan_run("m-a", "fgsm-linf,fgsm-l2", n=10, models_dir=zoo)
+    cells = plan_run("m-a", "fgsm-linf,fgsm-l2", models_dir=zoo, sampling=Sampling(n=10))
     store = ResultStore(tmp_path / "results")
-    run_cells(cells[:1], store, device="cpu", models_dir=zoo)
+    run_cells(cells[:1], store, options=RunOptions(device="cpu", models_dir=zoo))
     table, stored, todo = plan_table(cells, store)
     assert (stored, todo) == (1, 1)
     assert table.splitlines()[0].split() == ["model", "attack", "eps", "n", "cell", "state", "estimate"]
@@ -199,7 +199,7 @@ def test_transfer_cells_depend_on_the_surrogate_weights(tmp_path: Path) -> None:
     assert plan_run("m-a", "pgd-linf", models_dir=zoo)[0].cell_id == plain.cell_id
     store = ResultStore(tmp_path / "results")
     with pytest.raises(ConfigError, match="depends on changed"):
-        run_cells([before], store, models_dir=zoo)
+        run_cells([before], store, options=RunOptions(models_dir=zoo))
     assert not list((tmp_path / "results").rglob("*.parquet"))
 
 
@@ -210,8 +210,9 @@ def test_prune_removes_only_cells_the_grid_does_not_plan(tmp_path: Path) -> None
     grid.write_text(GRID.format(extra=""))
     store = ResultStore(tmp_path / "results")
     planned = [c for c in plan_grid(str(grid), models_dir=zoo) if c.attack == "fgsm-linf"]
-    run_cells(planned, store, models_dir=zoo)
-    run_cells(plan_run("m-a", "fgsm-linf", n=10, models_dir=zoo), store, models_dir=zoo)  # ad hoc: not in the grid
+    run_cells(planned, store, options=RunOptions(models_dir=zoo))
+    run_cells(plan_run("m-a", "fgsm-linf", models_dir=zoo, sampling=Sampling(n=10)), store,
+              options=RunOptions(models_dir=zoo))  # ad hoc: not in the grid
     assert len(store.summary_files()) == 2
     stale = stale_cells(str(grid), "mnist", store, models_dir=zoo)
     assert len(stale) == 1 and "fgsm-linf" in stale[0].name
@@ -226,8 +227,8 @@ def test_prune_clears_a_dataset_no_card_is_evaluated_on_any_more(tmp_path: Path)
     zoo = tmp_path / "models"
     card = make_card(zoo, "m-a", dataset="mnist-5k", state=trained_tiny_state())
     store = ResultStore(tmp_path / "results")
-    run_cells(plan_run("m-a", "fgsm-linf", dataset="mnist-5k", eps=[0.05, 0.1, 0.2], n=40, seed=0, batch_size=20,
-                       models_dir=zoo), store, models_dir=zoo)
+    run_cells(plan_run("m-a", "fgsm-linf", dataset="mnist-5k", eps=[0.05, 0.1, 0.2], models_dir=zoo,
+                       sampling=Sampling(n=40, seed=0, batch_size=20)), store, options=RunOptions(models_dir=zoo))
     table = tmp_path / "results" / "mnist-5k" / "claims.parquet"
     pd.DataFrame({"claim": ["x"]}).to_parquet(table)
     grid = tmp_path / "g.toml"
@@ -247,7 +248,7 @@ def test_prune_clears_a_dataset_no_card_is_evaluated_on_any_more(tmp_path: Path)
 
 
 def test_only_headline_keeps_the_cells_the_headline_rests_on(tmp_path: Path) -> None:
-    from rib.runner import headline_cells
+    from rib.engine import headline_cells
 
     zoo = tmp_path / "zoo"
     make_card(zoo, "tiny-h")
@@ -267,7 +268,7 @@ def test_only_headline_keeps_the_cells_the_headline_rests_on(tmp_path: Path) -> 
 
 
 def test_grid_attack_filter_keeps_each_cascade_whole(tmp_path: Path) -> None:
-    from rib.runner import headline_cells, select_attacks
+    from rib.engine import headline_cells, select_attacks
 
     zoo = tmp_path / "zoo"
     make_card(zoo, "tiny-a")

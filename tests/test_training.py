@@ -77,7 +77,8 @@ def tiny_recipe(monkeypatch: pytest.MonkeyPatch) -> Recipe:
 
 def test_train_model_calibrates_writes_card_and_refuses_overwrite(tiny_recipe: Recipe, tmp_path: Path) -> None:
     out = tmp_path / "trained"
-    card = training_mod.train_model("l1", "mnist-5k", out_dir=out, progress=False, device="cpu")
+    card = training_mod.train_model("l1", "mnist-5k", training_mod.TrainOptions(out_dir=out, progress=False,
+                                                                                device="cpu"))
     cal = card.calibration
     assert cal is not None and cal["chosen"] == 1e-4  # λ₁ = 100 ruins accuracy: the smaller value is chosen
     assert cal["val_accuracy"][1] < cal["reference_val_accuracy"] - 0.03
@@ -95,7 +96,8 @@ def test_train_model_calibrates_writes_card_and_refuses_overwrite(tiny_recipe: R
     x, y = load_dataset("mnist-5k", "test")
     assert accuracy(model, x, y) == pytest.approx(on_disk.provenance["test_accuracy"], abs=1e-4)
     with pytest.raises(RibError, match="pass --force"):
-        training_mod.train_model("l1", "mnist-5k", out_dir=out, progress=False, device="cpu")
+        training_mod.train_model("l1", "mnist-5k", training_mod.TrainOptions(out_dir=out, progress=False, device="cpu"))
     # a forced retrain reuses the recorded calibration and, being deterministic, gives the same weights
-    again = training_mod.train_model("l1", "mnist-5k", out_dir=out, progress=False, device="cpu", force=True)
+    again = training_mod.train_model("l1", "mnist-5k", training_mod.TrainOptions(out_dir=out, progress=False,
+                                                                                 device="cpu", force=True))
     assert again.calibration == cal and again.weights_sha256 == card.weights_sha256

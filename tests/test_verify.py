@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from rib import verify
+from rib.engine import RunContext, Sampling
 from rib.errors import ConfigError, RibError, UnknownNameError, WeightsError
 from rib.stats import wilson_interval
 from rib.store import ResultStore
@@ -18,7 +19,7 @@ from rib.verify import (
     FAILED,
     NO_WORST_CASE,
     VERIFIED,
-    ClaimCheck,
+    ClaimReproduction,
     accuracy_agrees,
     accuracy_margin,
     card_status,
@@ -30,7 +31,7 @@ from rib.verify import (
     verify_card,
     write_record,
 )
-from rib.workflows.submit import submit
+from rib.workflows.submit import SubmitOptions, submit
 from rib.zoo import ModelCard, build_model, read_card, write_card
 from rib.zoo.weights import save_weights, sha256_file
 
@@ -209,9 +210,9 @@ def test_submit_adds_a_verified_model_runs_its_grid_and_renders(tmp_path: Path) 
 
 def test_submit_refuses_a_bad_executor_before_doing_anything(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown executor 'dask'"):
-        submit(tmp_path / "nothing", models_root=tmp_path / "models", executor="dask")
+        submit(tmp_path / "nothing", SubmitOptions(models_root=tmp_path / "models", executor="dask"))
     with pytest.raises(ConfigError, match="--address goes with --executor ray"):
-        submit(tmp_path / "nothing", models_root=tmp_path / "models", address="auto")
+        submit(tmp_path / "nothing", SubmitOptions(models_root=tmp_path / "models", address="auto"))
     assert not list(tmp_path.iterdir())
 
 
@@ -287,8 +288,8 @@ def test_robustness_attacks_may_be_claimed(claim: dict) -> None:
 
 
 def _check(attack: str, metric: str = "robust_accuracy", norm: str = "linf", eps: float = 0.3,
-           ok: bool = True) -> ClaimCheck:
-    return ClaimCheck(attack, metric, norm, eps, 100, 100, 0.1, 0.1, 0.05, 0.2, 0.1, math.nan, "margin", ok)
+           ok: bool = True) -> ClaimReproduction:
+    return ClaimReproduction(attack, metric, norm, eps, 100, 100, 0.1, 0.1, 0.05, 0.2, 0.1, math.nan, "margin", ok)
 
 
 CLEAN_CHECK = _check("clean", "clean_accuracy", "", 0.0)
@@ -305,7 +306,7 @@ CLEAN_CHECK = _check("clean", "clean_accuracy", "", 0.0)
     ([CLEAN_CHECK, _check("worst-case", ok=False)], "none", FAILED),
     ([CLEAN_CHECK.__class__(**{**CLEAN_CHECK.__dict__, "reproduced": False})], "none", FAILED),
 ])
-def test_the_verdict_needs_a_worst_case_claim_at_the_headline(checks: list[ClaimCheck], trained_norm: str,
+def test_the_verdict_needs_a_worst_case_claim_at_the_headline(checks: list[ClaimReproduction], trained_norm: str,
                                                                 status: str) -> None:
     assert card_status(_card([], trained_norm), checks) == status
 
@@ -330,9 +331,9 @@ def test_a_worst_case_claim_runs_pgd_then_autoattack_on_its_survivors(tmp_path: 
     seen: list[int] = []
     survivors = verify.attack_survivors
 
-    def spy(attack, model, x, y, eps, alive, **kw):  # type: ignore[no-untyped-def]
+    def spy(attack, model, x, y, eps, alive, run):  # type: ignore[no-untyped-def]
         seen.append(int(alive.sum()))
-        result = survivors(attack, model, x, y, eps, alive, **kw)
+        result = survivors(attack, model, x, y, eps, alive, run)
         assert attack.name == "autoattack-linf" and not bool((result.robust[:, 0] & ~alive).any())
         return result
 
@@ -345,8 +346,7 @@ def test_a_worst_case_claim_runs_pgd_then_autoattack_on_its_survivors(tmp_path: 
     assert near.reproduced and not far.reproduced  # 2% lies within the margin (bound 3.7%), 8% does not
     assert card_status(card, [near]) == VERIFIED and card_status(card, [near, far]) == FAILED
     # at linf 0.1 PGD leaves a few examples robust; AutoAttack then runs on those alone
-    k, n = verify.measure_worst_case(card, "linf", 0.1, N, seed=0, batch_size=500, device=torch.device("cpu"),
-                                     cache={})
+    k, n = verify.measure_worst_case(card, "linf", 0.1, Sampling(N), RunContext(torch.device("cpu")))
     assert n == N and k <= seen[-1] and seen[-1] > 0
 
 

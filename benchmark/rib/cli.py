@@ -14,7 +14,7 @@ from rib.defaults import DEFAULT_DATASET, DEFAULT_TRAINING_DATASET
 from rib.errors import EXIT_INTERRUPTED, ConfigError, RibError, RibWarning
 
 if TYPE_CHECKING:
-    from rib.verify import ClaimCheck
+    from rib.verify import ClaimReproduction
     from rib.zoo import ModelCard
 
 LISTABLE = ("models", "attacks", "metrics", "datasets", "defenses", "archs")
@@ -53,9 +53,9 @@ def _train(args: argparse.Namespace) -> int:
         print(f"skipped {model_id}: {card} is finished (--force retrains it)", file=sys.stderr, flush=True)
 
     # a bar on a terminal, else a line per epoch (fit decides); nothing with --quiet
-    cards = training.train_models(None if args.all else args.model, args.dataset, out_dir=Path(args.out),
-                                  epochs=args.epochs, seed=args.seed, device=args.device, force=args.force,
-                                  recalibrate=args.recalibrate, progress=not args.quiet, skip_finished=args.all,
+    options = training.TrainOptions(out_dir=Path(args.out), epochs=args.epochs, seed=args.seed, device=args.device,
+                                    force=args.force, recalibrate=args.recalibrate, progress=not args.quiet)
+    cards = training.train_models(None if args.all else args.model, args.dataset, options, skip_finished=args.all,
                                   on_trained=trained, on_skipped=skipped)
     print(cards_table(cards))
     return 0
@@ -85,8 +85,8 @@ def _run(args: argparse.Namespace) -> int:
             cells = engine.select_attacks(cells, args.attack)
     elif args.model and args.attack:
         cells = engine.plan_run(args.model, args.attack, args.dataset, eps=parse_eps(args.eps) if args.eps else None,
-                                n=args.n, seed=args.seed, batch_size=args.batch_size, models_dir=args.models_dir,
-                                metrics=metric_names(args.metrics) if args.metrics else [])
+                                sampling=engine.Sampling(args.n, args.seed, args.batch_size),
+                                metrics=metric_names(args.metrics) if args.metrics else [], models_dir=args.models_dir)
     else:
         raise ConfigError("rib run needs --model and --attack, or --grid NAME")
     if args.only:
@@ -107,8 +107,9 @@ def _run(args: argparse.Namespace) -> int:
         state = "stored earlier" if outcome.skipped else "done"
         print(f"[{done}/{len(cells)}] {outcome.cell.describe()}: {state}", file=sys.stderr, flush=True)
 
-    outcomes = execute(cells, store, executor=args.executor, device=args.device, force=args.force,
-                       models_dir=args.models_dir, progress=_progress(args), address=args.address, on_cell=report)
+    outcomes = execute(cells, store, executor=args.executor, address=args.address,
+                       options=engine.RunOptions(device=args.device, force=args.force, models_dir=args.models_dir,
+                                                 progress=_progress(args), on_cell=report))
     print(results_table([r for o in outcomes for r in o.rows], wide=args.wide))
     return 0
 
@@ -188,22 +189,23 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _submit(args: argparse.Namespace) -> int:
     from rib import verify
-    from rib.workflows.submit import submit, submit_dry_run
+    from rib.workflows.submit import SubmitOptions, submit, submit_dry_run
 
     if args.dry_run:
         print(submit_dry_run(args.submission, models_root=args.models, results=args.results, grid=args.grid,
                              n=args.n))
         return 0
 
-    def verified(card: ModelCard, checks: list[ClaimCheck]) -> None:
+    def verified(card: ModelCard, checks: list[ClaimReproduction]) -> None:
         print(verify.checks_table(card, checks))
 
     def installed(card: ModelCard) -> None:
         print(f"added {card.id} to {card.path}", file=sys.stderr)
 
-    done = submit(args.submission, models_root=args.models, results=args.results, reports=args.reports,
-                  grid=args.grid, n=args.n, force=args.force, device=args.device, executor=args.executor,
-                  address=args.address, progress=_progress(args), on_verified=verified, on_installed=installed)
+    options = SubmitOptions(models_root=args.models, results=args.results, reports=args.reports, grid=args.grid,
+                            n=args.n, force=args.force, device=args.device, executor=args.executor,
+                            address=args.address, progress=_progress(args))
+    done = submit(args.submission, options, on_verified=verified, on_installed=installed)
     print(done.index)
     return 0
 

@@ -33,18 +33,15 @@ VAL_PER_CLASS = 50  # mnist-5k's images per class held out of "train" for valida
 
 
 
-FAMILIES = ("mnist", "cifar10")  # the paper-defaults families a defense knows (its PAPER_DEFAULTS keys); a dataset
-# of another family (fashion-mnist) is evaluated like any other, and trained once its recipes give every parameter
-
-
 @dataclass(frozen=True)
 class DatasetInfo:
     """Everything rib knows about a dataset: the data contract, its family and its evaluation defaults.
 
-    ``family`` picks a defense's paper defaults (``mnist`` for every MNIST variant); ``eps`` is the standardized
-    eps list per norm, ``headline`` the one eps per norm that leaderboards rank at and expensive attacks run at;
-    ``n`` the number of test images a grid evaluates when it says nothing else. A grid file may override eps,
-    headline and n per dataset; when it gives none these are used.
+    ``family`` names the dataset whose defense settings it shares when its own recipe file gives none (``mnist`` for
+    every MNIST variant; ``rib.recipe_files``) and which datasets a model can move between (``rib.zoo.rehome``);
+    ``eps`` is the standardized eps list per norm, ``headline`` the one eps per norm that leaderboards rank at and
+    expensive attacks run at; ``n`` the number of test images a grid evaluates when it says nothing else. A grid
+    file may override eps, headline and n per dataset; when it gives none these are used.
     """
 
     name: str

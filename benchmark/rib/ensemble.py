@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from rib.attacks.base import ATTACKS, Attack, AttackResult, has_role
+from rib.attacks.base import ATTACKS, Attack, AttackResult, AttackRun, has_role
 from rib.eps import at_eps
 from rib.errors import ConfigError
 from rib.evaluation import predict
@@ -141,13 +141,15 @@ def paired(per_example: pd.DataFrame, left: str, right: str, norm: str, eps: flo
     return a.loc[shared], b.loc[shared]
 
 
+_DEFAULT_RUN = AttackRun()
+
+
 def attack_survivors(attack: Attack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
-                     alive: torch.Tensor, *, seed: int = 0, batch_size: int = 500,
-                     progress: bool = False) -> AttackResult:
+                     alive: torch.Tensor, run: AttackRun = _DEFAULT_RUN) -> AttackResult:
     """The last stage of a cascade: ``attack`` runs at ``eps`` only on the examples ``alive`` marks (correctly
     classified and not fooled by an earlier stage); the other correctly classified ones count as fooled and are
     marked in ``extras["cascaded"]`` (their distance is unknown: NaN); the attack's own extras are kept."""
-    clean_correct = predict(model, x, batch_size) == y
+    clean_correct = predict(model, x, run.batch_size) == y
     alive = alive.to(torch.bool) & clean_correct
     n = len(x)
     robust = torch.zeros(n, 1, dtype=torch.bool)
@@ -156,7 +158,7 @@ def attack_survivors(attack: Attack, model: nn.Module, x: torch.Tensor, y: torch
     idx = alive.nonzero().flatten()
     extras: dict[str, Any] = {}
     if len(idx):
-        sub = attack(model, x[idx], y[idx], [eps], seed=seed, batch_size=batch_size, progress=progress)
+        sub = attack(model, x[idx], y[idx], [eps], seed=run.seed, batch_size=run.batch_size, progress=run.progress)
         robust[idx] = sub.robust
         distance[idx] = sub.distance
         x_adv[idx] = sub.x_adv

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from rib.admission.gate import admit_cells
 from rib.engine import (
     CellOutcome,
     RunContext,
+    RunOptions,
     add_black_box_checks,
     cascade_inputs,
     cascade_waves,
@@ -36,6 +37,7 @@ from rib.store import ResultStore
 from rib.zoo.factory import ModelDirs
 
 EXECUTORS = ("local", "ray")
+_DEFAULTS, _CPU = RunOptions(), RunOptions(device="cpu")
 
 
 @dataclass
@@ -66,11 +68,10 @@ def _evaluate_remote(cell: Cell, device: str, models_dir: ModelDirs, run_id: str
     return evaluate_cell(cell, ctx, prior=prior)
 
 
-def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "cpu", force: bool = False,
-                  models_dir: ModelDirs = None, progress: bool = False, address: str | None = None,
-                  retries: int = 1, on_cell: Callable[[CellOutcome], None] | None = None,
-                  ) -> tuple[list[CellOutcome], list[FailedCell]]:
+def run_cells_ray(cells: Sequence[Cell], store: ResultStore, options: RunOptions = _CPU, *,
+                  address: str | None = None, retries: int = 1) -> tuple[list[CellOutcome], list[FailedCell]]:
     """Run the cells not yet stored as Ray tasks; returns (outcomes in plan order, cells that failed)."""
+    device, models_dir, on_cell = options.device, options.models_dir, options.on_cell
     ray = _ray()
     started = False
     if not ray.is_initialized():
@@ -95,7 +96,7 @@ def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "c
         for wave in waves:
             for i in wave:
                 cell = cells[i]
-                stored = stored_outcome(cell, store, force)
+                stored = stored_outcome(cell, store, options.force)
                 if stored is None and any(f.cell.cell_id in {cid for _, cid in cell.after} for f in failed):
                     failed.append(FailedCell(cell, "an earlier stage of its cascade failed"))
                 elif stored is None:
@@ -104,7 +105,7 @@ def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "c
                     outcomes[i] = stored
                     if on_cell:
                         on_cell(stored)
-            _drain(ray, pending, cells, store, outcomes, failed, progress, on_cell)
+            _drain(ray, pending, cells, store, (outcomes, failed), options)
     finally:
         if started:
             ray.shutdown()
@@ -113,10 +114,12 @@ def run_cells_ray(cells: Sequence[Cell], store: ResultStore, *, device: str = "c
 
 
 def _drain(ray: Any, pending: dict[Any, int], cells: Sequence[Cell], store: ResultStore,
-           outcomes: dict[int, CellOutcome], failed: list[FailedCell], progress: bool,
-           on_cell: Callable[[CellOutcome], None] | None) -> None:
-    """Wait for every pending task, storing each cell as it lands and noting the ones that failed."""
-    with tqdm(total=len(pending), desc="cells", unit="cell", disable=not progress) as bar:
+           landed: tuple[dict[int, CellOutcome], list[FailedCell]], options: RunOptions) -> None:
+    """Wait for every pending task, storing each cell as it lands (into ``landed``'s outcomes) and noting the ones
+    that failed (into its failures)."""
+    outcomes, failed = landed
+    on_cell = options.on_cell
+    with tqdm(total=len(pending), desc="cells", unit="cell", disable=not options.progress) as bar:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             i = pending.pop(done[0])
@@ -140,23 +143,21 @@ def check_executor(executor: str, address: str | None = None) -> None:
         raise ConfigError("--address goes with --executor ray")
 
 
-def execute(cells: Sequence[Cell], store: ResultStore, *, executor: str = "local", device: str = "auto",
-            force: bool = False, models_dir: ModelDirs = None, progress: bool = False, address: str | None = None,
-            on_cell: Callable[[CellOutcome], None] | None = None) -> list[CellOutcome]:
+def execute(cells: Sequence[Cell], store: ResultStore, options: RunOptions = _DEFAULTS, *,
+            executor: str = "local", address: str | None = None) -> list[CellOutcome]:
     """Run ``cells`` with the named executor, after the admission of every outside model among them
     (``rib.admission.admit_cells``: a refused model raises ``AdmissionError`` before anything runs); raises
     ``RibError`` naming every cell that failed (after the rest have landed)."""
     check_executor(executor, address)
     cache: dict[str, Any] = {}  # the models admission loaded, reused by a local run
-    admitted = admit_cells(cells, store, device=device, models_dir=models_dir, force=force, model_cache=cache)
+    admitted = admit_cells(cells, store, device=options.device, models_dir=options.models_dir, force=options.force,
+                           model_cache=cache)
     for outcome in admitted.skipped:
-        if on_cell:
-            on_cell(outcome)
+        if options.on_cell:
+            options.on_cell(outcome)
     if executor == "local":
-        return admitted.skipped + run_cells(admitted.cells, store, device=device, force=force, models_dir=models_dir,
-                                            progress=progress, on_cell=on_cell, model_cache=cache)
-    outcomes, failed = run_cells_ray(admitted.cells, store, device=device, force=force,
-                                     models_dir=models_dir, progress=progress, address=address, on_cell=on_cell)
+        return admitted.skipped + run_cells(admitted.cells, store, options, model_cache=cache)
+    outcomes, failed = run_cells_ray(admitted.cells, store, options, address=address)
     if failed:
         for f in failed:
             print(f"rib: cell failed: {f.cell.describe()}: {f.error}", file=sys.stderr)

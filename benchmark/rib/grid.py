@@ -26,6 +26,21 @@ CHECK_ATTACK = "sanity-checks"  # the ``attack`` of every check cell (and of its
 ADMISSION_ATTACK = "admission"  # the ``attack`` of a model's stored admission checks (``rib.admission``)
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Which test images a cell reads and how: ``n`` of them (a fixed stratified subset drawn with ``seed``; from
+    ``sample``, an authors' image set of ``rib.stats.SAMPLES``, when it names one), in batches of ``batch_size``."""
+
+    n: int
+    seed: int = 0
+    batch_size: int = 500
+    sample: str = ""
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.batch_size < 1:
+            raise ConfigError(f"--n and --batch-size must be ≥ 1, got {self.n} and {self.batch_size}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Cell:
     """One unit of work: (model, dataset, attack, eps list, n, seed) and what its ``kind`` needs.

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import Literal
 
 import torch
 
 from rib.registry import Registry
 
 NORMS: Registry[Norm] = Registry("norm")
+NormName = Literal["linf", "l2"]  # the threat models rib attacks in; a model trained against none says "none"
+NORM_NAMES: tuple[NormName, ...] = ("linf", "l2")
 
 _TINY = 1e-12
 
@@ -27,7 +30,7 @@ def _per_example(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class Norm(ABC):
     """One threat model's geometry; every method works per example on ``[N, ...]`` tensors."""
 
-    name: str
+    name: NormName
 
     @abstractmethod
     def random_init(self, like: torch.Tensor, eps: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import torch
 from rib.data import DATASETS, DEFAULT_TRAINING_DATASET, load_dataset
 from rib.defenses import Defense, TrainContext, create_defense
 from rib.defenses.ir import default_cache_dir
-from rib.defenses.loop import TrainConfig, fit
+from rib.defenses.loop import Checkpoint, TrainConfig, fit
 from rib.errors import ConfigError, DivergedError
 from rib.evaluation import accuracy
 from rib.files import atomic_write_text
@@ -46,17 +46,37 @@ def run_key(recipe: Recipe, params: dict[str, Any], cfg: TrainConfig, split: str
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _train_once(recipe: Recipe, params: dict[str, Any], cfg: TrainConfig, split: str, device: torch.device,
-                search_dirs: list[Path], progress: bool, desc: str) -> tuple[RobustModel, Defense, dict[str, Any]]:
+@dataclass(frozen=True)
+class TrainOptions:
+    """How ``rib train`` trains, whatever the model: where cards go (``out_dir``, also searched first for a
+    teacher or a calibration), the recipe's epochs and seed overridden when given, the device, whether an existing
+    card is overwritten (``force``) or a recorded calibration rerun (``recalibrate``), and progress output."""
+
+    out_dir: Path = Path("trained")
+    epochs: int | None = None
+    seed: int | None = None
+    device: str = "auto"
+    force: bool = False
+    recalibrate: bool = False
+    progress: bool = True
+
+
+DEFAULT_TRAIN_OPTIONS = TrainOptions()
+
+
+def _train_once(recipe: Recipe, params: dict[str, Any], cfg: TrainConfig, split: str, options: TrainOptions,
+                desc: str) -> tuple[RobustModel, Defense, dict[str, Any]]:
+    device = resolve_device(options.device)
     torch.manual_seed(cfg.seed)
     model = build_model(recipe.arch, recipe.dataset, recipe.arch_kwargs)
     defense = create_defense(recipe.defense, recipe.dataset, params)
     x, y = load_dataset(recipe.dataset, split)
+    search_dirs = [Path(options.out_dir), zoo_dir()]
     ctx = TrainContext(recipe.dataset, device, torch.Generator(device=device).manual_seed(cfg.seed + 1),
-                       resolve_model=model_resolver(recipe.card_dataset, search_dirs, device), progress=progress)
+                       resolve_model=model_resolver(recipe.card_dataset, search_dirs, device),
+                       progress=options.progress, desc=desc)
     key = run_key(recipe, params, cfg, split, x, y)
-    log = fit(model, defense, x, y, cfg, ctx, desc=desc, checkpoint=checkpoint_dir() / f"{key[:32]}.pt",
-              checkpoint_key=key)
+    log = fit(model, defense, x, y, cfg, ctx, checkpoint=Checkpoint(checkpoint_dir() / f"{key[:32]}.pt", key))
     return model, defense, log
 
 
@@ -65,8 +85,8 @@ def calibration_path(folder: Path, dataset: str, model_id: str) -> Path:
     return folder / dataset / "calibration" / f"{model_id}.toml"
 
 
-def calibrate(model_id: str, dataset: str = DEFAULT_TRAINING_DATASET, *, out_dir: Path = Path("trained"),
-              device: str = "auto", progress: bool = True) -> dict[str, Any]:
+def calibrate(model_id: str, dataset: str = DEFAULT_TRAINING_DATASET,
+              options: TrainOptions = DEFAULT_TRAIN_OPTIONS) -> dict[str, Any]:
     """Sweep a recipe's regularizer weight on the fit/val split and pick the largest value within ``max_drop``.
 
     The reference is ``standard`` training with the same architecture, optimizer and epochs. The record is
@@ -76,11 +96,10 @@ def calibrate(model_id: str, dataset: str = DEFAULT_TRAINING_DATASET, *, out_dir
     spec = recipe.calibration
     if not spec:
         raise ConfigError(f"{dataset}/{recipe.id} has no calibration sweep in its recipe")
-    dev = resolve_device(device)
+    dev = resolve_device(options.device)
     cfg = TrainConfig(**{**recipe.training, "epochs": int(spec["epochs"])})
-    search = [Path(out_dir), zoo_dir()]
     reference = replace(recipe, defense="standard")
-    ref_model, _, _ = _train_once(reference, {}, cfg, "fit", dev, search, progress, f"{recipe.id} calib: standard")
+    ref_model, _, _ = _train_once(reference, {}, cfg, "fit", options, f"{recipe.id} calib: standard")
     x_val, y_val = load_dataset(dataset, "val")
     ref_acc = accuracy(ref_model, x_val, y_val)
     accs: list[float] = []
@@ -88,7 +107,7 @@ def calibrate(model_id: str, dataset: str = DEFAULT_TRAINING_DATASET, *, out_dir
     for value in spec["values"]:
         params = {**recipe.params, spec["param"]: value}
         try:
-            model, _, _ = _train_once(recipe, params, cfg, "fit", dev, search, progress,
+            model, _, _ = _train_once(recipe, params, cfg, "fit", options,
                                       f"{recipe.id} calib: {spec['param']}={value}")
         except DivergedError:  # a penalty too strong for the network: that value is out
             diverged.append(value)
@@ -114,7 +133,7 @@ def calibrate(model_id: str, dataset: str = DEFAULT_TRAINING_DATASET, *, out_dir
         "seed": cfg.seed,
         **provenance(dev),
     }
-    atomic_write_text(calibration_path(Path(out_dir), dataset, recipe.id), tomli_w.dumps(record))
+    atomic_write_text(calibration_path(Path(options.out_dir), dataset, recipe.id), tomli_w.dumps(record))
     return record
 
 
@@ -130,18 +149,8 @@ def find_calibration(model_id: str, dataset: str, out_dir: Path) -> dict[str, An
     return None
 
 
-def train_model(
-    model_id: str,
-    dataset: str = DEFAULT_TRAINING_DATASET,
-    *,
-    out_dir: Path = Path("trained"),
-    epochs: int | None = None,
-    seed: int | None = None,
-    device: str = "auto",
-    force: bool = False,
-    recalibrate: bool = False,
-    progress: bool = True,
-) -> ModelCard:
+def train_model(model_id: str, dataset: str = DEFAULT_TRAINING_DATASET,
+                options: TrainOptions = DEFAULT_TRAIN_OPTIONS) -> ModelCard:
     """Train one zoo model from its recipe on ``dataset``'s training split and write
     ``<out_dir>/<evaluation dataset>/<id>.toml`` and its safetensors (the recipe file's ``evaluate_on``, else
     ``dataset``).
@@ -151,22 +160,21 @@ def train_model(
     """
     dataset = DATASETS.canonical(dataset)
     recipe = get_recipe(model_id, dataset)
-    out = Path(out_dir) / recipe.card_dataset
+    out = Path(options.out_dir) / recipe.card_dataset
     card_path = out / f"{recipe.id}.toml"
-    if card_path.exists() and not force:
+    if card_path.exists() and not options.force:
         raise ConfigError(f"{card_path} exists; pass --force to overwrite it, or choose another --out")
-    dev = resolve_device(device)
+    dev = resolve_device(options.device)
     params = dict(recipe.params)
     calibration = None
     if recipe.calibration:
-        calibration = None if recalibrate else find_calibration(recipe.id, dataset, Path(out_dir))
+        calibration = None if options.recalibrate else find_calibration(recipe.id, dataset, Path(options.out_dir))
         if calibration is None:
-            calibration = calibrate(recipe.id, dataset, out_dir=Path(out_dir), device=device, progress=progress)
+            calibration = calibrate(recipe.id, dataset, options)
         params[calibration["param"]] = calibration["chosen"]
-    overrides = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
+    overrides = {k: v for k, v in (("epochs", options.epochs), ("seed", options.seed)) if v is not None}
     cfg = TrainConfig(**{**recipe.training, **overrides})
-    search = [Path(out_dir), zoo_dir()]
-    model, defense, log = _train_once(recipe, params, cfg, "train", dev, search, progress, f"train {recipe.id}")
+    model, defense, log = _train_once(recipe, params, cfg, "train", options, f"train {recipe.id}")
     x_tr, y_tr = load_dataset(dataset, "train")
     x_te, y_te = load_dataset(dataset, "test")
     norm, eps = defense.threat_model()
@@ -213,9 +221,8 @@ def training_plan(dataset: str, models: str | None = None) -> list[str]:
     return [get_recipe(m.strip(), dataset).id for m in models.split(",") if m.strip()]
 
 
-def train_models(models: str | None, dataset: str = DEFAULT_TRAINING_DATASET, *, out_dir: Path = Path("trained"),
-                 epochs: int | None = None, seed: int | None = None, device: str = "auto", force: bool = False,
-                 recalibrate: bool = False, progress: bool = True, skip_finished: bool = False,
+def train_models(models: str | None, dataset: str = DEFAULT_TRAINING_DATASET,
+                 options: TrainOptions = DEFAULT_TRAIN_OPTIONS, *, skip_finished: bool = False,
                  on_trained: Callable[[ModelCard], None] | None = None,
                  on_skipped: Callable[[str, Path], None] | None = None) -> list[ModelCard]:
     """Train ``models`` (comma-separated ids; None: every recipe of ``dataset``, in dependency order) one after
@@ -227,13 +234,12 @@ def train_models(models: str | None, dataset: str = DEFAULT_TRAINING_DATASET, *,
     """
     cards = []
     for model_id in training_plan(dataset, models):
-        card_path = Path(out_dir) / get_recipe(model_id, dataset).card_dataset / f"{model_id}.toml"
-        if skip_finished and not force and card_path.exists():
+        card_path = Path(options.out_dir) / get_recipe(model_id, dataset).card_dataset / f"{model_id}.toml"
+        if skip_finished and not options.force and card_path.exists():
             if on_skipped:
                 on_skipped(model_id, card_path)
             continue
-        cards.append(train_model(model_id, dataset, out_dir=out_dir, epochs=epochs, seed=seed, device=device,
-                                 force=force, recalibrate=recalibrate, progress=progress))
+        cards.append(train_model(model_id, dataset, options))
         if on_trained:
             on_trained(cards[-1])
     return cards

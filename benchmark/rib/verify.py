@@ -32,7 +32,7 @@ import contextlib
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import pandas as pd
 import pyarrow as pa
@@ -41,7 +41,7 @@ import torch
 
 from rib.admission.gate import admit, needs_admission
 from rib.admission.record import Admission
-from rib.attacks import ATTACKS, attack_for, create_attack, has_role
+from rib.attacks import ATTACKS, AttackRun, attack_for, create_attack, has_role
 from rib.data import DATASETS, DEFAULT_DATASET, headline_eps, load_dataset
 from rib.engine import (
     RunContext,
@@ -56,7 +56,7 @@ from rib.ensemble import attack_survivors, robustness_cells, row_samples, worst_
 from rib.eps import at_eps, same_eps
 from rib.errors import ConfigError, RibError
 from rib.explain.metrics import METRICS
-from rib.grid import Cell, grid_spec
+from rib.grid import Cell, Sampling, grid_spec
 from rib.metric_cells import CLEAN
 from rib.runtime import provenance, resolve_device
 from rib.stats import Z_95, stratified_indices, wilson_interval
@@ -73,11 +73,17 @@ CLAIM_KINDS = ("white-box", "black-box", "ensemble", "protocol")  # attacks a ro
 MIN_ACCURACY_N = 100
 ALPHA = 0.05
 DEFAULT_TOLERANCE = 0.015  # metric claims only: relative to the measured value
-VERIFIED, FAILED, CLEAN_ONLY, NO_WORST_CASE = "verified", "failed", "clean-only", "unverified (no worst-case claim)"
-UNVERIFIED = "unverified"  # no verification record for the weights
-NOT_ADMITTED = "not admitted"  # an admission check failed (``rib.admission``): never verified
-FLAGGED = "unverified (masking flag)"  # an unresolved masking flag on the board: a verified record does not count
-STATUSES = (VERIFIED, FAILED, CLEAN_ONLY, NO_WORST_CASE, UNVERIFIED, NOT_ADMITTED, FLAGGED)
+VerificationStatus = Literal["verified", "failed", "clean-only", "unverified (no worst-case claim)", "unverified",
+                             "not admitted", "unverified (masking flag)"]
+VERIFIED: VerificationStatus = "verified"
+FAILED: VerificationStatus = "failed"
+CLEAN_ONLY: VerificationStatus = "clean-only"
+NO_WORST_CASE: VerificationStatus = "unverified (no worst-case claim)"
+UNVERIFIED: VerificationStatus = "unverified"  # no verification record for the weights
+NOT_ADMITTED: VerificationStatus = "not admitted"  # an admission check failed (``rib.admission``): never verified
+FLAGGED: VerificationStatus = "unverified (masking flag)"  # an unresolved masking flag: a verified record does not
+# count on the board
+STATUSES: tuple[VerificationStatus, ...] = get_args(VerificationStatus)
 RECORD_SCHEMA = pa.schema([
     ("dataset", pa.string()), ("model", pa.string()), ("weights_sha256", pa.string()), ("attack", pa.string()),
     ("metric", pa.string()), ("norm", pa.string()), ("eps", pa.float64()), ("n", pa.int64()),
@@ -89,7 +95,7 @@ RECORD_SCHEMA = pa.schema([
 
 
 @dataclass(frozen=True)
-class ClaimCheck:
+class ClaimReproduction:
     """One claim against its re-measured value. ``n`` is the measured n (rib's), ``claim_n`` the claim's; ``rule``
     says how they were compared: ``margin`` (accuracies; ``tolerance`` holds the margin that applied, in accuracy
     units) or ``metric`` (``tolerance`` relative to the measured value)."""
@@ -259,7 +265,7 @@ def metric_agrees(claimed: float, value: float, ci_low: float, ci_high: float, t
     return inside or abs(claimed - value) <= tolerance * abs(value)
 
 
-def card_status(card: ModelCard, checks: list[ClaimCheck]) -> str:
+def card_status(card: ModelCard, checks: list[ClaimReproduction]) -> VerificationStatus:
     """The verdict on a card from its checks (see the module's docstring)."""
     if not checks or not all(c.reproduced for c in checks):
         return FAILED
@@ -272,13 +278,14 @@ def card_status(card: ModelCard, checks: list[ClaimCheck]) -> str:
     return NO_WORST_CASE
 
 
-def measure_worst_case(card: ModelCard, norm: str, eps: float, n: int, *, seed: int, batch_size: int,
-                       device: torch.device, cache: dict[str, Any], progress: bool = False,
+def measure_worst_case(card: ModelCard, norm: str, eps: float, sampling: Sampling, ctx: RunContext, *,
                        first_stage: dict[str, list[Any]] | None = None) -> tuple[int, int]:
-    """(examples robust to the full ensemble, n): PGD of ``norm`` on rib's sample of ``n`` test images, then
-    AutoAttack only on the examples PGD left robust; an example counts when it survives both. ``first_stage``: the
-    per-example columns of a PGD cell already measured on the same sample (used instead of running PGD again)."""
-    model = cached_model(card, device, cache)
+    """(examples robust to the full ensemble, n): PGD of ``norm`` on rib's sample of ``sampling.n`` test images,
+    then AutoAttack only on the examples PGD left robust; an example counts when it survives both. ``ctx`` gives
+    the device and the models loaded so far. ``first_stage``: the per-example columns of a PGD cell already
+    measured on the same sample (used instead of running PGD again)."""
+    model = cached_model(card, ctx.device, ctx.models)
+    n, seed, batch_size, progress = sampling.n, sampling.seed, sampling.batch_size, ctx.progress
     x, y = load_dataset(card.dataset, "test")
     idx = stratified_indices(y, n)
     x, y = x[idx], y[idx]
@@ -289,8 +296,8 @@ def measure_worst_case(card: ModelCard, norm: str, eps: float, n: int, *, seed: 
         first = create_attack(attack_for("reference", norm))(model, x, y, [eps], seed=seed, batch_size=batch_size,
                                                              progress=progress)
         alive = first.robust[:, 0]
-    last = attack_survivors(create_attack(attack_for("headline-ensemble", norm)), model, x, y, eps, alive, seed=seed,
-                            batch_size=batch_size, progress=progress)
+    last = attack_survivors(create_attack(attack_for("headline-ensemble", norm)), model, x, y, eps, alive,
+                            AttackRun(seed, batch_size, progress))
     robust = alive & last.robust[:, 0]
     return int(robust.sum()), len(robust)
 
@@ -317,6 +324,11 @@ class VerificationPlan:
     seed: int
     batch_size: int
 
+    @property
+    def sampling(self) -> Sampling:
+        """The images every cell of the plan reads."""
+        return Sampling(self.n, self.seed, self.batch_size)
+
     def priced_cells(self, card: ModelCard) -> list[Cell]:
         """Every cell the plan runs, the worst-case stages included (what ``--dry-run`` prices): a worst case's PGD
         stage only when no claim cell already measures it, its AutoAttack stage always (on PGD's survivors)."""
@@ -325,9 +337,8 @@ class VerificationPlan:
             pgd = attack_for("reference", norm)
             if not any(a == pgd and c.kind == "attack" and any(same_eps(e, eps) for e in c.eps)
                        for a, c in self.cells):
-                out.append(plan_cell(card, pgd, [eps], n=self.n, seed=self.seed, batch_size=self.batch_size))
-            out.append(plan_cell(card, attack_for("headline-ensemble", norm), [eps], n=self.n, seed=self.seed,
-                                 batch_size=self.batch_size))
+                out.append(plan_cell(card, pgd, [eps], self.sampling))
+            out.append(plan_cell(card, attack_for("headline-ensemble", norm), [eps], self.sampling))
         return out
 
 
@@ -349,16 +360,16 @@ def plan_verification(card: ModelCard, *, n: int | None = None, models_dir: Mode
         if not attacked:
             groups[(clean_source, False)] = {spec.eps["linf"][0]}
     cells: list[tuple[str, Cell]] = []
+    sampling = Sampling(cn, spec.seed, spec.batch_size)
     for (attack, is_metric), eps_set in sorted(groups.items()):
         if is_metric:
             names = sorted({m for m in METRICS.names() for c in card.claims
                             if c["metric"] in METRICS.get(m).outputs and c["attack"] == attack})
-            cells += [(attack, plan_metric_cell(card, attack, names, n=cn, seed=spec.seed, batch_size=spec.batch_size,
-                                                models_dir=models_dir, eps=None if attack == CLEAN else e))
+            cells += [(attack, plan_metric_cell(card, attack, names, sampling, models_dir=models_dir,
+                                                eps=None if attack == CLEAN else e))
                       for e in sorted(eps_set)]
         else:
-            cells.append((attack, plan_cell(card, attack, sorted(eps_set), n=cn, seed=spec.seed,
-                                            batch_size=spec.batch_size, models_dir=models_dir)))
+            cells.append((attack, plan_cell(card, attack, sorted(eps_set), sampling, models_dir=models_dir)))
     worst = sorted({(claim_norm(card, c), round(float(c.get("eps", 0.0)), 9)) for c in card.claims
                     if c["attack"] == WORST_CASE})
     return VerificationPlan(cn, tuple(cells), clean_source, tuple(worst), spec.seed, spec.batch_size)
@@ -375,7 +386,7 @@ def verification_dry_run(card: ModelCard, results: Path | str = "results", *, n:
 
 
 def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
-                device: str = "auto", models_dir: ModelDirs = None, progress: bool = False) -> list[ClaimCheck]:
+                device: str = "auto", models_dir: ModelDirs = None, progress: bool = False) -> list[ClaimReproduction]:
     """Re-measure every claim of ``card`` on rib's sample at rib's n (``verification_n``, or ``n`` when given):
     one check per claim, in the card's order. Claims share cells (``plan_verification``); a metric claim on an
     attack's inputs reuses the claimed attack cell's adversarial inputs where that cell ran at the metric's one eps,
@@ -383,7 +394,6 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
     plan = plan_verification(card, n=n, models_dir=models_dir)
     dev = resolve_device(device)
     ctx = RunContext.of(dev, models_dir=models_dir, progress=progress)
-    cache = ctx.models
     measured: dict[tuple[str, str, float], dict[str, Any]] = {}  # (attack, metric, eps) → its row, at plan.n
     per_example: dict[str, dict[str, list[Any]]] = {}  # attack → its per-example columns
     ctx.keep = reused_inputs([cell for _, cell in plan.cells])  # a metric claim on a claimed attack's own inputs
@@ -403,9 +413,8 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
         if c["attack"] == WORST_CASE:
             wkey = (norm, round(eps, 9))
             if wkey not in worst:
-                worst[wkey] = measure_worst_case(card, norm, eps, plan.n, seed=plan.seed, batch_size=plan.batch_size,
-                                                device=dev, cache=cache, progress=progress,
-                                                first_stage=per_example.get(attack_for("reference", norm)))
+                worst[wkey] = measure_worst_case(card, norm, eps, plan.sampling, ctx,
+                                                 first_stage=per_example.get(attack_for("reference", norm)))
             k, count = worst[wkey]
             value, (lo, hi) = k / count, wilson_interval(k, count)
         else:
@@ -418,17 +427,17 @@ def verify_card(card: ModelCard, *, n: int | None = None, tolerance: float = DEF
             ok, rule, margin = metric_agrees(claimed, value, lo, hi, tolerance), "metric", tolerance
         else:
             ok, rule, margin = accuracy_agrees(claimed, metric, round(value * count), count)
-        checks.append(ClaimCheck(c["attack"], metric, norm, eps, count, own_n, claimed, value, lo, hi,
+        checks.append(ClaimReproduction(c["attack"], metric, norm, eps, count, own_n, claimed, value, lo, hi,
                                  margin, math.nan, rule, ok))
     return checks
 
 
-def checks_table(card: ModelCard, checks: list[ClaimCheck]) -> str:
+def checks_table(card: ModelCard, checks: list[ClaimReproduction]) -> str:
     """The per-claim table ``rib verify`` prints, and the card's verdict."""
     def pct(metric: str, v: float) -> str:
         return f"{100 * v:.1f}%" if metric in ACCURACIES else f"{v:.4f}"
 
-    def rule(c: ClaimCheck) -> str:
+    def rule(c: ClaimReproduction) -> str:
         if c.rule == "margin":
             return (f"≤ measured + {100 * c.tolerance:.1f} pts" if c.metric == "robust_accuracy"
                     else f"within ±{100 * c.tolerance:.1f} pts")
@@ -459,7 +468,7 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
     return [{name: r.get(name) for name in RECORD_SCHEMA.names} for r in rows]
 
 
-def write_record(card: ModelCard, checks: list[ClaimCheck], results: Path | str) -> Path:
+def write_record(card: ModelCard, checks: list[ClaimReproduction], results: Path | str) -> Path:
     """Add this verification to ``<results>/<dataset>/verifications.parquet`` (replacing an earlier one of the same
     model and weights), atomically; every row carries the card's verdict."""
     prov = provenance(torch.device("cpu"))

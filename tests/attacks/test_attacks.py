@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from rib.attacks import ATTACKS, create_attack, pgd_perturb
+from rib.attacks import ATTACKS, PGDSettings, create_attack, pgd_perturb
 from rib.attacks.base import FixedEpsAttack
 from rib.errors import ConfigError
 from rib.norms import NORMS
@@ -70,7 +70,8 @@ def test_pgd_matches_a_plain_loop_and_early_stopping_keeps_successes(zoo: Path, 
     x, y = data
     model = create_model("tiny-other", models_dir=zoo)
     ours = create_attack("pgd-linf", steps=20)(model, x, y, [0.1], seed=0)
-    plain = pgd_perturb(model, x, y, NORMS.get("linf"), 0.1, 20, generator=torch.Generator().manual_seed(5))
+    plain = pgd_perturb(model, x, y, NORMS.get("linf"), 0.1, PGDSettings(20),
+                        generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         plain_robust = (model(plain).argmax(1) == y).float().mean().item()
     assert abs(ours.robust_accuracy()[0] - plain_robust) <= 2 / len(y) + 1e-9

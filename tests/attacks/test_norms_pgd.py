@@ -1,7 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from rib.attacks import pgd_perturb
+from rib.attacks import PGDSettings, pgd_perturb
 from rib.norms import NORMS
 from rib.zoo import build_model
 
@@ -40,7 +40,7 @@ def test_pgd_stays_in_ball_and_box_and_raises_loss(name: str, eps: float) -> Non
     x = torch.rand(16, 1, 28, 28)
     y = torch.randint(0, 10, (16,))
     norm = NORMS.get(name)
-    x_adv = pgd_perturb(model, x, y, norm, eps, steps=10, generator=torch.Generator().manual_seed(0))
+    x_adv = pgd_perturb(model, x, y, norm, eps, PGDSettings(10), generator=torch.Generator().manual_seed(0))
     assert (norm.distance(x_adv, x) <= eps + 1e-5).all()
     assert x_adv.min() >= 0 and x_adv.max() <= 1
     with torch.no_grad():
@@ -52,6 +52,6 @@ def test_pgd_is_deterministic_under_a_seeded_generator() -> None:
     torch.manual_seed(0)
     model = build_model("tiny", "mnist-5k").eval()
     x, y = torch.rand(4, 1, 28, 28), torch.arange(4)
-    runs = [pgd_perturb(model, x, y, NORMS.get("l2"), 1.0, 5, generator=torch.Generator().manual_seed(3))
+    runs = [pgd_perturb(model, x, y, NORMS.get("l2"), 1.0, PGDSettings(5), generator=torch.Generator().manual_seed(3))
             for _ in range(2)]
     torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)

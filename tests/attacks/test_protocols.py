@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import torch
 from rib.attacks import ATTACKS, create_attack
+from rib.engine import Sampling, plan_cell, select_sample
 from rib.ensemble import robustness_cells
 from rib.grid import Cell
-from rib.runner import plan_cell, select_sample
 from rib.stats import sample_indices
 from torch import nn
 
@@ -74,9 +74,10 @@ def test_the_authors_images_are_numpy_seed_99s_permutation() -> None:
 
 def test_cells_on_the_authors_images_stay_apart(tmp_path: Path) -> None:
     card = make_card(tmp_path / "models")
-    protocol = plan_cell(card, "boopathy-pgd-linf", (0.1,), n=20, models_dir=tmp_path / "models")
-    own = plan_cell(card, "pgd-linf", (0.1,), n=20, models_dir=tmp_path / "models")
-    same_images = plan_cell(card, "pgd-linf", (0.1,), n=20, models_dir=tmp_path / "models", sample="boopathy2020")
+    protocol = plan_cell(card, "boopathy-pgd-linf", (0.1,), Sampling(n=20), models_dir=tmp_path / "models")
+    own = plan_cell(card, "pgd-linf", (0.1,), Sampling(n=20), models_dir=tmp_path / "models")
+    same_images = plan_cell(card, "pgd-linf", (0.1,), Sampling(n=20, sample="boopathy2020"),
+                            models_dir=tmp_path / "models")
     assert protocol.sample == same_images.sample == "boopathy2020" and own.sample == ""
     assert len({own.cell_id, same_images.cell_id}) == 2
     assert own.cell_id == Cell(model=card.id, dataset="mnist", attack="pgd-linf", eps=(0.1,), n=20,

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from rib import load_dataset
 from rib.defenses import TrainContext, create_defense
-from rib.defenses.loop import TrainConfig, fit
+from rib.defenses.loop import Checkpoint, TrainConfig, fit
 from rib.zoo import build_model
 
 out, kill_at = Path(sys.argv[1]), int(sys.argv[2])
@@ -38,7 +38,7 @@ defense.loss = counting_loss
 x, y = load_dataset("mnist-5k", "train")
 ctx = TrainContext("mnist-5k", torch.device("cpu"), torch.Generator().manual_seed(1))
 cfg = TrainConfig(epochs=3, batch_size=50, schedule="onecycle", lr=2e-3)
-fit(model, defense, x[:400], y[:400], cfg, ctx, checkpoint=out / "run.pt", checkpoint_key="k")
+fit(model, defense, x[:400], y[:400], cfg, ctx, checkpoint=Checkpoint(out / "run.pt", "k"))
 torch.save(model.state_dict(), out / "final.pt")
 '''
 

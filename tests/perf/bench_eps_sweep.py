@@ -19,8 +19,8 @@ import tempfile
 import time
 
 import torch
+from rib.engine import RunOptions, plan_grid, run_cells
 from rib.grid import Cell, grid_spec
-from rib.runner import plan_grid, run_cells
 from rib.store import ResultStore
 
 
@@ -55,7 +55,7 @@ def sweep_seconds(model: str, dataset: str, n: int) -> list[tuple[Cell, float, f
         store = ResultStore(folder)
         for cell in _cells(model, dataset, n):
             start = time.perf_counter()
-            outcome = run_cells([cell], store, device="cpu")[0]
+            outcome = run_cells([cell], store, options=RunOptions(device="cpu"))[0]
             out.append((cell, time.perf_counter() - start, _attacked(outcome.rows)))
     return out
 

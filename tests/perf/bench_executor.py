@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from rib.data import DEFAULT_DATASET
+from rib.engine import RunOptions, Sampling, plan_run
 from rib.executors import execute
 from rib.grid import grid_spec
-from rib.runner import plan_run
 from rib.store import ResultStore, load_results
 
 COLUMNS = ["model", "attack", "eps", "metric", "value", "n"]
@@ -38,16 +38,16 @@ def main() -> None:
 
     spec = grid_spec("default", DEFAULT_DATASET)
     cells = [c for norm in ("linf", "l2") for c in plan_run("standard,adv-linf,ir,lipschitz-1e-1", f"pgd-{norm}",
-                                                             eps=None if args.sweep else [spec.headline[norm]],
-                                                             n=args.n)]
+                                                            eps=None if args.sweep else [spec.headline[norm]],
+                                                            sampling=Sampling(n=args.n))]
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        execute(cells, ResultStore(Path(tmp) / "local"), device="cpu")
+        execute(cells, ResultStore(Path(tmp) / "local"), options=RunOptions(device="cpu"))
         local = time.perf_counter() - start
         start = time.perf_counter()
         ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
         try:
-            execute(cells, ResultStore(Path(tmp) / "ray"), executor="ray", device="cpu")
+            execute(cells, ResultStore(Path(tmp) / "ray"), executor="ray", options=RunOptions(device="cpu"))
         finally:
             ray.shutdown()
         remote = time.perf_counter() - start
@@ -63,7 +63,7 @@ def main() -> None:
         for count in (threads, 1):
             torch.set_num_threads(count)
             start = time.perf_counter()
-            execute(cells[-1:], ResultStore(Path(tmp) / f"threads{count}"), device="cpu")
+            execute(cells[-1:], ResultStore(Path(tmp) / f"threads{count}"), options=RunOptions(device="cpu"))
             timings[count] = time.perf_counter() - start
         torch.set_num_threads(threads)
         floor = timings[1] / (args.workers * timings[threads])

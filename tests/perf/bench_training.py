@@ -13,7 +13,7 @@ import time
 import torch
 import torch.nn.functional as F
 from rib import load_dataset
-from rib.attacks import NORMS, pgd_perturb
+from rib.attacks import NORMS, PGDSettings, pgd_perturb
 from rib.defenses import TrainContext, create_defense
 from rib.defenses.loop import TrainConfig, fit
 from rib.zoo import build_model
@@ -33,7 +33,7 @@ def plain_loop(defense: str, x: torch.Tensor, y: torch.Tensor, epochs: int) -> f
             xb, yb = x[perm[i:i + 50]], y[perm[i:i + 50]]
             if defense == "adv-linf":
                 model.eval()
-                xb = pgd_perturb(model, xb, yb, NORMS.get("linf"), 0.3, 10, generator=gen)
+                xb = pgd_perturb(model, xb, yb, NORMS.get("linf"), 0.3, PGDSettings(10), generator=gen)
                 model.train()
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
+from rib.engine import plan_grid, reused_inputs
 from rib.metric_cells import adversarial_key
-from rib.runner import plan_grid, reused_inputs
 from rib.store import ResultStore
 
 

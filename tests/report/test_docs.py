@@ -8,8 +8,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from rib.engine import RunOptions, Sampling, plan_run, run_cells
 from rib.report import docs, render_site
-from rib.runner import plan_run, run_cells
 from rib.store import ResultStore
 
 from tests.helpers import make_card
@@ -24,8 +24,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("docs-site")
     zoo = root / "zoo"
     make_card(zoo, "tiny-a", dataset=DATASET)
-    run_cells(plan_run("tiny-a", "fgsm-linf,fgsm-l2", DATASET, n=20, eps=[0.1], models_dir=zoo),
-              ResultStore(root / "results"), models_dir=zoo, progress=False)
+    run_cells(plan_run("tiny-a", "fgsm-linf,fgsm-l2", DATASET, eps=[0.1], models_dir=zoo, sampling=Sampling(n=20)),
+              ResultStore(root / "results"),
+              options=RunOptions(models_dir=zoo, progress=False))
     return root
 
 

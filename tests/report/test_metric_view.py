@@ -64,7 +64,7 @@ def test_the_scatter_page_plots_faithfulness_against_robustness(tmp_path: Path) 
     view = StoreView(_frame(rows), pd.DataFrame(), {})
     best = pd.DataFrame({"model": list(models), "norm": "linf", "eps": 0.3, "ensemble": True,
                          "value": [0.9, 0.5, 0.1]})
-    plots = _scatter_pages(_Site(tmp_path), view, "mnist", best, "linf", 0.3)
+    plots = _scatter_pages(_Site(tmp_path, view, tmp_path, None, tmp_path, "default"), view, "mnist", best, "linf", 0.3)
     titles = [p["title"] for p in plots]
     assert any(t.startswith("deletion-ig (clean)") for t in titles)
     deletion = next(p for p in plots if p["title"].startswith("deletion-ig"))

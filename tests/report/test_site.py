@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from rib.engine import RunOptions, Sampling, plan_run, run_cells
 from rib.report import render_site
 from rib.report.site import GENERATED_PREFIX, slug
-from rib.runner import plan_run, run_cells
 from rib.store import ResultStore
 
 from tests.helpers import make_card, trained_tiny_state
@@ -26,8 +26,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i, name in enumerate(("tiny-a", "tiny-b")):
         make_card(zoo, name, state=trained_tiny_state(seed=i))
     results = ResultStore(root / "results")
-    run_cells(plan_run("tiny-*", "fgsm-linf,pgd-l2", n=30, eps=[0.05, 0.1], models_dir=zoo,
-                       metrics=["alignment"]), results, models_dir=zoo)
+    run_cells(plan_run("tiny-*", "fgsm-linf,pgd-l2", eps=[0.05, 0.1], models_dir=zoo, metrics=["alignment"],
+                       sampling=Sampling(n=30)), results, options=RunOptions(models_dir=zoo))
     src = next(p for p in results.summary_files() if "tiny-a" in str(p) and p.name.startswith("fgsm-linf")
                and p.with_name(p.stem + ".examples.parquet").is_file())
     import pyarrow.parquet as pq

@@ -74,9 +74,9 @@ def test_calibrated_models_record_their_sweep(model_id: str) -> None:
 
 @pytest.mark.slow
 def test_retraining_standard_reproduces_its_card(tmp_path: Path) -> None:
-    from rib.training import train_model
+    from rib.training import TrainOptions, train_model
 
     committed = find_card("standard")  # retrained from its recipe on all 60,000 training images
-    card = train_model("standard", "mnist", out_dir=tmp_path, progress=False, device="cpu")
+    card = train_model("standard", "mnist", TrainOptions(out_dir=tmp_path, progress=False, device="cpu"))
     assert card.provenance["test_accuracy"] == pytest.approx(committed.provenance["test_accuracy"], abs=0.005)
     assert card.defense_params == committed.defense_params

@@ -21,7 +21,7 @@ def _write_cifar(folder: Path) -> None:
 
 
 def test_a_robustbench_checkpoint_runs_as_a_rib_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rib.runner import plan_run, run_cells
+    from rib.engine import Sampling, plan_run, run_cells
     from rib.store import ResultStore, load_results
     from rib.zoo import create_model
     from rib.zoo.robustbench_models import _robustbench
@@ -42,7 +42,8 @@ def test_a_robustbench_checkpoint_runs_as_a_rib_model(tmp_path: Path, monkeypatc
     x = torch.rand(2, 3, 32, 32)
     assert torch.allclose(model(x), net.eval()(x), atol=1e-5)
     assert model.card.trained_norm == "linf" and len(model.card.weights_sha256) == 64
-    cells = plan_run(f"robustbench:{NAME}", "fgsm-linf", "cifar10", eps=[8 / 255], n=10, batch_size=10)
+    cells = plan_run(f"robustbench:{NAME}", "fgsm-linf", "cifar10", eps=[8 / 255], sampling=Sampling(n=10,
+                                                                                                     batch_size=10))
     run_cells(cells, ResultStore(tmp_path / "results"))
     df = load_results(tmp_path / "results")
     assert set(df["model"]) == {f"robustbench:{NAME}"} and (df["n"] == 10).all()
@@ -54,16 +55,17 @@ def test_a_robustbench_checkpoint_runs_as_a_rib_model(tmp_path: Path, monkeypatc
 
 
 def test_export_as_robustbench_model_info(tmp_path: Path) -> None:
+    from rib.engine import RunOptions, Sampling, plan_run, run_cells
     from rib.report.robustbench_json import export_robustbench_json
-    from rib.runner import plan_run, run_cells
     from rib.store import ResultStore
 
     from tests.helpers import make_card, trained_tiny_state
 
     zoo = tmp_path / "zoo"
     make_card(zoo, "tiny-std", state=trained_tiny_state())
-    run_cells(plan_run("tiny-std", "autoattack-linf", eps=[0.1, 0.3], n=20, models_dir=zoo),
-              ResultStore(tmp_path / "results"), models_dir=zoo)
+    run_cells(plan_run("tiny-std", "autoattack-linf", eps=[0.1, 0.3], models_dir=zoo, sampling=Sampling(n=20)),
+              ResultStore(tmp_path / "results"),
+              options=RunOptions(models_dir=zoo))
     (path,) = export_robustbench_json(tmp_path / "results", tmp_path / "rb", models_dir=zoo)
     assert path == tmp_path / "rb" / "mnist" / "Linf" / "tiny-std.json"
     info = json.loads(path.read_text())

@@ -10,13 +10,14 @@ from rib.attacks.base import (
     Attack,
     AttackResult,
     AttackRole,
+    AttackRun,
     FixedEpsAttack,
     attack_for,
     attacks_with_role,
     create_attack,
     has_role,
 )
-from rib.attacks.pgd import ce_loss, default_step_size, pgd_perturb
+from rib.attacks.pgd import PGDSettings, ce_loss, default_step_size, pgd_perturb
 from rib.norms import NORMS, L2Norm, LinfNorm, Norm
 
 __all__ = [
@@ -26,10 +27,12 @@ __all__ = [
     "Attack",
     "AttackResult",
     "AttackRole",
+    "AttackRun",
     "FixedEpsAttack",
     "L2Norm",
     "LinfNorm",
     "Norm",
+    "PGDSettings",
     "attack_for",
     "attacks_with_role",
     "ce_loss",

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from rib.attacks.base import ATTACKS, AttackResult, FixedEpsAttack
+from rib.norms import NormName
 
 _AA_NORM = {"linf": "Linf", "l2": "L2"}
 AA_LOGGER = "auto-attack"
@@ -105,7 +106,7 @@ class _PyAutoAttack(FixedEpsAttack):
 
 @ATTACKS.decorator("apgd-ce-linf")
 class APGDCELinf(_PyAutoAttack):
-    norm_name = "linf"
+    norm_name: ClassVar[NormName] = "linf"
     version = "custom"
     attacks_to_run = ["apgd-ce"]
     strong = True
@@ -122,7 +123,7 @@ class APGDPairLinf(_PyAutoAttack):
     """APGD-CE then APGD-T (9 target classes): AutoAttack's two gradient attacks, about a tenth of its cost on a
     robust image. The ensemble where AutoAttack's FAB-T and Square cost too much (the eps off the headline)."""
 
-    norm_name = "linf"
+    norm_name: ClassVar[NormName] = "linf"
     kind = "ensemble"
     version = "custom"
     attacks_to_run = ["apgd-ce", "apgd-t"]
@@ -144,7 +145,7 @@ class AutoAttackLinf(_PyAutoAttack):
     role = "headline-ensemble"
     """The standard ensemble (APGD-CE, APGD-T, FAB-T, Square): neither white-box nor black-box."""
 
-    norm_name = "linf"
+    norm_name: ClassVar[NormName] = "linf"
     kind = "ensemble"
     strong = True
 
@@ -157,7 +158,7 @@ class AutoAttackL2(AutoAttackLinf):
 @ATTACKS.decorator("square-linf")
 class SquareLinf(_PyAutoAttack):
     role = "black-box"
-    norm_name = "linf"
+    norm_name: ClassVar[NormName] = "linf"
     kind = "black-box"
     version = "custom"
     attacks_to_run = ["square"]

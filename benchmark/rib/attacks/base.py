@@ -20,7 +20,7 @@ from rib.batching import batches
 from rib.errors import ConfigError
 from rib.evaluation import predict
 from rib.models import ModelResolver
-from rib.norms import NORMS, Norm
+from rib.norms import NORMS, Norm, NormName
 from rib.params import Parameterized
 from rib.registry import Registry
 
@@ -32,6 +32,15 @@ the reference gradient attack), ``sweep-ensemble`` (APGD-CE plus APGD-T, at ever
 ``headline-ensemble`` (AutoAttack, standard), ``minimum-norm`` (boundary distances), ``transfer``, ``black-box``,
 ``interpretation`` (an attack on the explanation), ``protocol`` (an authors' own evaluation, reproduced), ``other``."""
 ATTACK_ROLES: tuple[str, ...] = get_args(AttackRole)
+
+
+@dataclass(frozen=True)
+class AttackRun:
+    """How an attack runs over its examples: the seed of its randomness, its batch size, and progress bars."""
+
+    seed: int = 0
+    batch_size: int = 500
+    progress: bool = False
 
 
 @dataclass
@@ -57,7 +66,7 @@ class Attack(Parameterized, ABC):
     """An attack under one norm. Subclasses implement ``run``; ``__call__`` validates inputs."""
 
     params_kind = "attack"
-    norm_name: ClassVar[str] = "linf"
+    norm_name: ClassVar[NormName] = "linf"
     kind: ClassVar[str] = "white-box"  # white-box | black-box | transfer | interpretation | ensemble | protocol
     role: ClassVar[AttackRole] = "other"  # what the attack is for (``AttackRole``)
     minimum_norm: ClassVar[bool] = False

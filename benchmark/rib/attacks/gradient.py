@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rib.attacks.base import ATTACKS, FixedEpsAttack
-from rib.attacks.pgd import default_step_size, projected_step, random_delta
+from rib.attacks.pgd import PGDSettings, default_step_size, projected_step, random_delta
 from rib.norms import Norm
 
 
@@ -36,15 +36,16 @@ class FGSML2(_FGSM):
     norm_name = "l2"
 
 
-def pgd_early_stop(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Norm, eps: float, steps: int, step_size: float,
-    restarts: int, generator: torch.Generator,
-) -> torch.Tensor:
-    """PGD on cross-entropy; an example leaves the batch as soon as it is misclassified, keeping that input.
+def pgd_early_stop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Norm, eps: float,
+                   settings: PGDSettings, generator: torch.Generator) -> torch.Tensor:
+    """PGD on cross-entropy (``settings``' steps, step size and restarts; always from a random point); an example
+    leaves the batch as soon as it is misclassified, keeping that input.
 
     Each restart starts from a new random point and attacks only the examples every earlier restart failed on,
     so an example counts as robust only if it survives every restart.
     """
+    steps, step_size, restarts = settings.steps, settings.step_size, settings.restarts
+    assert step_size is not None, "pgd_early_stop takes its step size from the attack"
     best = x.detach().clone()
     fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     for _ in range(restarts):
@@ -89,7 +90,9 @@ class _PGD(FixedEpsAttack):
                      generator: torch.Generator) -> torch.Tensor:
         steps = int(self.params["steps"])
         step = default_step_size(eps, steps, self.params["rel_step_size"])
-        return pgd_early_stop(model, x, y, self.norm, eps, steps, step, int(self.params["restarts"]), generator)
+        return pgd_early_stop(model, x, y, self.norm, eps, PGDSettings(steps, step,
+                                                                       restarts=int(self.params["restarts"])),
+                              generator)
 
 
 @ATTACKS.decorator("pgd-linf", aliases=("pgd",))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import overload
 
 import torch
@@ -46,24 +47,27 @@ def projected_step(norm: Norm, x: torch.Tensor, delta: torch.Tensor, grad: torch
     return (x + delta).clamp(0, 1) - x
 
 
-def pgd_perturb(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    norm: Norm,
-    eps: float | torch.Tensor,
-    steps: int,
-    step_size: float | torch.Tensor | None = None,
-    *,
-    loss_fn: LossFn = ce_loss,
-    random_start: bool = True,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Maximize ``loss_fn`` within the ``norm`` ball of radius ``eps`` around ``x``, inside [0, 1].
+@dataclass(frozen=True)
+class PGDSettings:
+    """How a projected-gradient ascent runs: ``steps`` steps of ``step_size`` (a scalar or a per-example tensor;
+    None: ``default_step_size``), from a random point of the ball or from the input, maximizing ``loss_fn``, with
+    ``restarts`` random restarts where the loop takes them."""
 
-    ``eps`` and ``step_size`` are scalars or per-example tensors. Returns the adversarial inputs, detached.
-    Parameter gradients are never touched: only the input gradient is computed.
+    steps: int
+    step_size: float | torch.Tensor | None = None
+    random_start: bool = True
+    loss_fn: LossFn = ce_loss
+    restarts: int = 1
+
+
+def pgd_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Norm, eps: float | torch.Tensor,
+                settings: PGDSettings, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Maximize ``settings.loss_fn`` within the ``norm`` ball of radius ``eps`` around ``x``, inside [0, 1].
+
+    ``eps`` is a scalar or a per-example tensor. Returns the adversarial inputs, detached. Parameter gradients are
+    never touched: only the input gradient is computed.
     """
+    steps, step_size, loss_fn = settings.steps, settings.step_size, settings.loss_fn
     n = x.shape[0]
     eps_t = torch.as_tensor(eps, dtype=x.dtype, device=x.device).expand(n).clone()
     if step_size is None:
@@ -71,7 +75,7 @@ def pgd_perturb(
     step_t = torch.as_tensor(step_size, dtype=x.dtype, device=x.device).expand(n).clone()
     step_view = step_t.view(-1, *([1] * (x.dim() - 1)))
     x = x.detach()
-    delta = random_delta(norm, x, eps_t, generator) if random_start else torch.zeros_like(x)
+    delta = random_delta(norm, x, eps_t, generator) if settings.random_start else torch.zeros_like(x)
     for _ in range(steps):
         delta.requires_grad_(True)
         loss = loss_fn(model, x + delta, y)

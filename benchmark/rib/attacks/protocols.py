@@ -17,6 +17,7 @@ from torch import nn
 from rib.attacks.base import ATTACKS, AttackResult, FixedEpsAttack
 from rib.batching import batches
 from rib.evaluation import predict
+from rib.norms import NormName
 
 
 @ATTACKS.decorator("boopathy-pgd-linf")
@@ -26,7 +27,7 @@ class BoopathyPGD(FixedEpsAttack):
     on the final iterate. Each eps is attacked on its own, from the clean image, as their script does (no sharing
     across the sweep), on their 200 images (numpy seed 99's permutation of the test split)."""
 
-    norm_name: ClassVar[str] = "linf"
+    norm_name: ClassVar[NormName] = "linf"
     kind: ClassVar[str] = "protocol"
     role = "protocol"
     sample: ClassVar[str] = "boopathy2020"

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from rib.attacks.base import ATTACKS, Attack, AttackResult
-from rib.attacks.pgd import default_step_size, pgd_perturb
+from rib.attacks.pgd import PGDSettings, default_step_size, pgd_perturb
 from rib.batching import batches
 from rib.errors import ConfigError
 from rib.evaluation import predict
@@ -63,7 +63,8 @@ class _TransferPGD(Attack):
         gen = torch.Generator(device=device).manual_seed(seed)
         step = default_step_size(eps, steps, self.params["rel_step_size"])
         out = torch.cat([
-            pgd_perturb(self.surrogate, xb.to(device), yb.to(device), self.norm, eps, steps, step, generator=gen).cpu()
+            pgd_perturb(self.surrogate, xb.to(device), yb.to(device), self.norm, eps, PGDSettings(steps, step),
+                        generator=gen).cpu()
             for xb, yb in batches(x, y, batch_size=batch_size)
         ])
         _CRAFTED[key] = out

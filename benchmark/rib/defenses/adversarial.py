@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rib.attacks.pgd import pgd_perturb
+from rib.attacks.pgd import PGDSettings, pgd_perturb
 from rib.defenses.base import DEFENSES, Defense, Logs
 from rib.models import RobustModel
 from rib.norms import NORMS
@@ -31,6 +31,7 @@ def attack_in_eval(model: RobustModel, fn: Callable[..., torch.Tensor], *args: A
 
 class _PGDTraining(Defense):
     norm_name: str = "linf"
+    PARAMS = ("eps", "steps", "step_size", "ramp")
 
     def threat_model(self) -> tuple[str, float]:
         return self.norm_name, float(self.params["eps"])
@@ -40,7 +41,7 @@ class _PGDTraining(Defense):
         p = self.params
         eps = ramped_eps(p["eps"], progress, p["ramp"])
         step = p["step_size"] * eps / p["eps"] if p["step_size"] else None  # step shrinks with the ramp
-        x_adv = attack_in_eval(model, pgd_perturb, x, y, NORMS.get(self.norm_name), eps, p["steps"], step,
+        x_adv = attack_in_eval(model, pgd_perturb, x, y, NORMS.get(self.norm_name), eps, PGDSettings(p["steps"], step),
                                generator=generator)
         logits = model(x_adv)
         ce = F.cross_entropy(logits, y)
@@ -51,17 +52,9 @@ class _PGDTraining(Defense):
 class AdversarialLinf(_PGDTraining):
     paper = "Madry et al., ICLR 2018 (settings of Chalasani et al. / Boopathy et al.)"
     norm_name = "linf"
-    PAPER_DEFAULTS = {
-        "mnist": {"eps": 0.3, "steps": 40, "step_size": 0.01, "ramp": 0.0},
-        "cifar10": {"eps": 8 / 255, "steps": 10, "step_size": 2 / 255, "ramp": 0.0},
-    }
 
 
 @DEFENSES.decorator("adv-l2", aliases=("at-l2",))
 class AdversarialL2(_PGDTraining):
     paper = "Madry et al., ICLR 2018 (the L2 teacher of Noack et al.)"
     norm_name = "l2"
-    PAPER_DEFAULTS = {
-        "mnist": {"eps": 1.5, "steps": 40, "step_size": 0.5, "ramp": 0.0},
-        "cifar10": {"eps": 0.5, "steps": 10, "step_size": 0.125, "ramp": 0.0},
-    }

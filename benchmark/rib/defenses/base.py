@@ -9,25 +9,22 @@ from typing import Any, ClassVar
 
 import torch
 
-from rib.data import DATASETS, DEFAULT_TRAINING_DATASET
+from rib.data import DEFAULT_TRAINING_DATASET
 from rib.errors import ConfigError
 from rib.models import ModelResolver, RobustModel
 from rib.params import Parameterized
+from rib.recipe_files import defense_settings, recipe_path
 from rib.registry import Registry
 
 Logs = dict[str, float]
-
-
-def family(dataset: str) -> str:
-    """The paper-defaults family of a dataset, from its registry entry (``mnist`` for mnist and mnist-5k)."""
-    return DATASETS.get(dataset).family
 
 
 @dataclass
 class TrainContext:
     """What a defense may need beyond the batch: other zoo models (IR's teacher), a cache, the device and the RNG.
 
-    ``resolve_model`` gives zoo models by name on ``dataset`` and ``device`` (``rib.zoo.model_resolver``).
+    ``resolve_model`` gives zoo models by name on ``dataset`` and ``device`` (``rib.zoo.model_resolver``); ``desc``
+    names the run in progress output and errors.
     """
 
     dataset: str
@@ -36,30 +33,42 @@ class TrainContext:
     resolve_model: ModelResolver | None = None
     cache_dir: Path | None = None
     progress: bool = False
+    desc: str = "train"
 
 
 class Defense(Parameterized, ABC):
     """A training objective, registered with ``@DEFENSES.decorator(name)`` (which sets ``name``); subclasses set
-    ``paper`` and ``PAPER_DEFAULTS`` and implement ``loss``."""
+    ``paper``, name their hyperparameters in ``PARAMS`` and implement ``loss``.
+
+    The values of the hyperparameters on a dataset come from its recipe file's ``[defenses.<name>]`` table (the
+    papers' settings, ``rib.recipe_files``), overridden by the ones given; a hyperparameter neither gives is a
+    ``ConfigError``.
+    """
 
     params_kind = "defense"
     paper: ClassVar[str] = ""
-    PAPER_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"mnist": {}, "cifar10": {}}
+    PARAMS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, dataset: str = DEFAULT_TRAINING_DATASET, **params: Any) -> None:
-        defaults = self.paper_defaults(dataset)
-        self.set_params(defaults, params)
+        self.set_params(self.settings(dataset, params), params)
         self.dataset = dataset
         self.extra_provenance: dict[str, Any] = {}
 
     @classmethod
-    def paper_defaults(cls, dataset: str) -> dict[str, Any]:
-        """The paper's hyperparameters for ``dataset``'s family; a family without them is a ``ConfigError``."""
-        fam = family(dataset)
-        if fam not in cls.PAPER_DEFAULTS:
-            raise ConfigError(f"defense {cls.name!r} has no paper defaults for dataset {dataset!r} of family {fam!r} "
-                              f"(known families: {', '.join(sorted(cls.PAPER_DEFAULTS))})")
-        return cls.PAPER_DEFAULTS[fam]
+    def settings(cls, dataset: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Every hyperparameter of the defense on ``dataset``: its recipe file's settings, then ``given``; one that
+        neither states, or a setting the defense does not have, is a ``ConfigError``."""
+        stated = defense_settings(dataset, cls.name)
+        unknown = sorted(set(stated) - set(cls.PARAMS))
+        if unknown:
+            raise ConfigError(f"{recipe_path(dataset)}: [defenses.{cls.name}] sets {', '.join(unknown)}, which "
+                              f"defense {cls.name!r} does not have (it has: {', '.join(cls.PARAMS) or 'none'})")
+        merged = {name: value for name, value in {**stated, **(given or {})}.items() if name in cls.PARAMS}
+        missing = [name for name in cls.PARAMS if name not in merged]
+        if missing:
+            raise ConfigError(f"defense {cls.name!r} has no setting of {', '.join(missing)} on dataset {dataset!r}: "
+                              f"give it in [defenses.{cls.name}] of {recipe_path(dataset)} or in the model's params")
+        return {name: merged[name] for name in cls.PARAMS}
 
     def threat_model(self) -> tuple[str, float]:
         """The (norm, eps) the model is trained against; ``("none", 0.0)`` for non-adversarial objectives."""

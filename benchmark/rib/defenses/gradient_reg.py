@@ -32,7 +32,7 @@ class GradientRegularization(Defense):
     """
 
     paper = "Ross & Doshi-Velez, AAAI 2018"
-    PAPER_DEFAULTS = {"mnist": {"lam": 110.0, "uniform": False}, "cifar10": {"lam": 110.0, "uniform": False}}
+    PARAMS = ("lam", "uniform")
 
     def loss(self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, aux: dict[str, torch.Tensor],
              progress: float, generator: torch.Generator) -> tuple[torch.Tensor, Logs]:

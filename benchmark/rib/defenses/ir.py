@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,11 +19,12 @@ from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from rib.batching import batches
-from rib.defenses.base import DEFENSES, Defense, Logs, TrainContext, family
+from rib.defenses.base import DEFENSES, Defense, Logs, TrainContext
 from rib.errors import ConfigError
 from rib.explain.gradients import smoothgrad, sparsify
 from rib.files import atomic_write_bytes
 from rib.models import RobustModel
+from rib.recipe_files import defense_settings
 
 
 def default_cache_dir() -> Path:
@@ -29,36 +32,30 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("RIB_CACHE_DIR", Path.home() / ".cache" / "rib")).expanduser()
 
 
-def teacher_targets(
-    teacher: RobustModel, x: torch.Tensor, y: torch.Tensor, *, samples: int, sigma: float, sparsify_std: float,
-    seed: int, batch_size: int = 250, device: torch.device | None = None, progress: bool = False,
-) -> torch.Tensor:
-    """Sparsified SmoothGrad maps of ``teacher`` for every (x, y), on the CPU, in input order."""
+def teacher_targets(teacher: RobustModel, x: torch.Tensor, y: torch.Tensor, params: Mapping[str, Any], *,
+                    batch_size: int = 250, device: torch.device | None = None, progress: bool = False) -> torch.Tensor:
+    """Sparsified SmoothGrad maps of ``teacher`` for every (x, y), on the CPU, in input order; ``params`` are IR's
+    (SmoothGrad's ``samples`` and ``sigma``, ``sparsify_std``, and ``target_seed`` for the noise)."""
     device = device or torch.device("cpu")
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(int(params["target_seed"]))
     out = []
     for xb, yb in tqdm(batches(x, y, batch_size=batch_size), desc="IR targets", disable=not progress, leave=False):
         xb, yb = xb.to(device), yb.to(device)
-        maps = smoothgrad(teacher, xb, yb, samples=samples, sigma=sigma, generator=gen)
-        out.append(sparsify(maps, sparsify_std).cpu())
+        maps = smoothgrad(teacher, xb, yb, samples=int(params["samples"]), sigma=float(params["sigma"]), generator=gen)
+        out.append(sparsify(maps, float(params["sparsify_std"])).cpu())
     return torch.cat(out)
 
 
 @DEFENSES.decorator("ir", aliases=("interpretation-reg", "noack"))
 class InterpretationRegularization(Defense):
     paper = "Noack et al., arXiv 1912.03430"
-    PAPER_DEFAULTS = {
-        "mnist": {"lambda_cs": 3.0, "lambda_gm": 0.15, "teacher": "adv-l2", "samples": 50, "sigma": 0.15,
-                  "sparsify_std": 1.0, "target_seed": 0},
-        "cifar10": {"lambda_cs": 0.75, "lambda_gm": 0.005, "teacher": "adv-l2", "samples": 50, "sigma": 0.15,
-                    "sparsify_std": 1.0, "target_seed": 0},
-    }
+    PARAMS = ("lambda_cs", "lambda_gm", "teacher", "samples", "sigma", "sparsify_std", "target_seed")
 
     def threat_model(self) -> tuple[str, float]:
         teacher = self.extra_provenance.get("teacher_threat_model")
         if teacher:
             return teacher[0], float(teacher[1])
-        return "l2", 1.5 if family(self.dataset) == "mnist" else 0.5
+        return "l2", float(defense_settings(self.dataset, "adv-l2").get("eps", float("nan")))
 
     def prepare(
         self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, ctx: TrainContext
@@ -86,9 +83,7 @@ class InterpretationRegularization(Defense):
             except Exception:  # a damaged cache entry is recomputed
                 targets = None
         if targets is None:
-            targets = teacher_targets(teacher, x, y, samples=p["samples"], sigma=p["sigma"],
-                                      sparsify_std=p["sparsify_std"], seed=p["target_seed"], device=ctx.device,
-                                      progress=ctx.progress)
+            targets = teacher_targets(teacher, x, y, p, device=ctx.device, progress=ctx.progress)
             atomic_write_bytes(cache, save({"targets": targets.contiguous()}))
         self.extra_provenance = {
             "teacher": card.id,

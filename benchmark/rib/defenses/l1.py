@@ -19,7 +19,7 @@ class L1Weights(Defense):
     """Paper form: Σ_n CE_n + λ₁ Σ|W| with batch 50; here mean CE + (λ₁ / reference_batch) Σ|W|, the same objective."""
 
     paper = "Chalasani et al., ICML 2020"
-    PAPER_DEFAULTS = {"mnist": {"lam1": 0.01, "reference_batch": 50}, "cifar10": {"lam1": 0.01, "reference_batch": 50}}
+    PARAMS = ("lam1", "reference_batch")
 
     def loss(self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, aux: dict[str, torch.Tensor],
              progress: float, generator: torch.Generator) -> tuple[torch.Tensor, Logs]:

@@ -18,7 +18,7 @@ class LocalLipschitz(Defense):
     """
 
     paper = "Etmann et al., ICML 2019"
-    PAPER_DEFAULTS = {"mnist": {"lam": 1e-3, "mu": 1e-6}, "cifar10": {"lam": 1e-3, "mu": 1e-6}}
+    PARAMS = ("lam", "mu")
 
     def loss(self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, aux: dict[str, torch.Tensor],
              progress: float, generator: torch.Generator) -> tuple[torch.Tensor, Logs]:

@@ -163,26 +163,28 @@ class _Feedback:
         self.bar.close()
 
 
-def fit(
-    model: RobustModel,
-    defense: Defense,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    cfg: TrainConfig,
-    ctx: TrainContext,
-    *,
-    desc: str = "train",
-    checkpoint: Path | None = None,
-    checkpoint_key: str = "",
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a training run keeps its checkpoint (``path``) and what identifies the run (``key``): a checkpoint
+    with another key belongs to another run and is not resumed."""
+
+    path: Path
+    key: str = ""
+
+
+def fit(model: RobustModel, defense: Defense, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
+        ctx: TrainContext, *, checkpoint: Checkpoint | None = None) -> dict[str, Any]:
     """Train ``model`` in place with ``defense``'s loss; returns wall time, epochs resumed and the last epoch's
     mean logs.
 
     Deterministic on the CPU for a given ``cfg.seed``: shuffling and every random start use seeded generators.
-    With ``checkpoint``, the weights, optimizer, schedule, every RNG state and the logs are written there
-    atomically after each epoch; a run whose checkpoint matches ``checkpoint_key`` resumes after its last
-    finished epoch and ends with the weights an uninterrupted run would have (bit-identical on the CPU).
+    With ``checkpoint``, the weights, optimizer, schedule, every RNG state and the logs are written to its path
+    atomically after each epoch; a run whose checkpoint has its key resumes after its last finished epoch and
+    ends with the weights an uninterrupted run would have (bit-identical on the CPU).
     """
+    desc = ctx.desc
+    checkpoint_key = checkpoint.key if checkpoint is not None else ""
+    checkpoint_path = checkpoint.path if checkpoint is not None else None
     device = ctx.device
     model.to(device).train()
     aux = defense.prepare(model, x, y, ctx)
@@ -201,7 +203,7 @@ def fit(
     augment = torch.Generator().manual_seed(cfg.seed + 1)
     first_epoch, step, elapsed_before = 0, 0, 0.0
     epoch_logs: dict[str, float] = {}
-    state = load_checkpoint(checkpoint, checkpoint_key) if checkpoint is not None else None
+    state = load_checkpoint(checkpoint_path, checkpoint_key) if checkpoint_path is not None else None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -237,8 +239,8 @@ def fit(
                 sums[k] = sums.get(k, 0.0) + v
             feedback.batch(len(idx), logs)
         epoch_logs = {k: v / steps_per_epoch for k, v in sums.items()}
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, {
+        if checkpoint_path is not None:
+            _save_checkpoint(checkpoint_path, {
                 "format": CHECKPOINT_FORMAT, "key": checkpoint_key, "epoch": epoch + 1, "step": step,
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "shuffle_rng": shuffle.get_state(), "attack_rng": ctx.generator.get_state().cpu(),

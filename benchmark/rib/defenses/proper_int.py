@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rib.attacks.pgd import pgd_perturb
+from rib.attacks.pgd import PGDSettings, pgd_perturb
 from rib.defenses.adversarial import attack_in_eval, ramped_eps
 from rib.defenses.base import DEFENSES, Defense, Logs
 from rib.errors import ConfigError
@@ -20,11 +20,7 @@ from rib.norms import NORMS
 
 class _ProperInterpretability(Defense):
     attack_on: str = "discrepancy"
-    PAPER_DEFAULTS = {
-        "mnist": {"gamma": 0.01, "eps": 0.3, "steps": 40, "step_size": 0.01, "ramp": 0.0, "one_class": False},
-        "cifar10": {"gamma": 0.01, "eps": 8 / 255, "steps": 10, "step_size": 2 / 255, "ramp": 0.0,
-                    "one_class": False},
-    }
+    PARAMS = ("gamma", "eps", "steps", "step_size", "ramp", "one_class")
 
     def threat_model(self) -> tuple[str, float]:
         return "linf", float(self.params["eps"])
@@ -35,7 +31,8 @@ class _ProperInterpretability(Defense):
         step = p["step_size"] * eps / p["eps"] if p["step_size"] else None
         linf = NORMS.get("linf")
         if self.attack_on == "ce":
-            return attack_in_eval(model, pgd_perturb, x, y, linf, eps, p["steps"], step, generator=generator)
+            return attack_in_eval(model, pgd_perturb, x, y, linf, eps, PGDSettings(p["steps"], step),
+                                  generator=generator)
 
         with torch.no_grad():
             cam_clean = model.cam(x)
@@ -44,7 +41,7 @@ class _ProperInterpretability(Defense):
             # pgd_perturb passes back the model it was given: ``model``, whose CAM type the closure keeps
             return interpretation_discrepancy(model, x, x_adv, yy, one_class=bool(p["one_class"]), cam_clean=cam_clean)
 
-        return attack_in_eval(model, pgd_perturb, x, y, linf, eps, p["steps"], step, loss_fn=discrepancy,
+        return attack_in_eval(model, pgd_perturb, x, y, linf, eps, PGDSettings(p["steps"], step, loss_fn=discrepancy),
                               generator=generator)
 
     def loss(self, model: RobustModel, x: torch.Tensor, y: torch.Tensor, aux: dict[str, torch.Tensor],

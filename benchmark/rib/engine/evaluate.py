@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from rib.attacks import ATTACKS, AttackResult, create_attack
+from rib.attacks import ATTACKS, AttackResult, AttackRun, create_attack
 from rib.checks import store_checks
 from rib.data import load_dataset
 from rib.engine.context import RunContext
@@ -121,8 +121,8 @@ def evaluate_attack_cell(cell: Cell, inputs: CellInputs, ctx: RunContext, prior:
         alive = torch.zeros(len(idx), dtype=torch.bool)
         keep = set(cascade_survivors(prior, idx.tolist(), cell.eps[0], stages=[a for a, _ in cell.after]).tolist())
         alive[[i for i, j in enumerate(idx.tolist()) if j in keep]] = True
-        result = attack_survivors(attack, model, x, y, cell.eps[0], alive, seed=cell.seed,
-                                  batch_size=cell.batch_size, progress=ctx.progress)
+        result = attack_survivors(attack, model, x, y, cell.eps[0], alive,
+                                  AttackRun(cell.seed, cell.batch_size, ctx.progress))
     else:
         result = attack(model, x, y, cell.eps, seed=cell.seed, batch_size=cell.batch_size, progress=ctx.progress)
         key = adversarial_key(cell)
@@ -159,16 +159,31 @@ def stored_outcome(cell: Cell, store: ResultStore, force: bool) -> CellOutcome |
     return None if rows is None else CellOutcome(cell, rows, True)
 
 
-def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto", force: bool = False,
-              models_dir: ModelDirs = None, progress: bool = False,
-              on_cell: Callable[[CellOutcome], None] | None = None, card: ModelCard | None = None,
-              model_cache: dict[str, Any] | None = None) -> list[CellOutcome]:
-    """Run every cell not already in ``store`` (all of them with ``force``), storing each as it finishes.
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run executes, whichever executor runs it: the device (``auto``, ``cpu``, ``cuda``), where zoo cards are
+    found, whether stored cells are recomputed (``force``), progress bars, and a callback per finished cell."""
+
+    device: str = "auto"
+    models_dir: ModelDirs = None
+    force: bool = False
+    progress: bool = False
+    on_cell: Callable[[CellOutcome], None] | None = None
+
+
+_DEFAULT_OPTIONS = RunOptions()
+
+
+def run_cells(cells: Sequence[Cell], store: ResultStore, options: RunOptions = _DEFAULT_OPTIONS, *,
+              card: ModelCard | None = None, model_cache: dict[str, Any] | None = None) -> list[CellOutcome]:
+    """Run every cell not already in ``store`` (all of them with ``options.force``), storing each as it finishes.
 
     ``card`` (with ``model_cache`` holding its model under ``cached_model``'s key) runs cells of a model outside
     the zoo, as ``rib.evaluate`` does; every cell must then be of that model.
     """
-    ctx = RunContext.of(resolve_device(device), models_dir=models_dir, progress=progress, models=model_cache)
+    force = options.force
+    ctx = RunContext.of(resolve_device(options.device), models_dir=options.models_dir, progress=options.progress,
+                        models=model_cache)
     ctx.keep = reused_inputs([c for c in cells if force or not store.has(c.dataset, c.model, c.attack, c.cell_id)])
     outcomes = []
     for cell in cells:
@@ -178,9 +193,9 @@ def run_cells(cells: Sequence[Cell], store: ResultStore, *, device: str = "auto"
             store.write(rows, examples, kind=cell.kind)
             outcome = CellOutcome(cell, rows, False)
         outcomes.append(outcome)
-        if on_cell:
-            on_cell(outcome)
-    return outcomes + add_black_box_checks(cells, store, models_dir, card=card)
+        if options.on_cell:
+            options.on_cell(outcome)
+    return outcomes + add_black_box_checks(cells, store, options.models_dir, card=card)
 
 
 def add_black_box_checks(cells: Sequence[Cell], store: ResultStore, models_dir: ModelDirs = None, *,

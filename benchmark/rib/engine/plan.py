@@ -13,7 +13,7 @@ from rib.attacks import ATTACKS, create_attack
 from rib.data import DATASETS, DEFAULT_DATASET, dataset_eps, headline_eps
 from rib.eps import same_eps
 from rib.errors import ConfigError
-from rib.grid import ADMISSION_ATTACK, CHECK_ATTACK, Cell, grid_spec
+from rib.grid import ADMISSION_ATTACK, CHECK_ATTACK, Cell, Sampling, grid_spec
 from rib.metric_cells import (
     CLEAN,
     metric_names,
@@ -81,19 +81,21 @@ def eps_per_norm(eps: EpsSpec | None, norms: Sequence[str], dataset: str) -> dic
     return out
 
 
-def plan_run(models: str, attacks: str, dataset: str = DEFAULT_DATASET, *, eps: EpsSpec | None = None,
-             n: int = 1000, seed: int = 0, batch_size: int = 500, models_dir: ModelDirs = None,
-             metrics: Sequence[str] = (), cards: Sequence[ModelCard] | None = None) -> list[Cell]:
-    """Cells for ``rib run --model … --attack …``: every model × every attack, eps from the dataset's registry entry
-    or ``eps`` (a list for every norm, or a mapping norm → list; checked by ``eps_per_norm``).
+DEFAULT_SAMPLING = Sampling(1000)
 
-    With ``metrics``, each model also gets a metric cell on clean inputs and one on each attack's adversarial
-    inputs at the headline eps of its norm. ``cards`` replaces the zoo lookup of ``models`` (a model outside the
-    zoo, as ``rib.evaluate`` plans it).
+
+def plan_run(models: str | Sequence[ModelCard], attacks: str, dataset: str = DEFAULT_DATASET, *,
+             eps: EpsSpec | None = None, sampling: Sampling = DEFAULT_SAMPLING, metrics: Sequence[str] = (),
+             models_dir: ModelDirs = None) -> list[Cell]:
+    """Cells for ``rib run --model … --attack …``: every model × every attack, eps from the dataset's registry entry
+    or ``eps`` (a list for every norm, or a mapping norm → list; checked by ``eps_per_norm``), on the images
+    ``sampling`` names.
+
+    ``models`` is a comma list of zoo ids, aliases and wildcards, or the cards themselves (a model outside the zoo,
+    as ``rib.evaluate`` plans it). With ``metrics``, each model also gets a metric cell on clean inputs and one on
+    each attack's adversarial inputs at the headline eps of its norm.
     """
-    if n < 1 or batch_size < 1:
-        raise ConfigError(f"--n and --batch-size must be ≥ 1, got {n} and {batch_size}")
-    cards = list(cards) if cards is not None else resolve_models(models, dataset, models_dir)
+    cards = resolve_models(models, dataset, models_dir) if isinstance(models, str) else list(models)
     names = ATTACKS.resolve(attacks)
     per_norm = eps_per_norm(eps, sorted({ATTACKS.get(nm).norm_name for nm in names}), dataset)
     cells = []
@@ -101,17 +103,15 @@ def plan_run(models: str, attacks: str, dataset: str = DEFAULT_DATASET, *, eps: 
         for name in names:
             norm = ATTACKS.get(name).norm_name
             cell_eps = tuple(sorted(set(per_norm[norm])))
-            cells.append(plan_cell(card, name, cell_eps, n=n, seed=seed, batch_size=batch_size,
-                                   models_dir=models_dir))
+            cells.append(plan_cell(card, name, cell_eps, sampling, models_dir=models_dir))
         if metrics:
             for source in (CLEAN, *names):
-                cells.append(plan_metric_cell(card, source, list(metrics), n=n, seed=seed, batch_size=batch_size,
-                                              models_dir=models_dir))
+                cells.append(plan_metric_cell(card, source, list(metrics), sampling, models_dir=models_dir))
     return cells
 
 
-def plan_metric_cell(card: ModelCard, source: str, metrics: Sequence[str], *, n: int, seed: int = 0,
-                     batch_size: int = 500, models_dir: ModelDirs = None, eps: float | None = None) -> Cell:
+def plan_metric_cell(card: ModelCard, source: str, metrics: Sequence[str], sampling: Sampling, *,
+                     models_dir: ModelDirs = None, eps: float | None = None) -> Cell:
     """A metrics cell of ``card``: ``metrics`` on clean inputs or on ``source``'s adversarial inputs at ``eps``
     (default: the headline eps of the source's norm)."""
     if source != CLEAN:
@@ -123,9 +123,9 @@ def plan_metric_cell(card: ModelCard, source: str, metrics: Sequence[str], *, n:
         eps = 0.0 if source == CLEAN else headline_eps(card.dataset, norm)
     cell_eps, names = metric_params(source, list(metrics), eps)
     # metric sources are attacks without dependencies (checked above): a metrics cell depends on no other model
-    return Cell(kind="metrics", model=card.id, dataset=card.dataset, attack=source, eps=cell_eps, n=n, seed=seed,
-                batch_size=batch_size, metrics=names, weights_sha256=card.weights_sha256,
-                revision=metrics_revision(names))
+    return Cell(kind="metrics", model=card.id, dataset=card.dataset, attack=source, eps=cell_eps, n=sampling.n,
+                seed=sampling.seed, batch_size=sampling.batch_size, metrics=names,
+                weights_sha256=card.weights_sha256, revision=metrics_revision(names))
 
 
 def attack_dependencies(card: ModelCard, attack: str, params: dict[str, Any],
@@ -136,17 +136,17 @@ def attack_dependencies(card: ModelCard, attack: str, params: dict[str, Any],
                  for role, name in sorted(roles.items()))
 
 
-def plan_cell(card: ModelCard, attack: str, eps: Sequence[float], *, n: int, seed: int = 0, batch_size: int = 500,
-              params: dict[str, Any] | None = None, models_dir: ModelDirs = None, sample: str = "") -> Cell:
+def plan_cell(card: ModelCard, attack: str, eps: Sequence[float], sampling: Sampling, *,
+              params: dict[str, Any] | None = None, models_dir: ModelDirs = None) -> Cell:
     """An attack cell of ``card``'s model (its weights hash and those of any model the attack depends on
     included). An attack that reproduces an authors' protocol runs on their images (its ``sample``) whatever
-    ``sample`` says; any other attack runs on ``sample`` (default: rib's own)."""
+    ``sampling.sample`` says; any other attack runs on ``sampling.sample`` ("": rib's own)."""
     params = dict(params or {})
     cls = ATTACKS.get(attack)
-    return Cell(kind="attack", model=card.id, dataset=card.dataset, attack=attack, eps=tuple(eps), n=n, seed=seed,
-                batch_size=batch_size, params=params, weights_sha256=card.weights_sha256,
+    return Cell(kind="attack", model=card.id, dataset=card.dataset, attack=attack, eps=tuple(eps), n=sampling.n,
+                seed=sampling.seed, batch_size=sampling.batch_size, params=params, weights_sha256=card.weights_sha256,
                 depends_on=attack_dependencies(card, attack, params, models_dir), revision=cls.revision,
-                sample=cls.sample or sample)
+                sample=cls.sample or sampling.sample)
 
 
 def plan_grid(grid: str, dataset: str = DEFAULT_DATASET, *, models: str | None = None,
@@ -173,10 +173,10 @@ def plan_grid(grid: str, dataset: str = DEFAULT_DATASET, *, models: str | None =
                     cell_eps = tuple(float(e) for e in eps_spec)
                 else:
                     cell_eps = tuple(spec.eps[norm])
-                cell = plan_cell(card, name, cell_eps, n=int(group.get("n", spec.n)), seed=spec.seed,
-                                 batch_size=int(group.get("batch_size", spec.batch_size)),
-                                 params=dict(group.get("params", {})), models_dir=models_dir,
-                                 sample=str(group.get("sample", "")))
+                sampling = Sampling(int(group.get("n", spec.n)), spec.seed,
+                                    int(group.get("batch_size", spec.batch_size)), str(group.get("sample", "")))
+                cell = plan_cell(card, name, cell_eps, sampling, params=dict(group.get("params", {})),
+                                 models_dir=models_dir)
                 if group.get("after"):  # a cascade's last stage runs at one eps: one cell per eps
                     stages = [ATTACKS.canonical(a) for a in group["after"]]
                     staged = [cascade_after(replace(cell, eps=(e,)), stages, cells) for e in cell_eps]
@@ -192,9 +192,10 @@ def plan_grid(grid: str, dataset: str = DEFAULT_DATASET, *, models: str | None =
                 eps = group.get("eps")
                 if source != CLEAN and eps is None:
                     eps = spec.headline[source_norm(source)]
-                cells.append(plan_metric_cell(card, source, names, n=int(group.get("n", spec.n)), seed=spec.seed,
-                                              batch_size=int(group.get("batch_size", spec.batch_size)),
-                                              models_dir=models_dir, eps=None if eps is None else float(eps)))
+                sampling = Sampling(int(group.get("n", spec.n)), spec.seed,
+                                    int(group.get("batch_size", spec.batch_size)))
+                cells.append(plan_metric_cell(card, source, names, sampling, models_dir=models_dir,
+                                              eps=None if eps is None else float(eps)))
     return cells
 
 

@@ -8,6 +8,7 @@ explain imports no attack.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -42,10 +43,21 @@ def _show(ax: object, tile: torch.Tensor, signed: bool) -> None:
     ax.set_yticks([])  # type: ignore[attr-defined]
 
 
-def attribution_figure(model: nn.Module, model_id: str, dataset: str, out: Path, x: torch.Tensor, y: torch.Tensor,
-                       x_adv: torch.Tensor, *, adv_title: str, seed: int = 0) -> Path:
-    """Write ``out`` (a PNG) for the images ``x`` (labels ``y``) of ``dataset`` and their adversarial examples
-    ``x_adv`` (column title ``adv_title``); returns the path."""
+@dataclass(frozen=True)
+class FigureImages:
+    """What a figure shows: the images ``x`` with labels ``y``, and their adversarial examples ``x_adv`` under the
+    column title ``adv_title``."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    x_adv: torch.Tensor
+    adv_title: str
+
+
+def attribution_figure(model: nn.Module, out: Path, images: FigureImages, *, title: str, seed: int = 0) -> Path:
+    """Write ``out`` (a PNG) of ``images`` with every attribution of the true class, under ``title`` (the model and
+    the dataset); returns the path."""
+    x, y, x_adv, adv_title = images.x, images.y, images.x_adv, images.adv_title
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,7 +86,7 @@ def attribution_figure(model: nn.Module, model_id: str, dataset: str, out: Path,
     titles = ["input", *[TITLES[c] for c in clean_cols], adv_title, *[f"adv {TITLES[c]}" for c in adv_cols]]
     for ax, title in zip(axes[0], titles, strict=True):
         ax.set_title(title, fontsize=8)
-    fig.suptitle(f"{model_id} on {dataset}: attributions of the true class", fontsize=9)
+    fig.suptitle(f"{title}: attributions of the true class", fontsize=9)
     fig.tight_layout()
     try:
         atomic_write(out, lambda fh: fig.savefig(fh, format="png", dpi=100, metadata={"Software": None}))

@@ -218,30 +218,47 @@ def _ensemble_eps(best: pd.DataFrame) -> set[float]:
     return {float(e) for e in best[best["ensemble"].astype(bool)]["eps"]} if len(best) else set()
 
 
-def _board_inputs(view: StoreView, dataset: str,
-                  norm: str) -> tuple[pd.DataFrame, pd.DataFrame, list[float], float | None, pd.DataFrame]:
-    """(attack rows, worst cases under ``norm``, their eps, the headline eps, metric rows) of a dataset's board."""
+@dataclass(frozen=True)
+class _BoardInputs:
+    """What every row of one board reads: the store, the dataset and norm, its attack rows, the worst cases under
+    the norm with their eps and the headline eps, its metric rows, and the site's root (for links)."""
+
+    view: StoreView
+    dataset: str
+    norm: str
+    attacks: pd.DataFrame
+    best: pd.DataFrame
+    eps_list: list[float]
+    top: float | None
+    metrics: pd.DataFrame
+    root: str
+
+
+def _board_inputs(view: StoreView, dataset: str, norm: str, root: str) -> _BoardInputs:
+    """What the rows of ``dataset``'s board under ``norm`` read."""
     spec = DATASETS.get(dataset) if dataset in DATASETS else None
     best = best_known(view, dataset)
     best = best[best["norm"] == norm]
     eps_list = sorted(float(e) for e in best["eps"].unique())
     top = spec.headline.get(norm) if spec else (eps_list[-1] if eps_list else None)
-    return view.attack_rows(dataset), best, eps_list, top, view.metric_rows(dataset)
+    return _BoardInputs(view, dataset, norm, view.attack_rows(dataset), best, eps_list, top,
+                        view.metric_rows(dataset), root)
 
 
 def build_board(view: StoreView, dataset: str, norm: str, cards: dict[str, ModelCard] | None = None, *,
                 zoo: Path | None = None, links: dict[str, str] | None = None, root: str = "") -> Board:
     """The leaderboard of ``dataset`` under ``norm``: one row per model, ranked by the headline."""
     cards = cards or {}
-    attacks, best, eps_list, top, metrics = _board_inputs(view, dataset, norm)
+    inputs = _board_inputs(view, dataset, norm, root)
+    attacks, best, eps_list, top = inputs.attacks, inputs.best, inputs.eps_list, inputs.top
     entries = []
     for model in sorted(attacks["model"].unique()):
         mine = attacks[attacks["model"] == model]
         if unranked_reasons(mine, norm) or (mine["attack"] == ADMISSION_ATTACK).all():
             continue  # not ranked (``build_unranked_board``), or nothing but an admission record
         head = headline(best, model, norm, top)
-        row, text = _row(view, dataset, norm, model, mine, metrics, best, head, eps_list, top,
-                         model_facts(cards.get(model), dataset, zoo), (links or {}).get(model, ""), root)
+        row, text = _row(inputs, model, mine, head, model_facts(cards.get(model), dataset, zoo),
+                         (links or {}).get(model, ""))
         entries.append((-(float(head["value"])) if head is not None else 1.0, model, row, text))
     ranked, known = [m for _, m, _, _ in entries], per_example_known(view, dataset)
     ranks = tied_ranks(ranked, known[known["model"].isin(ranked)], norm, top)  # unranked models compete with none
@@ -286,9 +303,10 @@ def _key_cell(key: KeyMetric, link: str) -> BoardCell:
     return _num(key.text, title=key.title, sort=key.sort)
 
 
-def _row(view: StoreView, dataset: str, norm: str, model: str, mine: pd.DataFrame, metrics: pd.DataFrame,
-         best: pd.DataFrame, head: pd.Series | None, eps_list: list[float], top: float | None, facts: ModelFacts,
-         link: str, root: str) -> tuple[list[BoardCell], str]:
+def _row(inputs: _BoardInputs, model: str, mine: pd.DataFrame, head: pd.Series | None, facts: ModelFacts,
+         link: str) -> tuple[list[BoardCell], str]:
+    view, dataset, norm, root = inputs.view, inputs.dataset, inputs.norm, inputs.root
+    metrics, best, eps_list, top = inputs.metrics, inputs.best, inputs.eps_list, inputs.top
     first = mine.iloc[0]
     trained = "-" if first["trained_norm"] == "none" else f"{first['trained_norm']} {first['trained_eps']:g}"
     clean = mine[mine["metric"] == "clean_accuracy"].sort_values("n")
@@ -336,7 +354,8 @@ def build_unranked_board(view: StoreView, dataset: str, norm: str, cards: dict[s
                          zoo: Path | None = None, links: dict[str, str] | None = None, root: str = "") -> Board:
     """The models of ``dataset`` kept off ``norm``'s ranking (``gating.unranked_reasons``): the leaderboard's
     columns, the first saying why instead of a rank; never ranked, never shown verified."""
-    attacks, best, eps_list, top, metrics = _board_inputs(view, dataset, norm)
+    inputs = _board_inputs(view, dataset, norm, root)
+    attacks, best, eps_list, top = inputs.attacks, inputs.best, inputs.eps_list, inputs.top
     rows, filters, models = [], [], []
     for model in sorted(attacks["model"].unique()):
         mine = attacks[attacks["model"] == model]
@@ -344,8 +363,8 @@ def build_unranked_board(view: StoreView, dataset: str, norm: str, cards: dict[s
         if not reasons:
             continue
         head = headline(best, model, norm, top)
-        row, text = _row(view, dataset, norm, model, mine, metrics, best, head, eps_list, top,
-                         model_facts((cards or {}).get(model), dataset, zoo), (links or {}).get(model, ""), root)
+        row, text = _row(inputs, model, mine, head, model_facts((cards or {}).get(model), dataset, zoo),
+                         (links or {}).get(model, ""))
         rows.append([BoardCell("; ".join(reasons), title="not ranked: " + "; ".join(reasons)), *row])
         filters.append(text)
         models.append(model)

@@ -14,6 +14,7 @@ import hashlib
 import io
 import re
 import shutil
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from rib.data import DATASETS, headline_eps
 from rib.eps import at_eps
 from rib.errors import RibError
 from rib.files import atomic_write_bytes, atomic_write_text
-from rib.report import docs, glossary, methodology, plots
+from rib.report import docs, glossary, methodology, plots, verdict
 from rib.report.board import Board, build_board, build_unranked_board
 from rib.report.facts import format_count, model_facts
 from rib.report.metric_view import SCATTER_METRICS, by_cam_kind, metric_baselines
@@ -76,10 +77,18 @@ def _csv(headers: list[str], rows: list[list[Any]]) -> str:
     return buf.getvalue()
 
 
+@dataclass
 class _Site:
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.files: dict[str, str | bytes] = {}
+    """The site being rendered: where it goes (``out``), what it shows (the store ``view`` of ``results``, the cards
+    of ``models_dir``, whose folder is ``zoo``, and the ``grid`` the methodology page describes), and its files."""
+
+    out: Path
+    view: StoreView
+    results: Path | str
+    models_dir: Any
+    zoo: Path
+    grid: str
+    files: dict[str, str | bytes] = field(default_factory=dict)
 
     def add(self, rel: str, content: str | bytes) -> str:
         self.files[rel] = content
@@ -142,18 +151,19 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
     if view.summary.empty:
         raise RibError(f"no results in {results}: run `rib run` first")
     out = Path(out)
-    site = _Site(out)
+    zoo = Path(models_dir) if isinstance(models_dir, (str, Path)) else zoo_dir()
+    site = _Site(out, view, results, models_dir, zoo, grid)
     env = _env()
     stamp = generated_at or _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     # the one line allowed to differ between two renders of the same results: time, and the rendering rib's commit
     common = {"generated": f"{GENERATED_PREFIX}{stamp} by rib {__version__} (git {git_sha()[:12]})"}
     common["docs"] = docs.add_pages(site.add, env, common)  # docs/*.md as pages, where the repository's docs/ is
     pages: dict[str, list[Any]] = {"index": [], "cross": [], "scatter": [], "claims": [], "models": [], "method": []}
-    zoo = Path(models_dir) if isinstance(models_dir, (str, Path)) else zoo_dir()
     for dataset in view.datasets():
         if not view.attack_rows(dataset).empty:
-            _dataset_pages(site, view, dataset, results, models_dir, zoo, out, pages, grid)
-    render: dict[str, tuple[str, dict[str, Any]]] = {"index.html": ("index.html", {"sections": pages["index"]}),
+            _dataset_pages(site, dataset, pages)
+    render: dict[str, tuple[str, dict[str, Any]]] = {"index.html": ("index.html", {"sections": pages["index"],
+                                                                          "bootstrap": verdict.BOOTSTRAP}),
               "cross-norm.html": ("cross_norm.html", {"sections": pages["cross"]}),
               "scatter.html": ("scatter.html", {"sections": pages["scatter"]}),
               "claims.html": ("claims.html", {"sections": pages["claims"]}),
@@ -172,9 +182,9 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
     return _write(out, site.files)
 
 
-def _dataset_pages(site: _Site, view: StoreView, dataset: str, results: Path | str, models_dir: Any, zoo: Path,
-                   out: Path, pages: dict[str, list[Any]], grid: str) -> None:
+def _dataset_pages(site: _Site, dataset: str, pages: dict[str, list[Any]]) -> None:
     """Add one dataset's part of every page to ``pages`` (its plots and CSVs go straight into ``site``)."""
+    view, results, models_dir, zoo, grid = site.view, site.results, site.models_dir, site.zoo, site.grid
     cards = {c.id: c for c in list_cards(dataset, models_dir)} if dataset in DATASETS else {}
     best = best_known(view, dataset)
     ids = sorted(view.summary[view.summary["dataset"] == dataset]["model"].unique())
@@ -188,13 +198,14 @@ def _dataset_pages(site: _Site, view: StoreView, dataset: str, results: Path | s
             boards.append(site.board(unranked))
         chart = site.add(f"plots/{slug(dataset)}-models-{norm}.svg", plots.models_svg(best, norm, top))
         charts.append({"src": chart, "norm": norm, "headline": "" if top is None else f"{top:g}"})
-    pages["index"].append({"dataset": dataset, "boards": boards, "charts": charts})
+    panels = _verdict_panels(site, dataset, best) if dataset in DATASETS else []
+    pages["index"].append({"dataset": dataset, "boards": boards, "charts": charts, "verdicts": panels})
     h, r = cross_norm(view, dataset)
     pages["cross"].append({"dataset": dataset, "table": site.table(f"{slug(dataset)}-cross-norm",
                                                                    f"{dataset}: cross-norm", h, r)})
     plots_ = [p for norm in ("linf", "l2") for p in
               _scatter_pages(site, view, dataset, best, norm, headline_eps(dataset, norm))]
-    pages["scatter"].append({"dataset": dataset, "plots": plots_})
+    pages["scatter"].append({"dataset": dataset, "plots": plots_, "verdicts": panels})
     claims = evaluate_claims(results, dataset, frame=pd.concat([view.summary, view.other_samples]),
                              examples=view.examples, values=view.values)
     ch = ["verdict", "claim", "source", "where (per eps, Holm-corrected)", "paper", "statement", "left",
@@ -216,12 +227,33 @@ def _dataset_pages(site: _Site, view: StoreView, dataset: str, results: Path | s
                                 "trained_on": sorted({model_facts(c, dataset).trained_on for c in cards.values()})})
     rows = view.attack_rows(dataset)
     for model in ids:
-        pages["models"].append(_model_page(site, view, dataset, model, rows, best, cards.get(model), zoo, out))
+        pages["models"].append(_model_page(site, dataset, model, (rows, best), cards.get(model)))
 
 
-def _model_page(site: _Site, view: StoreView, dataset: str, model: str, rows: Any, best: Any, card: Any, zoo: Path,
-                out: Path) -> dict[str, Any]:
-    """One model's page: card, curves, picture and its stored numbers grouped by attack."""
+def _verdict_panels(site: _Site, dataset: str, best: Any) -> list[dict[str, Any]]:
+    """Per norm: every metric's rank correlation with the headline worst case, among the models trained for that
+    norm and among all (``rib.report.verdict``), as a table with its CSV and a one-line summary."""
+    attacks = site.view.attack_rows(dataset)
+    trained = attacks.drop_duplicates("model").set_index("model")["trained_norm"].astype(str).to_dict()
+    panels = []
+    for norm in ("linf", "l2"):
+        eps = headline_eps(dataset, norm)
+        found = verdict.verdicts(site.view.metric_rows(dataset), best, trained, norm, eps)
+        if not found:
+            continue
+        table = site.table(f"{slug(dataset)}-verdict-{norm}", f"{dataset}, {norm} {eps:g}: each metric against "
+                           "robustness", verdict.COLUMNS, [v.row() for v in found])
+        panels.append({"norm": norm, "eps": f"{eps:g}", "table": table, "summary": verdict.summary(found),
+                       "summary_trained": verdict.summary(found, "trained")})
+    return panels
+
+
+def _model_page(site: _Site, dataset: str, model: str, attacks_and_best: tuple[Any, Any],
+                card: Any) -> dict[str, Any]:
+    """One model's page: card, curves, picture and its stored numbers grouped by attack (``attacks_and_best``: the
+    dataset's attack rows and worst cases)."""
+    view, zoo, out = site.view, site.zoo, site.out
+    rows, best = attacks_and_best
     h, r = model_numbers(view, dataset, model)
     table = site.table(f"{slug(dataset)}-{slug(model)}-numbers", f"{model}: every stored number", h, r, depth=2)
     mh, mr = metric_baselines(view.metric_rows(dataset), model)

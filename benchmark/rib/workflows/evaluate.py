@@ -23,7 +23,7 @@ from rib.admission.gate import admit_cells
 from rib.admission.record import record_key
 from rib.cams import GradCamNet
 from rib.data import DATASETS
-from rib.engine import EpsSpec, not_applicable_reason, plan_grid, plan_run, run_cells
+from rib.engine import EpsSpec, RunOptions, Sampling, not_applicable_reason, plan_grid, plan_run, run_cells
 from rib.errors import ConfigError, UnknownNameError
 from rib.metric_cells import metric_names
 from rib.models import RobustModel
@@ -47,8 +47,7 @@ def state_sha256(model: nn.Module) -> str:
 
 
 def module_card(model: nn.Module, dataset: str, name: str | None = None, *, defense: str = "unknown",
-                trained_on: str = "", paper: str = "", threat_model: tuple[str, float] | None = None,
-                description: str = "") -> ModelCard:
+                trained_on: str = "", paper: str = "", threat_model: tuple[str, float] | None = None) -> ModelCard:
     """The card of an ad-hoc module: id ``name`` (default ``module-<hash>``), weights sha256 of its state dict,
     identity normalization (the module takes [0, 1] pixels), and what the caller says of it: ``defense`` (a
     registered defense, or ``unknown`` / ``other``), ``trained_on`` (a registered dataset), ``paper`` and the
@@ -64,7 +63,7 @@ def module_card(model: nn.Module, dataset: str, name: str | None = None, *, defe
         raise UnknownNameError("; ".join(unknown))
     return ModelCard(id=name or f"module-{sha[:12]}", dataset=dataset, arch=MODULE_ARCH, defense=defense,
                      mean=[0.0] * channels, std=[1.0] * channels, weights_file="", weights_sha256=sha,
-                     description=description or f"{type(model).__name__} given to rib.evaluate", paper=paper,
+                     description=f"{type(model).__name__} given to rib.evaluate", paper=paper,
                      trained_on=DATASETS.canonical(trained_on) if trained_on else "", trained_norm=norm,
                      trained_eps=float(eps))
 
@@ -125,8 +124,8 @@ def evaluate(model: nn.Module, dataset: str = "mnist", attacks: str | Sequence[s
         cells = plan_grid(grid, dataset, cards=[card], models_dir=models_dir)
     else:
         names = attacks if isinstance(attacks, str) else ",".join(attacks or DEFAULT_ATTACKS.split(","))
-        cells = plan_run(card.id, names, dataset, eps=eps, n=n or DATASETS.get(dataset).n, seed=seed,
-                         batch_size=batch_size, models_dir=models_dir, cards=[card],
+        cells = plan_run([card], names, dataset, eps=eps, sampling=Sampling(n or DATASETS.get(dataset).n, seed,
+                                                                             batch_size), models_dir=models_dir,
                          metrics=metric_names(list(metrics) if not isinstance(metrics, str) else metrics)
                          if metrics else ())
     cache = {f"{card.dataset}/{card.id}/{card.weights_sha256}": robust}
@@ -134,8 +133,8 @@ def evaluate(model: nn.Module, dataset: str = "mnist", attacks: str | Sequence[s
         store = ResultStore(results if results is not None else tmp)
         admitted = admit_cells(cells, store, device=str(dev), models_dir=models_dir, force=force,
                                cards={card.id: card}, model_cache=cache)  # refused: AdmissionError, nothing run
-        outcomes = admitted.skipped + run_cells(admitted.cells, store, device=str(dev), force=force,
-                                                models_dir=models_dir, progress=progress, card=card, model_cache=cache)
+        options = RunOptions(device=str(dev), force=force, models_dir=models_dir, progress=progress)
+        outcomes = admitted.skipped + run_cells(admitted.cells, store, options, card=card, model_cache=cache)
         admission = store.stored_rows(record_key(card)) or []
     frame = pd.DataFrame([*admission, *(row for outcome in outcomes for row in outcome.rows)])
     if not frame.empty:

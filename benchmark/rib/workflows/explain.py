@@ -9,7 +9,7 @@ from torch import nn
 
 from rib.attacks import attack_for, create_attack
 from rib.data import headline_eps, load_dataset
-from rib.explain.pictures import attribution_figure
+from rib.explain.pictures import FigureImages, attribution_figure
 from rib.stats import stratified_indices
 
 
@@ -21,4 +21,5 @@ def explain_figure(model: nn.Module, model_id: str, dataset: str, out: Path, *, 
     x, y = x[idx], y[idx]
     eps = headline_eps(dataset, norm)
     x_adv = create_attack(attack_for("reference", norm))(model, x, y, [eps], seed=seed).x_adv
-    return attribution_figure(model, model_id, dataset, out, x, y, x_adv, adv_title=f"PGD {norm} {eps:g}", seed=seed)
+    images = FigureImages(x, y, x_adv, adv_title=f"PGD {norm} {eps:g}")
+    return attribution_figure(model, out, images, title=f"{model_id} on {dataset}", seed=seed)

@@ -10,14 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rib.engine import CellOutcome, plan_grid, plan_table, price_reference
+from rib.engine import CellOutcome, RunOptions, plan_grid, plan_table, price_reference
 from rib.errors import ConfigError, RibError
 from rib.executors import check_executor, execute
 from rib.files import atomic_copy
 from rib.report import render_site
 from rib.store import ResultStore
 from rib.verify import (
-    ClaimCheck,
+    ClaimReproduction,
     admit_submission,
     load_submission,
     verification_dry_run,
@@ -43,44 +43,65 @@ def install_submission(card: ModelCard, models_root: Path | str, *, force: bool 
 
 @dataclass
 class Submission:
-    """What ``submit`` did: the installed card, its claim checks, the grid's outcomes and the site's index."""
+    """What ``submit`` did: the installed card, each claim's reproduction, the grid's outcomes and the site's index."""
 
     card: ModelCard
-    checks: list[ClaimCheck]
+    checks: list[ClaimReproduction]
     outcomes: list[CellOutcome]
     index: Path
 
 
-def submit(submission: Path | str, *, models_root: Path | str = "models", results: Path | str = "results",
-           reports: Path | str = "reports", grid: str = "default", n: int | None = None, force: bool = False,
-           device: str = "auto", executor: str = "local", address: str | None = None, progress: bool = False,
-           on_verified: Callable[[ModelCard, list[ClaimCheck]], None] | None = None,
+@dataclass(frozen=True)
+class SubmitOptions:
+    """Where ``rib submit`` works and how: the zoo (``models_root``), the result store and the site, the grid run
+    for the submission, the n claims are verified at (None: rib's), whether an existing zoo model of the same id is
+    replaced (``force``), the device, the executor (``local`` or ``ray``, at ``address``), and progress bars."""
+
+    models_root: Path | str = "models"
+    results: Path | str = "results"
+    reports: Path | str = "reports"
+    grid: str = "default"
+    n: int | None = None
+    force: bool = False
+    device: str = "auto"
+    executor: str = "local"
+    address: str | None = None
+    progress: bool = False
+
+
+_DEFAULT_SUBMIT = SubmitOptions()
+
+
+def submit(submission: Path | str, options: SubmitOptions = _DEFAULT_SUBMIT, *,
+           on_verified: Callable[[ModelCard, list[ClaimReproduction]], None] | None = None,
            on_installed: Callable[[ModelCard], None] | None = None,
            on_cell: Callable[[CellOutcome], None] | None = None) -> Submission:
-    """Admit a submission (``rib.admission``, stored in ``results``), verify its claims (recording the
-    verification), add it to the zoo under ``models_root``, run ``grid`` for it with ``executor`` (``local`` or
-    ``ray``, at ``address``) and re-render the site.
+    """Admit a submission (``rib.admission``, stored in ``options.results``), verify its claims (recording the
+    verification), add it to the zoo under ``options.models_root``, run ``options.grid`` for it with
+    ``options.executor`` and re-render the site.
 
     Raises ``AdmissionError`` when an admission check fails and ``RibError`` (after recording the checks) when a
     claim does not reproduce; nothing is installed then. ``on_verified`` sees the checks before that decision,
     ``on_installed`` the installed card, ``on_cell`` each finished cell.
     """
+    o = options
+    models_root, results, device, executor, address = o.models_root, o.results, o.device, o.executor, o.address
     check_executor(executor, address)
     card = load_submission(submission)
     admit_submission(card, results, device=device)
-    checks = verify_card(card, n=n, device=device, progress=progress)
+    checks = verify_card(card, n=o.n, device=device, progress=o.progress)
     if on_verified:
         on_verified(card, checks)
     write_record(card, checks, results)
     if not all(c.reproduced for c in checks):
         raise RibError(f"{card.id} does not reproduce its claims: not added to the zoo")
-    installed = install_submission(card, models_root, force=force)
+    installed = install_submission(card, models_root, force=o.force)
     if on_installed:
         on_installed(installed)
-    cells = plan_grid(grid, installed.dataset, models=installed.id, models_dir=models_root)
-    outcomes = execute(cells, ResultStore(results), executor=executor, device=device, models_dir=models_root,
-                       progress=progress, address=address, on_cell=on_cell)
-    return Submission(installed, checks, outcomes, render_site(results, reports, models_dir=models_root))
+    cells = plan_grid(o.grid, installed.dataset, models=installed.id, models_dir=models_root)
+    run = RunOptions(device=device, models_dir=models_root, progress=o.progress, on_cell=on_cell)
+    outcomes = execute(cells, ResultStore(results), run, executor=executor, address=address)
+    return Submission(installed, checks, outcomes, render_site(results, o.reports, models_dir=models_root))
 
 
 def submit_dry_run(submission: Path | str, *, models_root: Path | str = "models", results: Path | str = "results",

@@ -1,18 +1,17 @@
-"""Recipes: how each zoo model is trained, shipped as TOML per dataset inside rib (``zoo/recipes/``)."""
+"""Recipes: how each zoo model is trained, shipped as TOML per dataset inside rib (``zoo/recipes/``; the files
+are found and parsed by ``rib.recipe_files``, which also gives each defense its settings per dataset)."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from rib.data import DATASETS
 from rib.defenses import DEFENSES
 from rib.errors import ConfigError
+from rib.recipe_files import recipe_file
+from rib.recipe_files import register_recipes as _register_recipes
 from rib.registry import Registry
 
 
@@ -40,33 +39,24 @@ class Recipe:
         return self.evaluate_on or self.dataset
 
 
+def register_recipes(dataset: str, path: Any) -> None:
+    """Make ``path`` the recipe file of ``dataset`` (a plugin's zoo and its defenses' settings; see
+    ``rib.recipe_files.register_recipes``)."""
+    _register_recipes(dataset, path)
+    recipes.cache_clear()
+
+
 _RECIPE_KEYS = {"defense", "arch", "arch_kwargs", "params", "training", "description", "paper", "deviations",
                 "requires", "calibration"}
-
-
-_OUTSIDE_RECIPES: dict[str, Path] = {}  # dataset → a recipe file a plugin registered (``register_recipes``)
-
-
-def register_recipes(dataset: str, path: Path | str) -> None:
-    """Make ``path`` (a recipe TOML file, in the format of ``rib/zoo/recipes/``) the recipes of ``dataset``: how a
-    plugin's dataset gets a zoo ``rib train`` can train, with no file of rib edited."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"recipe file {path} does not exist")
-    _OUTSIDE_RECIPES[DATASETS.canonical(dataset)] = path
-    recipes.cache_clear()
 
 
 @functools.cache
 def recipes(dataset: str) -> Registry[Recipe]:
     """All recipes of ``dataset`` as a registry (the model ids of its zoo): rib's own file, or one a plugin
-    registered."""
+    registered (``register_recipes``)."""
     dataset = DATASETS.canonical(dataset)
-    source: Any = _OUTSIDE_RECIPES.get(dataset) or resources.files("rib.zoo").joinpath("recipes", f"{dataset}.toml")
     reg: Registry[Recipe] = Registry(f"{dataset} model")
-    if not source.is_file():
-        return reg
-    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    data = recipe_file(dataset)
     defaults = data.get("defaults", {})
     evaluate_on = DATASETS.canonical(data["evaluate_on"]) if "evaluate_on" in data else ""
     for model_id, spec in data.get("models", {}).items():
