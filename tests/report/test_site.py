@@ -72,6 +72,30 @@ def test_hostile_text_is_shown_as_text(store: Path, tmp_path: Path) -> None:
     assert page.is_file() and "/" not in slug(HOSTILE) and slug(HOSTILE) != slug(HOSTILE + " ")
 
 
+def test_a_site_written_elsewhere_brings_the_attribution_pictures_it_links(store: Path, tmp_path: Path) -> None:
+    pictures = tmp_path / "pictures" / "mnist"
+    pictures.mkdir(parents=True)
+    (pictures / "tiny-a.png").write_bytes(b"\x89PNG fake picture")
+    out = tmp_path / "elsewhere"
+    render_site(store / "results", out, models_dir=store / "zoo", pictures=tmp_path / "pictures")
+    assert (out / "explain" / "mnist" / "tiny-a.png").read_bytes() == b"\x89PNG fake picture"
+    assert "../../explain/mnist/tiny-a.png" in (out / "models" / "mnist" / "tiny-a.html").read_text()
+    assert "explain/" not in (out / "models" / "mnist" / "tiny-b.html").read_text()  # none made: none linked
+    bare = render_site(store / "results", tmp_path / "bare", models_dir=store / "zoo", pictures=tmp_path / "none")
+    assert not (bare.parent / "explain").exists()
+
+
+def test_the_committed_index_answers_with_a_verdict_table_per_norm() -> None:
+    """The board's question answered on the committed site (re-rendered from the committed store by
+    ``test_committed_reports_match_the_committed_results``): one verdict table per norm, with its CSV."""
+    index = (REPO / "reports" / "index.html").read_text()
+    assert "Do more robust models explain better?" in index and "Holm" in index
+    for norm in ("linf", "l2"):
+        csv = (REPO / "reports" / "csv" / f"mnist-verdict-{norm}.csv").read_text().splitlines()
+        assert csv[0] == "population,metric,better,models,rho,interval,p,p (Holm),answer"
+        assert any(line.startswith("all,gini-ig (clean),↑,") for line in csv[1:])
+
+
 def test_empty_store_is_one_clear_error(tmp_path: Path) -> None:
     from rib.errors import RibError
 

@@ -95,6 +95,9 @@ def plan_run(models: str | Sequence[ModelCard], attacks: str, dataset: str = DEF
     as ``rib.evaluate`` plans it). With ``metrics``, each model also gets a metric cell on clean inputs and one on
     each attack's adversarial inputs at the headline eps of its norm.
     """
+    size = DATASETS.get(dataset).test_size
+    if size and sampling.n > size:  # refused before anything is planned, --dry-run included
+        raise ConfigError(f"--n {sampling.n} is larger than {DATASETS.canonical(dataset)}'s test split ({size:,} images)")
     cards = resolve_models(models, dataset, models_dir) if isinstance(models, str) else list(models)
     names = ATTACKS.resolve(attacks)
     per_norm = eps_per_norm(eps, sorted({ATTACKS.get(nm).norm_name for nm in names}), dataset)

@@ -77,6 +77,9 @@ def _csv(headers: list[str], rows: list[list[Any]]) -> str:
     return buf.getvalue()
 
 
+PICTURES = Path("reports") / "explain"  # where `rib explain` writes its pictures by default
+
+
 @dataclass
 class _Site:
     """The site being rendered: where it goes (``out``), what it shows (the store ``view`` of ``results``, the cards
@@ -88,6 +91,7 @@ class _Site:
     models_dir: Any
     zoo: Path
     grid: str
+    pictures: Path = PICTURES
     files: dict[str, str | bytes] = field(default_factory=dict)
 
     def add(self, rel: str, content: str | bytes) -> str:
@@ -141,9 +145,11 @@ STATIC = ("sort.js", "filter.js", "board.js", "style.css")
 
 
 def render_site(results: Path | str = "results", out: Path | str = "reports", *, models_dir: Any = None,
-                generated_at: str | None = None, grid: str = "default") -> Path:
+                generated_at: str | None = None, grid: str = "default", pictures: Path | str = PICTURES) -> Path:
     """Write the site under ``out`` (index.html and the pages it links); returns the index path. ``grid`` is the
-    grid file the methodology page describes."""
+    grid file the methodology page describes. A model's attribution picture is ``out/explain/<dataset>/<id>.png``,
+    or else the one ``rib explain`` wrote under ``pictures``, copied into ``out``: every page links only files of
+    the site."""
 
     from rib import verify  # imported when rendering: the report's other modules do not need it
 
@@ -152,7 +158,7 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
         raise RibError(f"no results in {results}: run `rib run` first")
     out = Path(out)
     zoo = Path(models_dir) if isinstance(models_dir, (str, Path)) else zoo_dir()
-    site = _Site(out, view, results, models_dir, zoo, grid)
+    site = _Site(out, view, results, models_dir, zoo, grid, Path(pictures))
     env = _env()
     stamp = generated_at or _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     # the one line allowed to differ between two renders of the same results: time, and the rendering rib's commit
@@ -265,11 +271,14 @@ def _model_page(site: _Site, dataset: str, model: str, attacks_and_best: tuple[A
     curves = [site.add(f"plots/{slug(dataset)}-{slug(model)}-{norm}.svg", plots.curves_svg(rows, best, model, norm))
               for norm in ("linf", "l2")]
     picture = out / "explain" / dataset / f"{model}.png"
+    elsewhere = site.pictures / dataset / f"{model}.png"
+    if not picture.is_file() and elsewhere.is_file():  # `rib report --out` elsewhere: the picture comes along
+        site.add(f"explain/{dataset}/{model}.png", elsewhere.read_bytes())
     return {
         "path": f"models/{slug(dataset)}/{slug(model)}.html", "dataset": dataset, "model": model,
         "table": table, "headers": h[1:], "groups": sorted(groups.items()), "baselines": against,
         "curves": ["../../" + c for c in curves],
-        "picture": f"../../explain/{dataset}/{model}.png" if picture.is_file() else None,
+        "picture": f"../../explain/{dataset}/{model}.png" if picture.is_file() or elsewhere.is_file() else None,
         "card": _card_fields(card, zoo) if card else [],
         "paper_url": model_facts(card, dataset).paper_url if card else "",
         "provenance": sorted((card.provenance if card else {}).items()),
