@@ -97,7 +97,8 @@ def plan_run(models: str | Sequence[ModelCard], attacks: str, dataset: str = DEF
     """
     size = DATASETS.get(dataset).test_size
     if size and sampling.n > size:  # refused before anything is planned, --dry-run included
-        raise ConfigError(f"--n {sampling.n} is larger than {DATASETS.canonical(dataset)}'s test split ({size:,} images)")
+        raise ConfigError(f"--n {sampling.n} is larger than {DATASETS.canonical(dataset)}'s test split "
+                          f"({size:,} images)")
     cards = resolve_models(models, dataset, models_dir) if isinstance(models, str) else list(models)
     names = ATTACKS.resolve(attacks)
     per_norm = eps_per_norm(eps, sorted({ATTACKS.get(nm).norm_name for nm in names}), dataset)
