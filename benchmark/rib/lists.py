@@ -13,14 +13,15 @@ from rib.zoo import ARCHS, ModelCard, list_cards
 
 
 def evaluated_clean_accuracy(card: ModelCard) -> float | None:
-    """Clean accuracy where the card is evaluated: its clean-accuracy claim (measured by rib on ``card.dataset``),
-    else the training run's test accuracy when the model was trained on that same dataset; None otherwise (a model
-    moved by ``rib rehome`` has no number on its new dataset until ``rib verify --write-claims``)."""
+    """Clean accuracy where the card is evaluated: on the whole test split (``ModelCard.test_accuracy``), else its
+    clean-accuracy claim (measured by rib on ``card.dataset``); None otherwise (a model moved by ``rib rehome`` has
+    no number on its new dataset until ``rib verify --write-claims``)."""
+    if card.test_accuracy is not None:
+        return card.test_accuracy[0]
     for claim in card.claims:
         if claim.get("metric") == "clean_accuracy":
             return float(claim["value"])
-    acc = card.provenance.get("test_accuracy")
-    return float(acc) if isinstance(acc, (int, float)) and card.trained_on == card.dataset else None
+    return None
 
 
 LS_WIDTH = 100  # every `rib ls` table fits this many columns; `--wide` prints them whole

@@ -96,6 +96,18 @@ def test_the_committed_index_answers_with_a_verdict_table_per_norm() -> None:
         assert any(line.startswith("all,gini-ig (clean),↑,") for line in csv[1:])
 
 
+def test_a_model_page_starts_with_its_summary(store: Path, tmp_path: Path) -> None:
+    render_site(store / "results", tmp_path / "site", models_dir=store / "zoo")
+    page = (tmp_path / "site" / "models" / "mnist" / "tiny-a.html").read_text()
+    start = page.index('id="summary"')
+    assert start < page.index('class="card"')  # before the card, the downloads and every table
+    summary = page[start:page.index("</section>", start)]
+    for norm in ("linf", "l2"):
+        assert f"<strong>{norm}" in summary
+    assert "rank " in summary and "flags: " in summary
+    assert "no headline at ensemble strength yet" in summary  # no AutoAttack stored in this store: said so
+
+
 def test_empty_store_is_one_clear_error(tmp_path: Path) -> None:
     from rib.errors import RibError
 

@@ -96,3 +96,34 @@ def test_readme_authors_table_matches_the_cards_and_the_store(view: StoreView) -
         expected = " / ".join(("" if r["ensemble"] else "≤") + _pct(r["rib"]) for r in at) if measured else NOT_MEASURED  # type: ignore[index]
         assert rib == expected, model
         assert headline_cell == _headline_text(view, model, "linf"), model
+
+
+def test_one_clean_accuracy_per_model_in_rib_ls_the_board_and_the_readme() -> None:
+    """Every model's clean accuracy is the one on the whole test split: ``rib ls models``, the committed board's CSV
+    (each norm) and the README's tables give the same number, to two decimals."""
+    import csv
+    import io
+
+    from rib.lists import render
+
+    ls = {}
+    for line in render("models", dataset="mnist", wide=True).splitlines()[2:]:
+        cells = re.split(r"\s{2,}", line.strip())
+        found = [c for c in cells if re.fullmatch(r"\d+\.\d\d%", c)]
+        if found:
+            ls[cells[0]] = found[0].rstrip("%")
+    readme = {m: cells[0].rstrip("%") for header in (
+        "| model | clean (10,000 images) | linf 0.3 | l2 2.0 | epochs | training |", AUTHORS_HEADER)
+        for m, cells in _rows(REPO / "README.md", header).items()}
+    text = (REPO / "README.md").read_text("utf-8")
+    readme.update({m: v.rstrip("%") for m, v in re.findall(r"`(boopathy-[a-z0-9-]+)` ([0-9.]+%)",
+                                                          text[text.index("Listed, not in the grid"):])})
+    assert readme and set(readme) <= set(ls)
+    for model, value in readme.items():
+        assert ls[model] == value, model
+    for norm in ("linf", "l2"):
+        board = list(csv.DictReader(io.StringIO((REPO / "reports" / "csv" / f"mnist-leaderboard-{norm}.csv")
+                                                .read_text("utf-8"))))
+        assert board
+        for row in board:
+            assert row["clean %"] == ls[row["model"]], (norm, row["model"])

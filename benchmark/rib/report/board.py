@@ -87,9 +87,21 @@ class Board:
         """Headers and rows as text (the CSV)."""
         return [c.label for c in self.columns], [[c.text for c in row] for row in self.rows]
 
+    def row_of(self, model: str) -> dict[str, str] | None:
+        """``model``'s row as column label → text (None where the board does not list it)."""
+        if model not in self.model_ids:
+            return None
+        return {c.label: cell.text for c, cell in zip(self.columns, self.rows[self.model_ids.index(model)],
+                                                       strict=True)}
+
 
 def _pct(value: Any) -> str:
     return "" if value is None or not math.isfinite(float(value)) else f"{100 * float(value):.1f}"
+
+
+def _clean_text(facts: ModelFacts) -> str:
+    """The clean accuracy on the whole test split, in percent with two decimals (as ``rib ls models`` gives it)."""
+    return "" if facts.test_accuracy is None else f"{100 * facts.test_accuracy[0]:.2f}"
 
 
 def _num(text: Any, **kw: Any) -> BoardCell:
@@ -155,7 +167,8 @@ def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[f
         Column("rank", "rank by the headline: 1 + the models significantly above (McNemar, p < 0.05, on the "
                "shared images); tied models share a rank; models without a headline rank last", True),
         Column("model", "the model (its page) and the paper of its defense"),
-        Column("clean %", "clean accuracy on the headline's own images", True),
+        Column("clean %", "clean accuracy on the whole test split (10,000 images on MNIST), measured once per model "
+               "when its card was made", True),
         Column(f"worst case %{at}", "the headline: share of the evaluated examples that survived every attack at "
                "this eps, AutoAttack included on each of them", True),
         Column("95% CI", "95% Wilson interval of the headline", True),
@@ -170,6 +183,8 @@ def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[f
         Column("source", "zoo (trained by rib), authors (the paper's own released network) or outside "
                "(submitted)", extra=True),
         Column("verification", "did rib reproduce the card's claims? (see the glossary)", extra=True),
+        Column("clean % (headline images)", "clean accuracy on the headline's own images: the share the worst "
+               "case starts from", True, True),
         Column(f"AutoAttack %{at}", "the PGD → AutoAttack cascade's robust accuracy over "
                "its n images (those PGD fooled count as fooled)", True, True),
         Column("AutoAttack n", "images of the PGD → AutoAttack cascade cell", True, True),
@@ -326,8 +341,9 @@ def _row(inputs: _BoardInputs, model: str, mine: pd.DataFrame, head: pd.Series |
     paper = "" if paper_short(facts.paper) == "baseline" else paper_short(facts.paper)  # the baseline cites none
     cells = [
         BoardCell(model, href=link, sort=model, sub=paper, sub_href=facts.paper_url if paper else ""),
-        # clean accuracy on the headline's own images; the largest clean cell only where there is no headline
-        _num(_pct(head["clean"]) if head is not None else _pct(clean["value"].iloc[-1]) if len(clean) else ""),
+        # the one clean accuracy: on the whole test split, from the card (rib ls models and the README give it too)
+        _num(_clean_text(facts), title=f"on all {facts.test_accuracy[1]:,} test images" if facts.test_accuracy
+             else "", sort=f"{facts.test_accuracy[0]:.6f}" if facts.test_accuracy else ""),
         _num(_pct(head["value"]) if head is not None else "", strong=True,
              title="" if head is not None else "no AutoAttack ensemble stored at the headline eps: not ranked"),
         _num(ci), _num(int(head["n"]) if head is not None else ""),
@@ -336,6 +352,8 @@ def _row(inputs: _BoardInputs, model: str, mine: pd.DataFrame, head: pd.Series |
         BoardCell(facts.paper, href=facts.paper_url),
         BoardCell(facts.origin, badges=(_origin_badge(facts, root),)),
         BoardCell(status, badges=(_verification_badge(status, root),)),
+        # context: clean accuracy on the headline's own images (the largest clean cell where there is no headline)
+        _num(_pct(head["clean"]) if head is not None else _pct(clean["value"].iloc[-1]) if len(clean) else ""),
         _num(_pct(aa["value"].iloc[-1]) if len(aa) else ""), _num(int(aa["n"].iloc[-1]) if len(aa) else ""),
         BoardCell(", ".join(sorted(raised)) or "none", badges=flag_badges(raised, root)),
         *[_worst_at(mb, e) for e in eps_list],

@@ -88,6 +88,7 @@ class ModelFacts:
     paper: str
     paper_url: str
     release: str = ""  # an authors' release the network comes from
+    test_accuracy: tuple[float, int] | None = None  # (clean accuracy, images) on the whole test split
 
     @property
     def origin(self) -> str:
@@ -100,7 +101,7 @@ def model_facts(card: ModelCard | None, dataset: str, zoo: Path | None = None) -
     if card is None:
         return ModelFacts(True, MISSING, None, dataset, "", "")
     return ModelFacts(is_outside(card, zoo), card.arch, param_count(card), card.trained_on, card.paper.strip(),
-                      paper_url(card.paper), card.weights_release)
+                      paper_url(card.paper), card.weights_release, card.test_accuracy)
 
 
 _ARXIV = re.compile(r"arxiv[: ]*(\d{4}\.\d{4,5})", re.IGNORECASE)

@@ -193,13 +193,18 @@ def _dataset_pages(site: _Site, dataset: str, pages: dict[str, list[Any]]) -> No
     view, results, models_dir, zoo, grid = site.view, site.results, site.models_dir, site.zoo, site.grid
     cards = {c.id: c for c in list_cards(dataset, models_dir)} if dataset in DATASETS else {}
     best = best_known(view, dataset)
-    ids = sorted(view.summary[view.summary["dataset"] == dataset]["model"].unique())
+    other = view.other_samples
+    ids = sorted({*view.summary[view.summary["dataset"] == dataset]["model"].unique(),  # a page for every model,
+                  *(other[other["dataset"] == dataset]["model"].unique() if len(other) else ())})  # authors' too
     links = {m: f"models/{slug(dataset)}/{slug(m)}.html" for m in ids}
     boards, charts = [], []
+    built: dict[str, list[Board]] = {}
     for norm in ("linf", "l2"):
         top = headline_eps(dataset, norm) if dataset in DATASETS else None
-        boards.append(site.board(build_board(view, dataset, norm, cards, zoo=zoo, links=links)))
+        ranked = build_board(view, dataset, norm, cards, zoo=zoo, links=links)
+        boards.append(site.board(ranked))
         unranked = build_unranked_board(view, dataset, norm, cards, zoo=zoo, links=links)
+        built[norm] = [ranked, unranked]
         if unranked.rows:  # failed admission checks, unresolved masking flags: listed apart, with the reason
             boards.append(site.board(unranked))
         chart = site.add(f"plots/{slug(dataset)}-models-{norm}.svg", plots.models_svg(best, norm, top))
@@ -233,7 +238,33 @@ def _dataset_pages(site: _Site, dataset: str, pages: dict[str, list[Any]]) -> No
                                 "trained_on": sorted({model_facts(c, dataset).trained_on for c in cards.values()})})
     rows = view.attack_rows(dataset)
     for model in ids:
-        pages["models"].append(_model_page(site, dataset, model, (rows, best), cards.get(model)))
+        page = _model_page(site, dataset, model, (rows, best), cards.get(model))
+        page["summary"] = model_summary(built, model, cards.get(model))
+        pages["models"].append(page)
+
+
+def model_summary(boards: dict[str, list[Board]], model: str, card: Any) -> dict[str, Any]:
+    """What a model page says first: its clean accuracy on the whole test split, and per norm its rank (or why it
+    is not ranked), its headline with interval and n, its reliability and flags in words, and its verification."""
+    per_norm, status = [], ""
+    for norm, norm_boards in boards.items():
+        row = next((r for b in norm_boards if (r := b.row_of(model)) is not None), None)
+        if row is None:
+            continue
+        head = next((k for k in row if k.startswith("worst case %")), "")
+        ranked = "rank" in row
+        flags = [f.strip() for f in row.get("flags", "").split(",") if f.strip() and f.strip() != "none"]
+        per_norm.append({
+            "norm": norm, "eps": head.partition("@")[2].strip(),
+            "rank": row["rank"] if ranked else "not ranked: " + row.get("not ranked because", ""),
+            "headline": f"{row[head]}% {row.get('95% CI', '')} (n = {row.get('n', '')})" if row.get(head) else
+                        "no headline at ensemble strength yet",
+            "flags": "; ".join(f"{glossary.flag_short(f)} ({f})" for f in flags) or "none fired",
+        })
+        status = row.get("verification", status)
+    clean = card.test_accuracy if card is not None else None
+    return {"clean": f"{100 * clean[0]:.2f}% on all {clean[1]:,} test images" if clean else "",
+            "norms": per_norm, "verification": status}
 
 
 def _verdict_panels(site: _Site, dataset: str, best: Any) -> list[dict[str, Any]]:

@@ -220,6 +220,17 @@ class ModelCard:
         return bool(self.weights_release)
 
     @property
+    def test_accuracy(self) -> tuple[float, int] | None:
+        """(clean accuracy, images) on the whole test split of the dataset the card is evaluated on, measured once
+        when the card was made (``rib train``, ``rib release``): the one clean accuracy the board, the model pages,
+        ``rib ls models`` and the README give. None when the model was trained and measured elsewhere (a rehomed
+        or submitted model)."""
+        acc, n = self.provenance.get("test_accuracy"), self.provenance.get("n_test")
+        if not isinstance(acc, (int, float)) or not isinstance(n, int) or self.trained_on != self.dataset:
+            return None
+        return float(acc), n
+
+    @property
     def weights_path(self) -> Path:
         """Where the weights sit: beside the card; a release's file under ``$RIB_DATA_DIR`` (downloaded and checked
         there when missing)."""
