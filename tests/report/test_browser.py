@@ -162,8 +162,8 @@ def test_model_page_numbers_are_grouped_by_attack_and_collapsed(site: Path, brow
     page.close()
 
 
-DEFAULT_COLUMNS = ["rank", "model", "clean %", "worst case % @ 0.3", "95% CI", "n", "reliability", "alignment",
-                   "gini-ig", "kendall-tau (topk-cam-linf)"]
+DEFAULT_COLUMNS = ["rank", "model", "clean %", "worst case % @ 0.3", "95% CI", "n", "reliability", "alignment ↑",
+                   "gini-ig ↑", "kendall-tau (topk-cam-linf) ↑"]
 
 
 def _visible_headers(page: Any) -> list[str]:

@@ -71,3 +71,18 @@ def test_the_scatter_page_plots_faithfulness_against_robustness(tmp_path: Path) 
     assert deletion["n"] == 3 and deletion["rho"] == -1.0  # the fixture's order: more faithful, more robust
     kendall = [p for p in plots if p["title"].startswith("kendall-tau")]
     assert [p["n"] for p in kendall] == [2] and "cam-head models" in kendall[0]["title"]  # one Grad-CAM model: no plot
+
+
+def test_a_value_within_a_baselines_interval_is_marked_and_carries_its_interval_and_n() -> None:
+    rows = _frame([_row("m", "gini-ig", 0.907), _row("m", "gini-ig:random", 0.41, baseline="random"),
+                   _row("m", "gini-ig:randomized", 0.904, baseline="randomized")])
+    rows["ci_low"], rows["ci_high"] = rows["value"] - 0.004, rows["value"] + 0.004
+    cell = key_metric(rows, "m", "gini-ig", "clean")
+    assert cell.text == "0.907 ≈" and cell.sort == "0.907"
+    assert "[0.903, 0.911]" in cell.title and "n = 20" in cell.title
+    assert "randomized model" in cell.title and "random attribution" not in cell.title
+    _, table = metric_baselines(rows, "m")
+    assert table[0][-3:] == ["[0.9030, 0.9110]", "↑", "≈ randomized model"]
+    rows.loc[rows["metric"] == "gini-ig:randomized", ["ci_low", "ci_high"]] = [0.5, 0.6]
+    assert key_metric(rows, "m", "gini-ig", "clean").text == "0.907"
+    assert metric_baselines(rows, "m")[1][0][-1] == "distinct"

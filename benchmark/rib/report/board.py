@@ -25,7 +25,7 @@ from rib.grid import ADMISSION_ATTACK
 from rib.report import glossary
 from rib.report.facts import MISSING, ModelFacts, format_count, model_facts, paper_short
 from rib.report.gating import gated_status, unranked_reasons
-from rib.report.metric_view import KeyMetric, key_metric
+from rib.report.metric_view import KeyMetric, arrow, key_metric, metric_direction
 from rib.report.tables import KEY_METRICS, StoreView, best_known, headline, per_example_known
 from rib.stats import mcnemar_p
 from rib.verify import FAILED
@@ -176,8 +176,12 @@ def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[f
         Column("reliability", "computed from the sanity flags and admission checks: ✓ none fired; ⚠ flags fired "
                "that the AutoAttack headline resolves (hover for which); models with an unresolved flag or a failed "
                "admission check are not ranked (see the glossary)"),
-        *[Column(m if (m, src) in DEFAULT_KEY_METRICS and src == "clean" else f"{m} ({src})",
-                 f"interpretability metric {m} on {src} inputs (mean)", True, (m, src) not in DEFAULT_KEY_METRICS)
+        *[Column((m if (m, src) in DEFAULT_KEY_METRICS and src == "clean" else f"{m} ({src})")
+                 + (f" {arrow(metric_direction(m))}" if arrow(metric_direction(m)) else ""),
+                 f"interpretability metric {m} on {src} inputs (mean); "
+                 + {True: "↑: higher is more interpretable", False: "↓: lower is more interpretable",
+                    None: "no better direction"}[metric_direction(m)],
+                 True, (m, src) not in DEFAULT_KEY_METRICS)
           for m, src in KEY_METRICS],
         Column("paper", "the paper of the model's defense, as its card cites it", extra=True),
         Column("source", "zoo (trained by rib), authors (the paper's own released network) or outside "

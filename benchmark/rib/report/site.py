@@ -31,7 +31,7 @@ from rib.files import atomic_write_bytes, atomic_write_text
 from rib.report import docs, glossary, methodology, plots, verdict
 from rib.report.board import Board, build_board, build_unranked_board
 from rib.report.facts import format_count, model_facts
-from rib.report.metric_view import SCATTER_METRICS, by_cam_kind, metric_baselines
+from rib.report.metric_view import SCATTER_METRICS, arrow, by_cam_kind, metric_baselines, metric_direction
 from rib.report.tables import StoreView, best_known, cross_norm, model_numbers, protocol_comparison
 from rib.runtime import git_sha
 from rib.zoo import list_cards, zoo_dir
@@ -125,7 +125,8 @@ def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: 
             continue
         rho, p = plots.spearman([x for _, x, _ in pts], [y for _, _, y in pts])
         svg = plots.scatter_svg([x for _, x, _ in pts], [100 * y for _, _, y in pts], [m for m, _, _ in pts],
-                                f"{metric} on {source} inputs", f"worst-case robust acc. % ({norm} {eps:g})")
+                                f"{metric} on {source} inputs {arrow(metric_direction(metric))}".rstrip(),
+                                f"worst-case robust acc. % ({norm} {eps:g}) ↑")
         rel = site.add(f"plots/{slug(dataset)}-scatter-{metric}{f'-{kind}' if kind else ''}-{norm}.svg", svg)
         stat = "ρ undefined with fewer than 3 models" if rho != rho else f"Spearman ρ = {rho:.2f}, p = {p:.2g}"
         of = f", {kind} models" if kind else ""

@@ -24,29 +24,13 @@ import numpy as np
 import pandas as pd
 
 from rib.eps import at_eps
-from rib.explain.metrics import METRICS
-from rib.report.metric_view import SCATTER_METRICS, by_cam_kind
+from rib.report.metric_view import SCATTER_METRICS, arrow, by_cam_kind, metric_direction
 
 BOOTSTRAP = 2000
 ALPHA = 0.05
 SEED = 0
 POPULATIONS = ("trained", "all")
 COLUMNS = ["population", "metric", "better", "models", "rho", "interval", "p", "p (Holm)", "answer"]
-
-
-def metric_direction(output: str) -> bool | None:
-    """Whether a higher value of the stored metric output ``output`` is more interpretable (None: neither, or a
-    metric rib does not know)."""
-    for name in METRICS.names():
-        cls = METRICS.get(name)
-        if output in cls.outputs:
-            return cls.higher_is_better
-    return None
-
-
-def arrow(better: bool | None) -> str:
-    """↑ where higher is better, ↓ where lower is, "" where neither."""
-    return {True: "↑", False: "↓"}.get(better, "") if better is not None else ""
 
 
 @dataclass(frozen=True)
