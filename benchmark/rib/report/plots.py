@@ -28,18 +28,32 @@ def _svg(fig: Any, **kwargs: Any) -> str:
     return buf.getvalue()
 
 
+def gapped(eps: pd.Series, values: pd.Series, axis: Sequence[float]) -> tuple[list[float], list[float]]:
+    """A curve over ``axis`` (every eps any curve of the plot has): the values where they were measured and NaN at
+    an eps between them where this curve has none, so the line breaks there instead of drawing across a gap."""
+    measured = {round(float(e), 9): float(v) for e, v in zip(eps, values, strict=True)}
+    if not measured:
+        return [], []
+    lo, hi = min(measured), max(measured)
+    xs = sorted({round(float(e), 9) for e in axis if lo <= round(float(e), 9) <= hi} | set(measured))
+    return xs, [measured.get(x, math.nan) for x in xs]
+
+
 def curves_svg(rows: pd.DataFrame, best: pd.DataFrame, model: str, norm: str) -> str:
     """Robust accuracy against eps in one norm: one line per attack, the per-example worst case in bold (filled
     markers at ensemble strength, open ones where it is an upper bound)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
     mine = rows[(rows["model"] == model) & (rows["norm"] == norm) & (rows["metric"] == "robust_accuracy")]
-    for attack, group in sorted(mine.groupby("attack"), key=lambda t: str(t[0])):
-        g = group.sort_values("eps")
-        ax.plot(g["eps"], 100 * g["value"], marker="o", markersize=3, linewidth=1, label=str(attack))
     b = best[(best["model"] == model) & (best["norm"] == norm)].sort_values("eps")
+    axis = sorted({*mine["eps"].astype(float), *b["eps"].astype(float)})
+    for attack, group in sorted(mine.groupby("attack"), key=lambda t: str(t[0])):
+        g = group.sort_values("created_at").drop_duplicates("eps", keep="last").sort_values("eps")
+        xs, ys = gapped(g["eps"], 100 * g["value"], axis)
+        ax.plot(xs, ys, marker="o", markersize=3, linewidth=1, label=str(attack))
     if len(b):
-        ax.plot(b["eps"], 100 * b["value"], color="black", linewidth=2.5, label="worst case over attacks")
+        xs, ys = gapped(b["eps"], 100 * b["value"], axis)
+        ax.plot(xs, ys, color="black", linewidth=2.5, label="worst case over attacks")
         full = b["ensemble"].astype(bool)
         ax.plot(b["eps"][full], 100 * b["value"][full], "o", markersize=5, color="black")
         ax.plot(b["eps"][~full], 100 * b["value"][~full], "o", markersize=5, markerfacecolor="white", color="black")
@@ -66,14 +80,18 @@ def models_svg(best: pd.DataFrame, norm: str, headline: float | None) -> str:
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     mine = best[best["norm"] == norm]
     styles = ("-", "--", ":", "-.")
+    shapes = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+    axis = sorted(set(mine["eps"].astype(float)))
     for i, (model, group) in enumerate(sorted(mine.groupby("model"), key=lambda t: str(t[0]))):
         g = group.sort_values("eps")
-        color = plt.get_cmap("tab10")(i % 10)
-        ax.plot(g["eps"], 100 * g["value"], linestyle=styles[(i // 10) % 4], linewidth=1.3, color=color,
+        color, shape = plt.get_cmap("tab20")(i % 20), shapes[i % len(shapes)]  # colour and marker: 200 pairs
+        xs, ys = gapped(g["eps"], 100 * g["value"], axis)
+        ax.plot(xs, ys, linestyle=styles[(i // 20) % 4], linewidth=1.3, color=color, marker=shape, markersize=0,
                 label=str(model))
         full = g["ensemble"].astype(bool)
-        ax.plot(g["eps"][full], 100 * g["value"][full], "o", markersize=4, color=color)
-        ax.plot(g["eps"][~full], 100 * g["value"][~full], "o", markersize=4, markerfacecolor="white", color=color)
+        ax.plot(g["eps"][full], 100 * g["value"][full], shape, markersize=4.5, color=color)
+        ax.plot(g["eps"][~full], 100 * g["value"][~full], shape, markersize=4.5, markerfacecolor="white",
+                color=color)
     if headline is not None:
         ax.axvline(headline, color="#888888", linewidth=0.8, linestyle=":")
     ax.set_xlabel(f"{norm} eps")
