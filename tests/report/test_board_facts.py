@@ -138,3 +138,15 @@ def test_the_reliability_mark_is_computed_from_flags_admission_verification_and_
     assert mark(flags, [], headline=False) == ("⚠ no headline", "flag")  # nothing resolves them then
     assert mark({}, [], status="failed") == ("⚠ claims failed", "bad")
     assert mark(flags, ["admission: logits: rows sum to 1"], status="failed") == ("✗ unranked", "bad")
+
+
+def test_the_median_minimum_norm_distance_orders_what_the_headline_ties() -> None:
+    import pandas as pd
+    from rib.report.board import median_distance
+
+    rows = pd.DataFrame({"metric": ["median_distance", "median_distance", "median_distance", "robust_accuracy"],
+                         "norm": ["linf", "linf", "l2", "linf"], "attack": ["fmn-linf", "deepfool-linf", "fmn-l2",
+                                                                           "fmn-linf"],
+                         "value": [0.12, 0.10, 1.5, 0.3]})
+    assert median_distance(rows, "linf") == 0.10  # the smallest found: the strongest attack's
+    assert median_distance(rows, "l2") == 1.5 and median_distance(rows.iloc[3:], "linf") is None

@@ -262,3 +262,16 @@ def test_the_filter_finds_papers_and_flags_and_every_paper_is_linked(site: Path,
     assert flagged in _visible_models(page) and len(_visible_models(page)) < rows.count()
     assert errors == []
     page.close()
+
+
+def test_the_trained_for_the_norm_switch_keeps_only_those_models(site: Path, browser: Any) -> None:
+    page, errors = _page(browser, 1400)
+    page.goto((site / "index.html").as_uri())
+    everyone = _visible_models(page)
+    page.check("#trained-only")
+    trained = _visible_models(page)
+    assert "adv-linf" in trained and "standard" not in trained and 0 < len(trained) < len(everyone)
+    page.uncheck("#trained-only")
+    assert _visible_models(page) == everyone
+    assert errors == []
+    page.close()

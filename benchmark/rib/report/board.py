@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from rib.attacks import attack_for
+from rib.attacks import attack_for, has_role
 from rib.data import DATASETS
 from rib.eps import at_eps, same_eps
 from rib.grid import ADMISSION_ATTACK
@@ -82,6 +82,7 @@ class Board:
     rows: list[list[BoardCell]]
     filters: list[str] = field(default_factory=list)
     model_ids: list[str] = field(default_factory=list)
+    trained_for: list[bool] = field(default_factory=list)  # per row: is the model trained against this norm?
 
     def plain(self) -> tuple[list[str], list[list[str]]]:
         """Headers and rows as text (the CSV)."""
@@ -165,7 +166,8 @@ def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[f
     at = f" @ {top:g}" if top is not None else ""
     return [
         Column("rank", "rank by the headline: 1 + the models significantly above (McNemar, p < 0.05, on the "
-               "shared images); tied models share a rank; models without a headline rank last", True),
+               "shared images); tied models share a rank and are listed by the headline, then by the median "
+               "minimum-norm distance; models without a headline rank last", True),
         Column("model", "the model (its page) and the paper of its defense"),
         Column("clean %", "clean accuracy on the whole test split (10,000 images on MNIST), measured once per model "
                "when its card was made", True),
@@ -189,6 +191,9 @@ def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[f
         Column("verification", "did rib reproduce the card's claims? (see the glossary)", extra=True),
         Column("clean % (headline images)", "clean accuracy on the headline's own images: the share the worst "
                "case starts from", True, True),
+        Column("median distance", "the median distance to the decision boundary found by a minimum-norm attack "
+               "(FMN) in this norm, the smallest over those stored: orders the models the headline ties (at 0% "
+               "too); larger is more robust", True, True),
         Column(f"AutoAttack %{at}", "the PGD → AutoAttack cascade's robust accuracy over "
                "its n images (those PGD fooled count as fooled)", True, True),
         Column("AutoAttack n", "images of the PGD → AutoAttack cascade cell", True, True),
@@ -278,16 +283,20 @@ def build_board(view: StoreView, dataset: str, norm: str, cards: dict[str, Model
         head = headline(best, model, norm, top)
         row, text = _row(inputs, model, mine, head, model_facts(cards.get(model), dataset, zoo),
                          (links or {}).get(model, ""))
-        entries.append((-(float(head["value"])) if head is not None else 1.0, model, row, text))
+        distance = median_distance(mine, norm)
+        entries.append(((-(float(head["value"])) if head is not None else 1.0,
+                         -distance if distance is not None else math.inf), model, row, text))
     ranked, known = [m for _, m, _, _ in entries], per_example_known(view, dataset)
     ranks = tied_ranks(ranked, known[known["model"].isin(ranked)], norm, top)  # unranked models compete with none
-    entries.sort(key=lambda e: (ranks[e[1]], e[0], e[1]))  # by rank, then by the headline within a tie
+    # by rank; within a tie by the headline, then by the median minimum-norm distance (larger first)
+    entries.sort(key=lambda e: (ranks[e[1]], *e[0], e[1]))
     rows = [[_num(ranks[m]), *row] for _, m, row, _ in entries]
     cols = columns(eps_list, top, _ensemble_eps(best))
     if any(len(r) != len(cols) for r in rows):
         raise AssertionError("leaderboard rows and columns out of step")  # a programming error, never user input
+    models = [m for _, m, _, _ in entries]
     return Board(f"{dataset}-leaderboard-{norm}", f"{dataset}: {norm} threat model", cols, rows,
-                 [t for *_, t in entries], [m for _, m, _, _ in entries])
+                 [t for *_, t in entries], models, _trained_for(attacks, models, norm))
 
 
 def tied_ranks(models: list[str], per_example: pd.DataFrame, norm: str, eps: float | None,
@@ -358,6 +367,7 @@ def _row(inputs: _BoardInputs, model: str, mine: pd.DataFrame, head: pd.Series |
         BoardCell(status, badges=(_verification_badge(status, root),)),
         # context: clean accuracy on the headline's own images (the largest clean cell where there is no headline)
         _num(_pct(head["clean"]) if head is not None else _pct(clean["value"].iloc[-1]) if len(clean) else ""),
+        _num(f"{d:.3f}" if (d := median_distance(mine, norm)) is not None else ""),
         _num(_pct(aa["value"].iloc[-1]) if len(aa) else ""), _num(int(aa["n"].iloc[-1]) if len(aa) else ""),
         BoardCell(", ".join(sorted(raised)) or "none", badges=flag_badges(raised, root)),
         *[_worst_at(mb, e) for e in eps_list],
@@ -394,7 +404,23 @@ def build_unranked_board(view: StoreView, dataset: str, norm: str, cards: dict[s
                     "glossary): shown with its numbers, never ranked or verified")
     cols = [reason, *columns(eps_list, top, _ensemble_eps(best))[1:]]
     return Board(f"{dataset}-unranked-{norm}", f"{dataset}: {norm} threat model, not ranked", cols, rows, filters,
-                 models)
+                 models, _trained_for(attacks, models, norm))
+
+
+def _trained_for(attacks: pd.DataFrame, models: list[str], norm: str) -> list[bool]:
+    """Per model: was it trained against ``norm`` (its stored ``trained_norm``)?"""
+    trained = attacks.drop_duplicates("model").set_index("model")["trained_norm"].astype(str)
+    return [trained.get(m) == norm for m in models]
+
+
+def median_distance(mine: pd.DataFrame, norm: str) -> float | None:
+    """The smallest median distance to the decision boundary that a minimum-norm attack of ``norm`` found for the
+    model (``mine``: its attack rows): robustness beyond the headline, continuous where the headline ties (e.g.
+    at 0%); an upper bound on the true median distance, as every attack's is. None when none is stored."""
+    rows = mine[(mine["metric"] == "median_distance") & (mine["norm"] == norm)]
+    rows = rows[rows["attack"].map(lambda a: has_role(str(a), "minimum-norm")).astype(bool)]
+    values = [float(v) for v in rows["value"] if math.isfinite(float(v))]
+    return min(values) if values else None
 
 
 __all__ = ["DEFAULT_KEY_METRICS", "MISSING", "Badge", "Board", "BoardCell", "Column", "build_board",

@@ -109,8 +109,9 @@ class _Site:
         """A leaderboard for the template, with its CSV (the cells' text) written beside the pages."""
         headers, rows = board.plain()
         csv_path = self.add(f"csv/{slug(board.id)}.csv", _csv(headers, rows))
+        trained = board.trained_for or [True] * len(board.rows)
         return {"id": slug(board.id), "title": board.title, "columns": board.columns,
-                "rows": list(zip(board.filters, board.rows, strict=True)), "csv": csv_path}
+                "rows": list(zip(board.filters, board.rows, trained, strict=True)), "csv": csv_path}
 
 
 def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: str, eps: float) -> list[dict]:
