@@ -150,3 +150,14 @@ def test_the_median_minimum_norm_distance_orders_what_the_headline_ties() -> Non
                          "value": [0.12, 0.10, 1.5, 0.3]})
     assert median_distance(rows, "linf") == 0.10  # the smallest found: the strongest attack's
     assert median_distance(rows, "l2") == 1.5 and median_distance(rows.iloc[3:], "linf") is None
+
+
+def test_a_metric_sits_in_the_table_of_the_norm_it_was_computed_at() -> None:
+    from rib.report.board import columns
+    from rib.report.tables import KEY_METRICS, for_norm
+
+    assert ("interp-discrepancy", "pgd-l2") in for_norm(KEY_METRICS, "l2")
+    assert not any(src.endswith("linf") for _, src in for_norm(KEY_METRICS, "l2"))  # top-k exists in linf only
+    assert for_norm(KEY_METRICS, "linf") == KEY_METRICS
+    labels = [c.label for c in columns([1.0, 2.0], 2.0, norm="l2")]
+    assert "interp-discrepancy (pgd-l2) ↓" in labels and not any("linf" in label for label in labels)

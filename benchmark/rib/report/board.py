@@ -26,7 +26,7 @@ from rib.report import glossary
 from rib.report.facts import MISSING, ModelFacts, format_count, model_facts, paper_short
 from rib.report.gating import gated_status, unranked_reasons
 from rib.report.metric_view import KeyMetric, arrow, key_metric, metric_direction
-from rib.report.tables import KEY_METRICS, StoreView, best_known, headline, per_example_known
+from rib.report.tables import KEY_METRICS, StoreView, best_known, for_norm, headline, per_example_known
 from rib.stats import mcnemar_p
 from rib.verify import FAILED
 from rib.zoo import ModelCard
@@ -158,7 +158,8 @@ DEFAULT_KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"),
                        ("kendall-tau", attack_for("interpretation", "linf")))
 
 
-def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[float] = ()) -> list[Column]:
+def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[float] = (),
+            norm: str = "linf") -> list[Column]:
     """The leaderboard's columns for a norm with eps ``eps_list`` and headline eps ``top``: the compact default set
     first (rank, model and paper, clean, the headline with its interval and n, the reliability mark, the key
     interpretability metrics), then the ``extra`` ones. ``ensemble_eps``: the eps where an ensemble (AutoAttack,
@@ -184,7 +185,7 @@ def columns(eps_list: list[float], top: float | None, ensemble_eps: Collection[f
                  + {True: "↑: higher is more interpretable", False: "↓: lower is more interpretable",
                     None: "no better direction"}[metric_direction(m)],
                  True, (m, src) not in DEFAULT_KEY_METRICS)
-          for m, src in KEY_METRICS],
+          for m, src in for_norm(KEY_METRICS, norm)],  # a metric in the table of the norm it was computed at
         Column("paper", "the paper of the model's defense, as its card cites it", extra=True),
         Column("source", "zoo (trained by rib), authors (the paper's own released network) or outside "
                "(submitted)", extra=True),
@@ -291,7 +292,7 @@ def build_board(view: StoreView, dataset: str, norm: str, cards: dict[str, Model
     # by rank; within a tie by the headline, then by the median minimum-norm distance (larger first)
     entries.sort(key=lambda e: (ranks[e[1]], *e[0], e[1]))
     rows = [[_num(ranks[m]), *row] for _, m, row, _ in entries]
-    cols = columns(eps_list, top, _ensemble_eps(best))
+    cols = columns(eps_list, top, _ensemble_eps(best), norm)
     if any(len(r) != len(cols) for r in rows):
         raise AssertionError("leaderboard rows and columns out of step")  # a programming error, never user input
     models = [m for _, m, _, _ in entries]
@@ -343,7 +344,8 @@ def _row(inputs: _BoardInputs, model: str, mine: pd.DataFrame, head: pd.Series |
               & (mine["metric"] == "robust_accuracy")].sort_values("n")
     if top is not None:
         aa = aa[at_eps(aa["eps"], top)]
-    keys = [_key_cell(key_metric(metrics, model, metric, source), link) for metric, source in KEY_METRICS]
+    keys = [_key_cell(key_metric(metrics, model, metric, source), link)
+            for metric, source in for_norm(KEY_METRICS, norm)]
     reasons = unranked_reasons(mine, norm)
     status = gated_status(view.verification.get(dataset, {}).get(model, "unverified"), reasons)
     raised = raised_flags(mine[(mine["norm"] == norm) | (mine["attack"] == ADMISSION_ATTACK)])
@@ -402,7 +404,7 @@ def build_unranked_board(view: StoreView, dataset: str, norm: str, cards: dict[s
         models.append(model)
     reason = Column("not ranked because", "a failed admission check or an unresolved masking flag (see the "
                     "glossary): shown with its numbers, never ranked or verified")
-    cols = [reason, *columns(eps_list, top, _ensemble_eps(best))[1:]]
+    cols = [reason, *columns(eps_list, top, _ensemble_eps(best), norm)[1:]]
     return Board(f"{dataset}-unranked-{norm}", f"{dataset}: {norm} threat model, not ranked", cols, rows, filters,
                  models, _trained_for(attacks, models, norm))
 

@@ -32,7 +32,7 @@ from rib.report import docs, glossary, methodology, plots, verdict
 from rib.report.board import Board, build_board, build_unranked_board
 from rib.report.facts import format_count, model_facts
 from rib.report.metric_view import SCATTER_METRICS, arrow, by_cam_kind, metric_baselines, metric_direction
-from rib.report.tables import StoreView, best_known, cross_norm, model_numbers, protocol_comparison
+from rib.report.tables import StoreView, best_known, cross_norm, for_norm, model_numbers, protocol_comparison
 from rib.runtime import git_sha
 from rib.zoo import list_cards, zoo_dir
 
@@ -119,7 +119,7 @@ def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: 
     b = best[(best["norm"] == norm) & (at_eps(best["eps"], eps)) & best["ensemble"].astype(bool)]
     b = b.set_index("model")
     out = []
-    for metric, source, kind, hit in _scatter_sets(metrics):  # CAM-head and Grad-CAM models apart
+    for metric, source, kind, hit in _scatter_sets(metrics, norm):  # CAM-head and Grad-CAM models apart
         pts = sorted((m, float(v), float(b.loc[m, "value"])) for m, v in zip(hit["model"], hit["value"], strict=True)
                      if m in b.index and v == v)
         if len(pts) < 2:
@@ -136,10 +136,11 @@ def _scatter_pages(site: _Site, view: StoreView, dataset: str, best: Any, norm: 
     return out
 
 
-def _scatter_sets(metrics: Any) -> list[tuple[str, str, str, Any]]:
-    """(metric, source, CAM kind, rows) of every scatter plot: the key metrics and the faithfulness and sanity
-    metrics, the rows of CAM metrics split by the kind of CAM (never plotted together)."""
-    return [(metric, source, kind, rows) for metric, source in SCATTER_METRICS for kind, rows in
+def _scatter_sets(metrics: Any, norm: str) -> list[tuple[str, str, str, Any]]:
+    """(metric, source, CAM kind, rows) of every scatter plot of ``norm``: the key metrics and the faithfulness and
+    sanity metrics, each on inputs of that norm (``for_norm``), the rows of CAM metrics split by the kind of CAM
+    (never plotted together)."""
+    return [(metric, source, kind, rows) for metric, source in for_norm(SCATTER_METRICS, norm) for kind, rows in
             by_cam_kind(metrics[(metrics["metric"] == metric) & (metrics["attack"] == source)]).items()]
 
 

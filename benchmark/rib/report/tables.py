@@ -9,12 +9,13 @@ tried; it is shown, but never ranks a model. Only cells of each model's current 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from rib.attacks import attack_for
+from rib.attacks import ATTACKS, attack_for, attacks_with_role
 from rib.data import DATASETS, headline_eps
 from rib.ensemble import robustness_cells, row_samples, worst_case, worst_case_examples
 from rib.eps import at_eps
@@ -26,6 +27,21 @@ from rib.zoo import list_cards
 KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"), ("smoothgrad-cosine", "clean"),
                ("kendall-tau", attack_for("interpretation", "linf")),
                ("interp-discrepancy", attack_for("reference", "linf")))
+
+
+def for_norm(pairs: Sequence[tuple[str, str]], norm: str) -> tuple[tuple[str, str], ...]:
+    """The (metric, source) pairs a table of ``norm`` shows: a metric on clean inputs as it is, one on another
+    norm's adversarial inputs swapped for the attack playing the same role in ``norm`` (PGD-linf's for PGD-l2's),
+    or left out where ``norm`` has no such attack (Boopathy et al.'s top-k attack exists in linf only)."""
+    out = []
+    for metric, source in pairs:
+        if source == "clean" or ATTACKS.get(source).norm_name == norm:
+            out.append((metric, source))
+            continue
+        same = attacks_with_role(ATTACKS.get(source).role, norm)
+        if len(same) == 1:
+            out.append((metric, same[0]))
+    return tuple(out)
 
 
 @dataclass

@@ -25,6 +25,7 @@ import pandas as pd
 
 from rib.eps import at_eps
 from rib.report.metric_view import SCATTER_METRICS, arrow, by_cam_kind, metric_direction
+from rib.report.tables import for_norm
 
 BOOTSTRAP = 2000
 ALPHA = 0.05
@@ -112,10 +113,11 @@ def holm(pvalues: list[float]) -> list[float]:
     return out
 
 
-def _points(metrics: pd.DataFrame, robust: pd.Series) -> list[tuple[str, str, pd.DataFrame]]:
-    """(label, stored output, rows) of every metric the scatter page plots, CAM kinds apart."""
+def _points(metrics: pd.DataFrame, robust: pd.Series, norm: str) -> list[tuple[str, str, pd.DataFrame]]:
+    """(label, stored output, rows) of every metric the scatter page plots, in ``norm``'s table (``for_norm``), CAM
+    kinds apart."""
     out = []
-    for metric, source in SCATTER_METRICS:
+    for metric, source in for_norm(SCATTER_METRICS, norm):
         hit = metrics[(metrics["metric"] == metric) & (metrics["attack"] == source)]
         for kind, rows in by_cam_kind(hit).items():
             rows = rows.sort_values("created_at").groupby("model").tail(1)
@@ -135,7 +137,7 @@ def verdicts(metrics: pd.DataFrame, best: pd.DataFrame, trained: dict[str, str],
     out: list[Verdict] = []
     for population in POPULATIONS:
         found = []
-        for label, metric, rows in _points(metrics, robust):
+        for label, metric, rows in _points(metrics, robust, norm):
             if population == "trained":
                 rows = rows[rows["model"].isin([m for m, t in trained.items() if t == norm])]
             models = tuple(rows["model"])
