@@ -139,3 +139,18 @@ def test_proper_int_needs_cam() -> None:
     x, y = _batch(2)
     with pytest.raises(ConfigError, match="CAM-capable"):
         create_defense("proper-int", "mnist", {"steps": 1}).loss(model, x, y, {}, 0.5, torch.Generator())
+
+
+def test_a_defense_module_registers_itself_with_no_list_to_edit() -> None:
+    """Adding a defense is its module and a recipe entry: every module of ``rib.defenses`` is imported by the
+    package, and each (but the interface and the loop) registers a defense."""
+    import pkgutil
+    import sys
+
+    import rib.defenses as package
+    from rib.defenses import DEFENSES
+
+    modules = {m.name for m in pkgutil.iter_modules(package.__path__)} - {"base", "loop"}
+    assert modules and all(f"rib.defenses.{m}" in sys.modules for m in modules)
+    registered = {DEFENSES.get(n).__module__.rpartition(".")[2] for n in DEFENSES.names()}
+    assert modules <= registered
