@@ -105,6 +105,13 @@ def _clean_text(facts: ModelFacts) -> str:
     return "" if facts.test_accuracy is None else f"{100 * facts.test_accuracy[0]:.2f}"
 
 
+def _split_words(accuracy: tuple[float, int] | None) -> str:
+    """Where a clean accuracy was measured, in words ("" where there is none)."""
+    if accuracy is None:
+        return ""
+    return f"on all {accuracy[1]:,} test images" if accuracy[1] else "on the whole test split"
+
+
 def _num(text: Any, **kw: Any) -> BoardCell:
     return BoardCell(str(text), num=True, **kw)
 
@@ -357,8 +364,8 @@ def _row(inputs: _BoardInputs, model: str, mine: pd.DataFrame, head: pd.Series |
     cells = [
         BoardCell(model, href=link, sort=model, sub=paper, sub_href=facts.paper_url if paper else ""),
         # the one clean accuracy: on the whole test split, from the card (rib ls models and the README give it too)
-        _num(_clean_text(facts), title=f"on all {facts.test_accuracy[1]:,} test images" if facts.test_accuracy
-             else "", sort=f"{facts.test_accuracy[0]:.6f}" if facts.test_accuracy else ""),
+        _num(_clean_text(facts), title=_split_words(facts.test_accuracy),
+             sort=f"{facts.test_accuracy[0]:.6f}" if facts.test_accuracy else ""),
         _num(_pct(head["value"]) if head is not None else "", strong=True,
              title="" if head is not None else "no AutoAttack ensemble stored at the headline eps: not ranked"),
         _num(ci), _num(int(head["n"]) if head is not None else ""),

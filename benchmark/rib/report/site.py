@@ -266,7 +266,8 @@ def model_summary(boards: dict[str, list[Board]], model: str, card: Any) -> dict
         })
         status = row.get("verification", status)
     clean = card.test_accuracy if card is not None else None
-    return {"clean": f"{100 * clean[0]:.2f}% on all {clean[1]:,} test images" if clean else "",
+    return {"clean": f"{100 * clean[0]:.2f}% " + (f"on all {clean[1]:,} test images" if clean[1] else
+                                                   "on the whole test split") if clean else "",
             "norms": per_norm, "verification": status}
 
 

@@ -226,8 +226,10 @@ class ModelCard:
         ``rib ls models`` and the README give. None when the model was trained and measured elsewhere (a rehomed
         or submitted model)."""
         acc, n = self.provenance.get("test_accuracy"), self.provenance.get("n_test")
-        if not isinstance(acc, (int, float)) or not isinstance(n, int) or self.trained_on != self.dataset:
+        if not isinstance(acc, (int, float)) or self.trained_on != self.dataset:
             return None
+        if not isinstance(n, int):  # a card written before n_test was recorded: the whole split, by definition
+            n = DATASETS.get(self.dataset).test_size if self.dataset in DATASETS else 0
         return float(acc), n
 
     @property
