@@ -11,7 +11,6 @@ from rib.claims import load_claims
 from rib.claims.evidence import Evidence, Outcomes, Side
 from rib.claims.judge import (
     eps_range,
-    exact_spearman_p,
     holm,
     judge,
     metric_comparisons,
@@ -21,6 +20,7 @@ from rib.claims.judge import (
 )
 from rib.claims.spec import ClaimSpec, Role, parse_paper
 from rib.errors import ConfigError
+from rib.stats import exact_spearman_p
 
 
 def _cell(model: str, cell_id: str, attack: str, eps: float, robust: list[bool],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -118,3 +120,47 @@ def sample_indices(y: torch.Tensor, n: int, sample: str = DEFAULT_SAMPLE) -> tor
     if n > len(y):
         raise ConfigError(f"n = {n} is larger than the split ({len(y)} images)")
     return SAMPLES[sample](y, n)
+
+
+EXACT_UP_TO = 8  # rank correlations of up to this many values get the exact permutation p-value (8! orderings)
+
+
+def exact_spearman_p(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """Spearman's rho and its exact two-sided permutation p-value (every ordering of y; up to 8 values)."""
+    from scipy.stats import spearmanr
+
+    if len(set(x)) < 2 or len(set(y)) < 2:  # a constant side: no order to correlate
+        return math.nan, 1.0
+    rho = float(spearmanr(x, y)[0])
+    count = 0
+    perms = list(itertools.permutations(range(len(y))))
+    for perm in perms:
+        if abs(float(spearmanr(x, [y[i] for i in perm])[0])) >= abs(rho) - 1e-12:
+            count += 1
+    return rho, count / len(perms)
+
+
+def rank_correlation(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """Spearman's rho and its two-sided p-value: exact (every ordering) up to ``EXACT_UP_TO`` values, where the
+    t approximation is far off (it gives p = 0 for three values in the same order), scipy's beyond. NaN where a side
+    is constant or there are fewer than 3 values."""
+    from scipy.stats import spearmanr
+
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return math.nan, math.nan
+    if len(x) <= EXACT_UP_TO:
+        return exact_spearman_p(x, y)
+    res = spearmanr(x, y)
+    return float(res.statistic), float(res.pvalue)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of ``pvalues`` (family-wise error at the usual level), in their order; a NaN
+    p-value (nothing tested) is left out of the count and stays NaN."""
+    order = sorted((p, i) for i, p in enumerate(pvalues) if p == p)
+    out = [math.nan] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p))
+        out[i] = running
+    return out

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from rib.report.verdict import bootstrap_interval, holm, metric_direction, spearman, summary, verdicts
+from rib.report.verdict import bootstrap_interval, metric_direction, spearman, summary, verdicts
+from rib.stats import holm
 
 
 def _metric_rows(metric: str, source: str, values: dict[str, float]) -> list[dict]:

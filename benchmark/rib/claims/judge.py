@@ -25,7 +25,7 @@ from rib.attacks import attack_for
 from rib.claims.evidence import Evidence, Outcomes, Side
 from rib.claims.spec import ClaimSpec
 from rib.eps import same_eps
-from rib.stats import DEFAULT_SAMPLE, Z_95, mcnemar_p
+from rib.stats import DEFAULT_SAMPLE, Z_95, holm, mcnemar_p, rank_correlation
 
 ALPHA = 0.05
 VERDICTS = ("holds", "does not hold", "mixed", "inconclusive", "no data")
@@ -77,18 +77,6 @@ class Judgement:
     left: Side | None = None
     right: Side | None = None
     detail: str = ""
-
-
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm's step-down adjustment of ``pvalues`` (family-wise error at the usual level), in their order."""
-    m = len(pvalues)
-    order = sorted(range(m), key=lambda i: pvalues[i])
-    adjusted = [1.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def _finish(comparisons: list[Comparison]) -> None:
@@ -197,19 +185,6 @@ def metric_comparisons(pairs: Sequence[tuple[str, str]], eps_list: Sequence[floa
             c.p = math.erfc(abs(z) / math.sqrt(2))
 
     return _each_pair_and_eps(pairs, eps_list, side, fill)
-
-
-def exact_spearman_p(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
-    """Spearman's rho and its exact two-sided permutation p-value (every ordering of y; up to 8 values)."""
-    if len(set(x)) < 2 or len(set(y)) < 2:  # a constant side: no order to correlate
-        return math.nan, 1.0
-    rho = float(spearmanr(x, y)[0])
-    count = 0
-    perms = list(itertools.permutations(range(len(y))))
-    for perm in perms:
-        if abs(float(spearmanr(x, [y[i] for i in perm])[0])) >= abs(rho) - 1e-12:
-            count += 1
-    return rho, count / len(perms)
 
 
 def smallest_p(n: int) -> float:
@@ -339,7 +314,7 @@ def _correlation(claim: ClaimSpec, ev: Evidence) -> Judgement:
                          "needs clean alignment and minimum-norm L2 distances of 3+ models")
     xs, ys = [p[1] for p in points], [p[2] for p in points]
     n = len(points)
-    rho, p = exact_spearman_p(xs, ys) if n <= 8 else (float(v) for v in spearmanr(xs, ys))
+    rho, p = rank_correlation(xs, ys)
     if not (math.isfinite(rho) and math.isfinite(p)):
         return Judgement("rib", "no data", "no order", [], None, None, "a constant alignment or distance")
     limit = smallest_p(n) if n <= 12 else 0.0

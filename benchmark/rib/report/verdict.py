@@ -26,6 +26,7 @@ import pandas as pd
 from rib.eps import at_eps
 from rib.report.metric_view import SCATTER_METRICS, arrow, by_cam_kind, metric_direction
 from rib.report.tables import for_norm
+from rib.stats import holm, rank_correlation
 
 BOOTSTRAP = 2000
 ALPHA = 0.05
@@ -75,13 +76,18 @@ def _p(p: float) -> str:
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Spearman's ρ and its two-sided p (NaN where either side is constant or fewer than 3 points)."""
-    from scipy.stats import spearmanr
+    """Spearman's ρ and its two-sided p (``rib.stats.rank_correlation``: exact up to 8 models); NaN where either
+    side is constant or there are fewer than 3 points."""
+    return rank_correlation(list(map(float, x)), list(map(float, y)))
 
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return math.nan, math.nan
-    res = spearmanr(x, y)
-    return float(res.statistic), float(res.pvalue)
+
+def _rho(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's ρ alone (the Pearson correlation of average ranks); NaN where a side is constant."""
+    from scipy.stats import rankdata
+
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
 
 
 def bootstrap_interval(x: np.ndarray, y: np.ndarray, *, draws: int = BOOTSTRAP,
@@ -94,23 +100,12 @@ def bootstrap_interval(x: np.ndarray, y: np.ndarray, *, draws: int = BOOTSTRAP,
     rhos = []
     for _ in range(draws):
         pick = rng.integers(0, len(x), len(x))
-        rho, _ = spearman(x[pick], y[pick])
+        rho = _rho(x[pick], y[pick])
         if rho == rho:
             rhos.append(rho)
     if not rhos:
         return math.nan, math.nan
     return float(np.percentile(rhos, 2.5)), float(np.percentile(rhos, 97.5))
-
-
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjustment (NaN p-values are left out of the count and stay NaN)."""
-    order = sorted((p, i) for i, p in enumerate(pvalues) if p == p)
-    out = [math.nan] * len(pvalues)
-    running = 0.0
-    for rank, (p, i) in enumerate(order):
-        running = max(running, min(1.0, (len(order) - rank) * p))
-        out[i] = running
-    return out
 
 
 def _points(metrics: pd.DataFrame, robust: pd.Series, norm: str) -> list[tuple[str, str, pd.DataFrame]]:
