@@ -26,7 +26,15 @@ from rib.report import glossary
 from rib.report.facts import MISSING, ModelFacts, format_count, model_facts, paper_short
 from rib.report.gating import gated_status, unranked_reasons
 from rib.report.metric_view import KeyMetric, arrow, key_metric, metric_direction
-from rib.report.tables import KEY_METRICS, StoreView, best_known, for_norm, headline, per_example_known
+from rib.report.tables import (
+    KEY_METRICS,
+    StoreView,
+    best_known,
+    for_norm,
+    headline,
+    per_example_known,
+    trained_norms,
+)
 from rib.stats import mcnemar_p
 from rib.verify import FAILED
 from rib.zoo import ModelCard
@@ -418,7 +426,7 @@ def build_unranked_board(view: StoreView, dataset: str, norm: str, cards: dict[s
 
 def _trained_for(attacks: pd.DataFrame, models: list[str], norm: str) -> list[bool]:
     """Per model: was it trained against ``norm`` (its stored ``trained_norm``)?"""
-    trained = attacks.drop_duplicates("model").set_index("model")["trained_norm"].astype(str)
+    trained = trained_norms(attacks)
     return [trained.get(m) == norm for m in models]
 
 

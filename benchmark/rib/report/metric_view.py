@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from rib.eps import at_eps
 from rib.explain.metrics import METRICS
 from rib.report.tables import KEY_METRICS
 
@@ -86,7 +87,7 @@ def at_baseline(metrics: pd.DataFrame, row: Any) -> str:
     if mine is None:
         return ""
     same = metrics[(metrics["model"] == row["model"]) & (metrics["attack"] == row["attack"])
-                   & ((metrics["eps"] - float(row["eps"])).abs() < 1e-9)] if "eps" in metrics else pd.DataFrame()
+                   & at_eps(metrics["eps"], float(row["eps"]))] if "eps" in metrics else pd.DataFrame()
     out = []
     for mode, label in BASELINES[:2]:
         base = same[same["metric"] == f"{row['metric']}:{mode}"] if len(same) else same

@@ -32,7 +32,15 @@ from rib.report import docs, glossary, methodology, plots, verdict
 from rib.report.board import Board, build_board, build_unranked_board
 from rib.report.facts import format_count, model_facts
 from rib.report.metric_view import SCATTER_METRICS, arrow, by_cam_kind, metric_baselines, metric_direction
-from rib.report.tables import StoreView, best_known, cross_norm, for_norm, model_numbers, protocol_comparison
+from rib.report.tables import (
+    StoreView,
+    best_known,
+    cross_norm,
+    for_norm,
+    model_numbers,
+    protocol_comparison,
+    trained_norms,
+)
 from rib.runtime import git_sha
 from rib.zoo import list_cards, zoo_dir
 
@@ -274,8 +282,7 @@ def model_summary(boards: dict[str, list[Board]], model: str, card: Any) -> dict
 def _verdict_panels(site: _Site, dataset: str, best: Any) -> list[dict[str, Any]]:
     """Per norm: every metric's rank correlation with the headline worst case, among the models trained for that
     norm and among all (``rib.report.verdict``), as a table with its CSV and a one-line summary."""
-    attacks = site.view.attack_rows(dataset)
-    trained = attacks.drop_duplicates("model").set_index("model")["trained_norm"].astype(str).to_dict()
+    trained = trained_norms(site.view.attack_rows(dataset))
     panels = []
     for norm in ("linf", "l2"):
         eps = headline_eps(dataset, norm)

@@ -29,6 +29,11 @@ KEY_METRICS = (("alignment", "clean"), ("gini-ig", "clean"), ("smoothgrad-cosine
                ("interp-discrepancy", attack_for("reference", "linf")))
 
 
+def trained_norms(attacks: pd.DataFrame) -> dict[str, str]:
+    """Each model's trained norm (``linf``, ``l2`` or ``none``) from its stored attack rows."""
+    return attacks.drop_duplicates("model").set_index("model")["trained_norm"].astype(str).to_dict()
+
+
 def for_norm(pairs: Sequence[tuple[str, str]], norm: str) -> tuple[tuple[str, str], ...]:
     """The (metric, source) pairs a table of ``norm`` shows: a metric on clean inputs as it is, one on another
     norm's adversarial inputs swapped for the attack playing the same role in ``norm`` (PGD-linf's for PGD-l2's),

@@ -6,8 +6,8 @@ accuracy at the headline eps, at ensemble strength. Each correlation gets
 
 * an interval from a bootstrap over models (models resampled with replacement, ``BOOTSTRAP`` times, seeded): the
   uncertainty of which models happen to be in the zoo, not of each model's numbers;
-* a two-sided p-value (scipy's ``spearmanr``) corrected by Holm's method for the number of metrics tested in the
-  same table (one table per dataset, norm and population);
+* a two-sided p-value (``rib.stats.rank_correlation``: an exact permutation test up to 8 models) corrected by
+  Holm's method for the number of metrics tested in the same table (one table per dataset, norm and population);
 * a direction in words that reads the metric's own direction (``Metric.higher_is_better``): a positive ρ for a
   lower-is-better metric (deletion, MPRT similarity) means robust models explain *worse*.
 
@@ -130,11 +130,13 @@ def verdicts(metrics: pd.DataFrame, best: pd.DataFrame, trained: dict[str, str],
     b = best[(best["norm"] == norm) & at_eps(best["eps"], eps) & best["ensemble"].astype(bool)]
     robust = b.drop_duplicates("model", keep="last").set_index("model")["value"].astype(float)
     out: list[Verdict] = []
+    points = _points(metrics, robust, norm)
+    trained_for = [m for m, t in trained.items() if t == norm]
     for population in POPULATIONS:
         found = []
-        for label, metric, rows in _points(metrics, robust, norm):
+        for label, metric, rows in points:
             if population == "trained":
-                rows = rows[rows["model"].isin([m for m, t in trained.items() if t == norm])]
+                rows = rows[rows["model"].isin(trained_for)]
             models = tuple(rows["model"])
             x = rows["value"].to_numpy(dtype=float)
             y = robust.loc[list(models)].to_numpy(dtype=float)
