@@ -253,8 +253,9 @@ def test_a_result_store_that_is_a_file_is_refused_before_any_work(tmp_path: Path
     assert store.read_text() == "not a store" and not (tmp_path / "site").exists()
 
 
-def test_help_and_version_do_not_import_torch() -> None:
-    probe = ("import sys\nfrom rib.cli import main\nfor argv in (['--help'], ['--version']):\n    try:\n"
-             "        main(argv)\n    except SystemExit:\n        pass\nprint('torch' in sys.modules)")
+def test_help_version_and_listing_do_not_import_torch() -> None:
+    probe = ("import sys\nfrom rib.cli import main\n"
+             "for argv in (['--help'], ['--version'], ['ls'], ['ls', 'datasets']):\n"
+             "    try:\n        main(argv)\n    except SystemExit:\n        pass\nprint('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "False", out.stderr

@@ -15,15 +15,17 @@ import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from rib.defaults import DEFAULT_DATASET, DEFAULT_TRAINING_DATASET, OFFLINE_DATASET
 from rib.eps import same_eps
 from rib.errors import ConfigError, DatasetError
 from rib.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 Split = str  # "train" | "test" | "fit" | "val"
 SPLITS = ("train", "test", "fit", "val")
@@ -97,6 +99,8 @@ def load_dataset(name: str, split: Split = "test") -> tuple[torch.Tensor, torch.
     a fixed, stratified validation part (``val_per_class`` images per class: 50 on mnist-5k, 500 on mnist), used
     for calibration, never the test split.
     """
+    import torch  # here, not at the top: `rib ls` and `rib --help` read this module without torch
+
     info = DATASETS.get(name)
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
@@ -145,6 +149,8 @@ def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _load_mnist5k(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch  # here, not at the top: `rib ls` and `rib --help` read this module without torch
+
     x_tr, y_tr, x_te, y_te = _mnist5k_arrays()
     x, y = (x_tr, y_tr) if split == "train" else (x_te, y_te)
     return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
@@ -270,6 +276,8 @@ def _mnist_arrays(split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_mnist(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch  # here, not at the top: `rib ls` and `rib --help` read this module without torch
+
     x, y = _mnist_arrays(split, data_dir().resolve())
     return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
 
@@ -298,6 +306,8 @@ def _fashion_arrays(split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_fashion(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch  # here, not at the top: `rib ls` and `rib --help` read this module without torch
+
     x, y = _fashion_arrays(split, data_dir().resolve())
     return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
 
@@ -336,6 +346,8 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_cifar10(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch  # here, not at the top: `rib ls` and `rib --help` read this module without torch
+
     root = data_dir()
     folder = root / _CIFAR_DIR
     files = [folder / f for f in _CIFAR_FILES[split]]

@@ -34,7 +34,7 @@ from rib.errors import ConfigError, RibError
 from rib.grid import Cell
 from rib.runtime import resolve_device
 from rib.store import ResultStore
-from rib.zoo.factory import ModelDirs
+from rib.zoo.catalog import ModelDirs
 
 EXECUTORS = ("local", "ray")
 _DEFAULTS, _CPU = RunOptions(), RunOptions(device="cpu")

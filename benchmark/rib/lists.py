@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rib.attacks import ATTACKS
-from rib.data import DATASETS
-from rib.defenses import DEFENSES
-from rib.explain.metrics import METRICS
 from rib.table import format_table
-from rib.zoo import ARCHS, ModelCard, list_cards
+from rib.zoo.cards import ModelCard
+from rib.zoo.catalog import list_cards
 
 
 def evaluated_clean_accuracy(card: ModelCard) -> float | None:
@@ -54,9 +51,11 @@ def render(what: str, dataset: str | None = None, models_dir: str | None = None,
     """The table for ``rib ls WHAT``, within ``LS_WIDTH`` columns (long texts wrap) unless ``wide``."""
     width = None if wide else LS_WIDTH
     if what == "models":
-        cards = list_cards(dataset, models_dir)
+        cards = list_cards(dataset, models_dir, check_names=False)  # without torch; `rib run` checks the names
         return cards_table(cards, width) if cards else "no models found (train some with `rib train --all`)"
+    # the registries below are filled by the modules that implement them, which import torch
     if what == "attacks":
+        from rib.attacks import ATTACKS
 
         rows = []
         for n in ATTACKS.names():
@@ -65,6 +64,7 @@ def render(what: str, dataset: str | None = None, models_dir: str | None = None,
             rows.append([n, cls.norm_name, cls.kind, cls.role, params])
         return format_table(["attack", "norm", "threat", "role", "defaults"], rows, width=width, wrap=(4,))
     if what == "metrics":
+        from rib.explain.metrics import METRICS
 
         def direction(better: bool | None) -> str:
             return "higher" if better else "lower" if better is False else "-"
@@ -73,12 +73,16 @@ def render(what: str, dataset: str | None = None, models_dir: str | None = None,
                  direction(cls.higher_is_better), cls.description] for n in METRICS.names() for cls in [METRICS.get(n)]]
         return format_table(["metric", "outputs", "on", "better", "definition"], rows, width=width, wrap=(1, 2, 4))
     if what == "datasets":
+        from rib.data import DATASETS
         rows = [[n, "x".join(map(str, d.shape)), str(d.num_classes), "yes" if d.offline else "download", d.description]
                 for n in DATASETS.names() for d in [DATASETS.get(n)]]
         return format_table(["dataset", "shape", "classes", "offline", "description"], rows, width=width, wrap=(4,))
     if what == "defenses":
+        from rib.defenses import DEFENSES
         rows = [[n, ", ".join(DEFENSES.aliases_of(n)), DEFENSES.get(n).paper] for n in DEFENSES.names()]
         return format_table(["defense", "aliases", "paper"], rows, width=width, wrap=(1, 2))
+    from rib.zoo.all_archs import ARCHS
+
     rows = [[n, ", ".join(ARCHS.aliases_of(n)), (ARCHS.get(n).__doc__ or "").strip().splitlines()[0]]
             for n in ARCHS.names()]
     return format_table(["architecture", "aliases", "description"], rows, width=width, wrap=(1, 2))

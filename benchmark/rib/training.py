@@ -23,7 +23,8 @@ from rib.files import atomic_write_text
 from rib.models import RobustModel
 from rib.runtime import provenance, resolve_device
 from rib.zoo.cards import ModelCard, write_card
-from rib.zoo.factory import build_model, model_resolver, zoo_dir
+from rib.zoo.catalog import zoo_dir
+from rib.zoo.factory import build_model, model_resolver
 from rib.zoo.recipes import Recipe, get_recipe, recipes, training_order
 from rib.zoo.weights import save_weights
 

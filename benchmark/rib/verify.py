@@ -64,7 +64,8 @@ from rib.store import ResultStore, write_table_atomic
 from rib.table import format_table
 from rib.zoo import ARCHS, ModelCard, list_cards, write_card
 from rib.zoo.cards import read_card
-from rib.zoo.factory import ModelDirs, cached_model, model_from_card
+from rib.zoo.catalog import ModelDirs
+from rib.zoo.factory import cached_model, model_from_card
 
 ACCURACIES = ("clean_accuracy", "robust_accuracy")
 WORST_CASE = "worst-case"  # the claim's attack: PGD, then AutoAttack on PGD's survivors

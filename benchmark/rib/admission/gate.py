@@ -22,7 +22,8 @@ from rib.grid import Cell
 from rib.runtime import resolve_device
 from rib.store import ResultStore
 from rib.zoo import ModelCard, find_card
-from rib.zoo.factory import ModelDirs, cached_model
+from rib.zoo.catalog import ModelDirs
+from rib.zoo.factory import cached_model
 from rib.zoo.robustbench_models import ARCH as ROBUSTBENCH_ARCH
 
 GRADIENT_KINDS = frozenset({"white-box", "ensemble", "interpretation"})  # attacks that follow input gradients

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from rib.models import RobustModel
-from rib.zoo.factory import ModelDirs
+from rib.zoo.catalog import ModelDirs
 
 
 @dataclass

@@ -32,7 +32,8 @@ from rib.sanity import sanity_flags
 from rib.stats import sample_indices
 from rib.store import ResultStore
 from rib.zoo import ModelCard, find_card
-from rib.zoo.factory import ModelDirs, cached_model, model_resolver
+from rib.zoo.catalog import ModelDirs
+from rib.zoo.factory import cached_model, model_resolver
 
 
 @dataclass

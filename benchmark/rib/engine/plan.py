@@ -25,7 +25,7 @@ from rib.registry import Registry
 from rib.stats import SAMPLES
 from rib.store import ResultStore
 from rib.zoo import ModelCard, find_card, list_cards
-from rib.zoo.factory import ModelDirs
+from rib.zoo.catalog import ModelDirs
 
 
 def zoo_registry(dataset: str, models_dir: ModelDirs = None) -> Registry[ModelCard]:

@@ -30,7 +30,7 @@ from rib.models import RobustModel
 from rib.runtime import resolve_device
 from rib.store import ResultStore
 from rib.zoo.cards import MODULE_ARCH, ModelCard, unknown_name_errors
-from rib.zoo.factory import ModelDirs
+from rib.zoo.catalog import ModelDirs
 from rib.zoo.onnx_model import probe
 
 DEFAULT_ATTACKS = "pgd-linf,pgd-l2"

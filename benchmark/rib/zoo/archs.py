@@ -168,4 +168,3 @@ class WideResNet(CAMNet):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn(self.blocks(self.stem(x))))
-

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,48 +14,14 @@ from rib.defenses import DEFENSES
 from rib.errors import ConfigError, UnknownNameError
 from rib.models import ModelResolver, RobustModel
 from rib.registry import Registry
-from rib.zoo.archs import ARCHS
+from rib.zoo.all_archs import ARCHS
 from rib.zoo.boopathy_archs import ReleaseCamNet
 from rib.zoo.cards import ONNX_ARCH, ModelCard, read_card
+from rib.zoo.catalog import ModelDirs, list_cards, model_dirs
 from rib.zoo.onnx_model import load_onnx_net
 from rib.zoo.release_pickle import read_release_pickle
 from rib.zoo.robustbench_models import robustbench_card, robustbench_model
 from rib.zoo.weights import load_into, read_weights
-
-ModelDirs = Path | str | Sequence[Path | str] | None
-
-
-def zoo_dir() -> Path:
-    """The committed zoo: ``$RIB_MODELS_DIR``, else the repository's ``models/``, else ``./models``."""
-    env = os.environ.get("RIB_MODELS_DIR")
-    if env:
-        return Path(env).expanduser()
-    repo_models = Path(__file__).resolve().parents[3] / "models"
-    return repo_models if repo_models.is_dir() else Path.cwd() / "models"
-
-
-def model_dirs(models_dir: ModelDirs = None) -> list[Path]:
-    """Folders searched for cards, in order: the given ones, then the committed zoo."""
-    if models_dir is None:
-        given: list[Path] = []
-    elif isinstance(models_dir, (str, Path)):
-        given = [Path(models_dir)]
-    else:
-        given = [Path(d) for d in models_dir]
-    zoo = zoo_dir()
-    return [*given, *([zoo] if zoo not in given else [])]
-
-
-def list_cards(dataset: str | None = None, models_dir: ModelDirs = None) -> list[ModelCard]:
-    """Every card found (the first folder wins when two hold the same dataset/id), sorted by dataset and id."""
-    found: dict[tuple[str, str], ModelCard] = {}
-    datasets = [DATASETS.canonical(dataset)] if dataset else DATASETS.names()
-    for folder in model_dirs(models_dir):
-        for ds in datasets:
-            for path in sorted((folder / ds).glob("*.toml")):
-                card = read_card(path)
-                found.setdefault((card.dataset, card.id), card)
-    return [found[k] for k in sorted(found)]
 
 
 def find_card(model_id: str, dataset: str = DEFAULT_DATASET, models_dir: ModelDirs = None) -> ModelCard:

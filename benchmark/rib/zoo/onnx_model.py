@@ -20,7 +20,8 @@ from torch import nn
 
 from rib.data import DATASETS
 from rib.errors import ConfigError, WeightsError
-from rib.zoo.weights import MAX_WEIGHTS_BYTES, sha256_file
+from rib.files import sha256_file
+from rib.zoo.weights import MAX_WEIGHTS_BYTES
 
 PROBE_BATCH = 2  # the probe's batch: 2, so a graph that folds or fixes the batch dimension is caught
 

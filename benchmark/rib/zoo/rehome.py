@@ -14,9 +14,9 @@ from pathlib import Path
 
 from rib.data import DATASETS
 from rib.errors import ConfigError
+from rib.files import sha256_file
 from rib.registry import Registry
 from rib.zoo.cards import ModelCard, read_card, training_leak, write_card
-from rib.zoo.weights import sha256_file
 
 
 def rehome_cards(models: str, source: str, target: str, models_dir: Path | str = "models", *,

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from rib.errors import WeightsError
-from rib.zoo.weights import MAX_WEIGHTS_BYTES, sha256_file
+from rib.files import sha256_file
+from rib.zoo.weights import MAX_WEIGHTS_BYTES
 
 # (module, name) of every global a release may name: numpy's array and scalar reconstruction, nothing else
 ALLOWED_GLOBALS = frozenset({

@@ -23,7 +23,7 @@ import tomllib
 
 from rib.data import data_dir, offline
 from rib.errors import ConfigError, UnknownNameError, WeightsError
-from rib.zoo.weights import sha256_file
+from rib.files import sha256_file
 
 DOWNLOAD_TIMEOUT_S = 60
 _FILE_NAME = re.compile(r"(?P<dataset>[a-z0-9]+)_(?P<arch>[a-z0-9]+)_(?P<training>[a-z0-9]+)_(?P<epochs>\d+)\.pkl")

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from rib.errors import ConfigError, UnknownNameError
+from rib.files import sha256_file
 from rib.models import RobustModel
 from rib.zoo.cards import ModelCard
-from rib.zoo.weights import sha256_file
 
 PREFIX = "robustbench:"
 ARCH = "robustbench"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 
@@ -12,19 +11,10 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from rib.errors import WeightsError
-from rib.files import atomic_write_bytes
+from rib.files import atomic_write_bytes, sha256_file
 
 MAX_WEIGHTS_BYTES = 2 * 1024**3
 TORCH_SUFFIXES = (".pt", ".pth")
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_weights(state: dict[str, torch.Tensor], path: Path) -> str:
