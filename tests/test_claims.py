@@ -131,6 +131,19 @@ def test_rank_correlations_state_their_power() -> None:
     assert rho == pytest.approx(1.0) and p == pytest.approx(2 / 24)
 
 
+def test_the_exact_rank_correlation_p_value_counts_every_ordering_with_ties() -> None:
+    from itertools import permutations
+
+    from scipy.stats import spearmanr
+
+    x, y = [0.0, 0.0, 0.1, 0.3, 0.3, 0.9], [0.2, 0.5, 0.5, 0.4, 0.8, 0.9]
+    rho = float(spearmanr(x, y)[0])
+    orderings = [abs(float(spearmanr(x, [y[i] for i in order])[0])) for order in permutations(range(len(y)))]
+    expected = sum(r >= abs(rho) - 1e-12 for r in orderings) / len(orderings)
+    assert exact_spearman_p(x, y) == pytest.approx((rho, expected))
+    assert 0 < expected < 1
+
+
 def test_the_outcome_at_one_eps_does_not_depend_on_what_sits_beside_it() -> None:
     from rib.claims.judge import _combine
 
