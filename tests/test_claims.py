@@ -191,3 +191,38 @@ def test_a_malformed_paper_file_is_one_config_error() -> None:
 def test_values_are_finite_or_missing() -> None:
     [j] = [j for j in judge(_claim((0.1,)), _evidence()) if j.source == "rib"]
     assert j.verdict == "no data" and j.left is None and math.isnan(j.comparisons[0].left_value)
+
+
+def test_a_claim_is_judged_at_each_datasets_own_eps() -> None:
+    by_id = {c.id: c for c in load_claims()}
+    int_vs_adv = by_id["int-vs-adv"]  # a range, focused on its largest eps
+    assert int_vs_adv.on("mnist") == int_vs_adv
+    on_fashion = int_vs_adv.on("fashion-mnist")
+    assert on_fashion.eps == (0.05, 0.1, 0.15, 0.2) and on_fashion.focus == (0.2,)
+    assert by_id["int-kendall"].on("fashion-mnist").eps == (0.1,)  # one eps: the headline
+    assert by_id["ir-vs-standard-l2"].on("fashion-mnist").eps == (0.5, 1.0, 1.5, 2.0)
+    assert by_id["adv-clean-cost"].on("fashion-mnist").eps == ()
+    paper = {"paper": "P", "roles": {"a": {"label": "A", "rib": ["x"]}, "b": {"label": "B", "rib": ["y"]}},
+             "claims": [{"id": "c", "statement": "s", "test": "worst-case", "left": "a", "right": "b", "eps": [0.3],
+                         "on": {"fashion-mnist": {"eps": [0.1, 0.2], "focus": [0.2]}}}]}
+    (claim,) = parse_paper(paper, "p")
+    assert claim.on("fashion-mnist").eps == (0.1, 0.2) and claim.on("fashion-mnist").focus == (0.2,)
+
+
+def test_the_cross_dataset_table_says_where_each_claim_holds() -> None:
+    from rib.claims import across_datasets
+
+    def row(claim: str, source: str, verdict: str, where: str = "") -> dict:
+        return {"claim": claim, "source": source, "verdict": verdict, "eps_range": where}
+
+    rows = {"fashion-mnist": [row("a", "rib", "holds", "holds at 0.05-0.2"), row("b", "rib", "holds", "x"),
+                              row("c", "rib", "does not hold", "y"), row("d", "rib", "no data")],
+            "mnist": [row("a", "rib", "holds", "holds at 0.1-0.4"), row("a", "authors", "holds", "z"),
+                      row("a", "authors-protocol", "does not hold", "w"), row("b", "rib", "mixed", "m"),
+                      row("c", "rib", "inconclusive", "i"), row("d", "rib", "holds", "h")]}
+    headers, body = across_datasets(rows)
+    assert headers == ["claim", "mnist", "fashion-mnist", "holds on"]
+    where = {r[0]: r[-1] for r in body}
+    assert where == {"a": "both", "b": "fashion-mnist only", "c": "neither", "d": "mnist (the only one judged)"}
+    a = next(r for r in body if r[0] == "a")
+    assert a[1] == "holds: holds at 0.1-0.4; the authors' networks at rib's strength: holds: z"  # no protocol

@@ -259,3 +259,13 @@ def test_help_version_and_listing_do_not_import_torch() -> None:
              "    try:\n        main(argv)\n    except SystemExit:\n        pass\nprint('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "False", out.stderr
+
+
+def test_claims_stored_for_two_datasets_are_printed_side_by_side(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    assert rib("claims", "--results", str(results), "--dataset", "fashion-mnist").returncode == 0
+    out = rib("claims", "--results", str(results))
+    assert out.returncode == 0 and (results / "mnist" / "claims.parquet").is_file()
+    across = out.stdout.split("Across datasets")[1].splitlines()
+    assert across[1].split() == ["claim", "mnist", "fashion-mnist", "holds", "on"]
+    assert any(line.startswith("ir-large-eps") and line.rstrip().endswith("no data") for line in across)

@@ -232,6 +232,9 @@ def _claims(args: argparse.Namespace) -> int:
     if not args.no_write:
         path = claims.write_claims(rows, args.results, args.dataset)
         print(f"written to {path}", file=sys.stderr)
+    every = {**claims.stored_claims(args.results), args.dataset: rows}
+    if len(every) > 1:
+        print("\nAcross datasets (each from its stored claims table)\n" + claims.across_datasets_table(every))
     return 0
 
 

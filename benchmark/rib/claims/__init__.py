@@ -25,8 +25,9 @@ from rib.runtime import provenance
 from rib.store import ResultStore, write_table_atomic
 from rib.table import NBSP, TERMINAL_WIDTH, format_table
 
-__all__ = ["CLAIMS_SCHEMA", "VERDICTS", "ClaimSpec", "Evidence", "Side", "claims_table", "evaluate_claims",
-           "format_value", "load_claims", "reproduction_table", "write_claims"]
+__all__ = ["CLAIMS_SCHEMA", "VERDICTS", "ClaimSpec", "Evidence", "Side", "across_datasets", "across_datasets_table",
+           "claims_table", "evaluate_claims", "format_value", "load_claims", "reproduction_table", "stored_claims",
+           "write_claims"]
 
 CLAIMS_SCHEMA = pa.schema([
     ("dataset", pa.string()), ("claim", pa.string()), ("paper", pa.string()), ("statement", pa.string()),
@@ -73,7 +74,7 @@ def _row(dataset: str, claim: ClaimSpec, j: Judgement, prov: dict[str, Any]) -> 
     return {
         "dataset": dataset, "claim": claim.id, "paper": claim.paper, "statement": claim.statement,
         "source": j.source, "verdict": j.verdict, "eps_range": j.range,
-        "paper_numbers": paper_numbers_text(claim) if dataset in ("mnist",) else "",
+        "paper_numbers": paper_numbers_text(claim) if dataset == claim.dataset else "",
         "left": j.left.label if j.left else "", "left_value": j.left.value if j.left else math.nan,
         "left_n": j.left.n if j.left else 0, "right": j.right.label if j.right else "",
         "right_value": j.right.value if j.right else math.nan, "right_n": j.right.n if j.right else 0,
@@ -87,6 +88,63 @@ def write_claims(rows: list[dict[str, Any]], results: Path | str, dataset: str) 
     path = Path(results) / dataset / "claims.parquet"
     write_table_atomic(pa.Table.from_pylist(rows, schema=CLAIMS_SCHEMA), path)
     return path
+
+
+def stored_claims(results: Path | str) -> dict[str, list[dict[str, Any]]]:
+    """The claims tables ``rib claims`` stored, per dataset (``<results>/<dataset>/claims.parquet``)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(Path(results).glob("*/claims.parquet")):
+        out[path.parent.name] = pd.read_parquet(path).to_dict("records")
+    return out
+
+
+def _where_it_holds(verdicts: dict[str, str]) -> str:
+    """In words, the datasets where a claim holds, from each dataset's verdict ("no data" where it was not judged)."""
+    judged = [d for d, v in verdicts.items() if v != "no data"]
+    held = [d for d in judged if verdicts[d] == "holds"]
+    if not judged:
+        return "no data"
+    if held == judged:
+        return "both" if len(judged) == 2 else "all" if len(judged) > 2 else f"{judged[0]} (the only one judged)"
+    if not held:
+        return "neither" if len(judged) == 2 else "none"
+    return ", ".join(held) + " only"
+
+
+def across_datasets(rows_by_dataset: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[list[str]]]:
+    """Per claim, its verdict and eps range on each dataset (per source where more than rib's re-trainings have
+    models there; the authors' protocol, an upper bound, left out), and the datasets where it holds: on a dataset
+    a claim holds when every source with data there says it holds."""
+    datasets = sorted(rows_by_dataset, key=lambda d: (d != DEFAULT_DATASET, d))
+    order: list[str] = []
+    cells: dict[str, dict[str, list[str]]] = {}
+    verdicts: dict[str, dict[str, list[str]]] = {}
+    for ds in datasets:
+        for r in rows_by_dataset[ds]:
+            if r["source"] == PROTOCOL_SOURCE or (r["source"] != "rib" and r["verdict"] == "no data"):
+                continue  # the protocol's upper bounds decide nothing; the authors' networks exist on MNIST only
+            if r["claim"] not in cells:
+                order.append(r["claim"])
+            text = r["verdict"] if r["verdict"] == "no data" or not r["eps_range"] else \
+                f"{r['verdict']}: {r['eps_range']}"
+            cells.setdefault(r["claim"], {}).setdefault(ds, []).append(
+                text if r["source"] == "rib" else f"{SOURCE_LABELS.get(r['source'], r['source'])}: {text}")
+            verdicts.setdefault(r["claim"], {}).setdefault(ds, []).append(r["verdict"])
+
+    def combined(vs: list[str]) -> str:
+        with_data = [v for v in vs if v != "no data"]
+        return "no data" if not with_data else "holds" if set(with_data) == {"holds"} else with_data[0]
+
+    rows = [[claim, *("; ".join(cells[claim].get(ds, ["-"])) for ds in datasets),
+             _where_it_holds({ds: combined(verdicts[claim].get(ds, ["no data"])) for ds in datasets})]
+            for claim in order]
+    return ["claim", *datasets, "holds on"], rows
+
+
+def across_datasets_table(rows_by_dataset: dict[str, list[dict[str, Any]]]) -> str:
+    """``across_datasets`` as a text table."""
+    headers, rows = across_datasets(rows_by_dataset)
+    return format_table(headers, rows, width=TERMINAL_WIDTH, wrap=tuple(range(1, len(headers) - 1)))
 
 
 def format_value(v: float) -> str:

@@ -193,7 +193,8 @@ def smallest_p(n: int) -> float:
 
 
 def judge(claim: ClaimSpec, ev: Evidence) -> list[Judgement]:
-    """The claim judged on every source that has models for it."""
+    """The claim judged on every source that has models for it, at its eps on the evidence's dataset."""
+    claim = claim.on(ev.dataset)
     if claim.test in ("worst-case", "attack"):
         return _paired(claim, ev)
     if claim.test == "metric":

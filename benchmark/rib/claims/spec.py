@@ -4,6 +4,7 @@ A file names the paper, its *roles* (e.g. "Int-trained", "PGD adversarially trai
 role from each *source* (``rib``: rib's re-trainings; ``authors``: the authors' released networks), and its claims.
 A claim states what it compares (``left`` role against ``right`` role), how (``test``), under which norm and over
 which eps range (the range the paper tested; ``focus``: where the paper locates its claim, e.g. its large eps),
+that range on the datasets the paper did not test (``on.<dataset>``, else the rule of ``ClaimSpec.on``),
 and the paper's own numbers where a table of the paper gives them (``paper_numbers``: the table, then per eps the
 left and right values).
 
@@ -17,7 +18,7 @@ model, over its images).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -60,6 +61,29 @@ class ClaimSpec:
     paper_numbers: dict[float, tuple[float, float]] = field(default_factory=dict)
     authors_protocol: str = ""  # the attack that reproduces the authors' own evaluation of their networks
     authors_sample: str = ""  # the authors' image set (``rib.stats.SAMPLES``): their networks are judged on it
+    eps_on: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)  # dataset: eps, focus
+    dataset: str = "mnist"  # where the paper measured: its eps hold there and on that dataset's variants
+
+    def on(self, dataset: str) -> ClaimSpec:
+        """The claim as it is judged on ``dataset``: its eps range and focus there.
+
+        The file's ``on.<dataset>`` where it gives one; else the paper's own eps on the paper's dataset and its
+        variants (``mnist-5k``); else the dataset's eps for the claim's norm where the paper tested a range, its
+        headline eps where the paper tested one eps, and the largest of them as the focus where the paper focuses
+        on its largest."""
+        if dataset in self.eps_on:
+            eps, focus = self.eps_on[dataset]
+            return replace(self, eps=eps, focus=focus)
+        if not self.eps:
+            return self
+        from rib.data import DATASETS  # here: the claims' files are read without the datasets' loaders
+
+        info = DATASETS.get(dataset)
+        if self.dataset in (dataset, info.family):
+            return self
+        eps = tuple(info.eps.get(self.norm, ())) if len(self.eps) > 1 else (info.headline[self.norm],)
+        focus = (max(eps),) if self.focus and max(self.focus) == max(self.eps) else ()
+        return replace(self, eps=eps, focus=focus)
 
     def pairs(self, source: str) -> list[tuple[str, str]]:
         """The (left, right) model pairs of ``source``, by position in the roles' lists."""
@@ -92,6 +116,7 @@ def parse_paper(data: dict[str, Any], where: str) -> list[ClaimSpec]:
     """The claims of one parsed paper file; a ``ConfigError`` naming the file and the claim on any mistake."""
     try:
         paper = str(data["paper"])
+        measured_on = str(data.get("dataset", "mnist"))
         authors = data.get("authors", {})
         roles = {name: Role(name, str(r["label"]), {s: tuple(r.get(s, ())) for s in SOURCES})
                  for name, r in data.get("roles", {}).items()}
@@ -111,7 +136,10 @@ def parse_paper(data: dict[str, Any], where: str) -> list[ClaimSpec]:
                 threshold=float(c.get("threshold", 0.0)),
                 duplicates=tuple(tuple(d) for d in c.get("duplicates", ())), paper_table=table,
                 paper_numbers={float(k): (float(v[0]), float(v[1])) for k, v in numbers.items()},
-                authors_protocol=str(authors.get("protocol", "")), authors_sample=str(authors.get("sample", ""))))
+                authors_protocol=str(authors.get("protocol", "")), authors_sample=str(authors.get("sample", "")),
+                dataset=measured_on,
+                eps_on={ds: (tuple(float(e) for e in on["eps"]), tuple(float(e) for e in on.get("focus", ())))
+                        for ds, on in c.get("on", {}).items()}))
         return claims
     except KeyError as exc:
         raise ConfigError(f"claims/{where}: missing or unknown name {exc}") from None

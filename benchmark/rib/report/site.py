@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from rib import __version__, ensemble
-from rib.claims import REPRODUCTION_COLUMNS, evaluate_claims, format_value, reproduction_rows
+from rib.claims import REPRODUCTION_COLUMNS, across_datasets, evaluate_claims, format_value, reproduction_rows
 from rib.claims.judge import SOURCE_LABELS
 from rib.data import DATASETS, headline_eps
 from rib.eps import at_eps
@@ -175,7 +175,8 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
     # the one line allowed to differ between two renders of the same results: time, and the rendering rib's commit
     common = {"generated": f"{GENERATED_PREFIX}{stamp} by rib {__version__} (git {git_sha()[:12]})"}
     common["docs"] = docs.add_pages(site.add, env, common)  # docs/*.md as pages, where the repository's docs/ is
-    pages: dict[str, list[Any]] = {"index": [], "cross": [], "scatter": [], "claims": [], "models": [], "method": []}
+    pages: dict[str, list[Any]] = {"index": [], "cross": [], "scatter": [], "claims": [], "claim_rows": [],
+                                   "models": [], "method": []}
     for dataset in view.datasets():
         if not view.attack_rows(dataset).empty:
             _dataset_pages(site, dataset, pages)
@@ -183,7 +184,8 @@ def render_site(results: Path | str = "results", out: Path | str = "reports", *,
                                                                           "bootstrap": verdict.BOOTSTRAP}),
               "cross-norm.html": ("cross_norm.html", {"sections": pages["cross"]}),
               "scatter.html": ("scatter.html", {"sections": pages["scatter"]}),
-              "claims.html": ("claims.html", {"sections": pages["claims"]}),
+              "claims.html": ("claims.html", {"sections": pages["claims"],
+                                              "across": _across_datasets(site, dict(pages["claim_rows"]))}),
               "methodology.html": ("methodology.html", {
                   "sections": pages["method"], "grid": grid, "producers": methodology.producers(view),
                   "ensemble": methodology.docstring_html(ensemble.__doc__),
@@ -236,6 +238,7 @@ def _dataset_pages(site: _Site, dataset: str, pages: dict[str, list[Any]]) -> No
            c["statement"], c["left"], format_value(c["left_value"]), c["left_n"], c["right"],
            format_value(c["right_value"]), c["right_n"], c["detail"]] for c in claims]
     rr = reproduction_rows(claims)
+    pages["claim_rows"].append((dataset, claims))
     pages["claims"].append({"dataset": dataset, "table": site.table(f"{slug(dataset)}-claims",
                                                                     f"{dataset}: claims", ch, cr),
                             "reproduction": site.table(f"{slug(dataset)}-reproduction",
@@ -252,6 +255,14 @@ def _dataset_pages(site: _Site, dataset: str, pages: dict[str, list[Any]]) -> No
         page = _model_page(site, dataset, model, (rows, best), cards.get(model))
         page["summary"] = model_summary(built, model, cards.get(model))
         pages["models"].append(page)
+
+
+def _across_datasets(site: _Site, rows_by_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+    """The claims page's first table, where more than one dataset is judged: each claim on each dataset."""
+    if len(rows_by_dataset) < 2:
+        return None
+    headers, rows = across_datasets(rows_by_dataset)
+    return site.table("claims-across-datasets", "each claim on each dataset", headers, rows)
 
 
 def model_summary(boards: dict[str, list[Board]], model: str, card: Any) -> dict[str, Any]:
