@@ -61,7 +61,7 @@ def export_onnx(model: torch.nn.Module, path: Path, shape: tuple[int, ...] = (1,
     """
     import warnings
 
-    from rib.zoo.weights import sha256_file
+    from rib.files import sha256_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # torch announces the TorchScript exporter's deprecation
@@ -76,7 +76,7 @@ def write_onnx_card(folder: Path, model_id: str, onnx_file: Path, *, dataset: st
                     cam_layer: str = "", extra: str = "") -> Path:
     """Write the TOML card of an ONNX submission beside ``onnx_file`` (in ``folder``); ``extra`` (such as
     ``[[claims]]`` tables) is appended."""
-    from rib.zoo.weights import sha256_file
+    from rib.files import sha256_file
 
     card = folder / f"{model_id}.toml"
     cam = f'cam_layer = "{cam_layer}"\n' if cam_layer else ""

@@ -205,8 +205,26 @@ def test_a_claim_is_judged_at_each_datasets_own_eps() -> None:
     paper = {"paper": "P", "roles": {"a": {"label": "A", "rib": ["x"]}, "b": {"label": "B", "rib": ["y"]}},
              "claims": [{"id": "c", "statement": "s", "test": "worst-case", "left": "a", "right": "b", "eps": [0.3],
                          "on": {"fashion-mnist": {"eps": [0.1, 0.2], "focus": [0.2]}}}]}
+    paper["claims"][0]["on"] = {"fmnist": {"eps": [0.1, 0.2], "focus": [0.2]}}  # an alias names the dataset too
     (claim,) = parse_paper(paper, "p")
     assert claim.on("fashion-mnist").eps == (0.1, 0.2) and claim.on("fashion-mnist").focus == (0.2,)
+    paper["claims"][0]["on"] = {"fashion-mnist": {"eps": [0.1], "focus": [0.2]}}
+    with pytest.raises(ConfigError, match=r"claims/p: claim 'c': on.fashion-mnist: the focus \[0.2\] is not among"):
+        parse_paper(paper, "p")
+    paper["claims"][0]["on"] = {"fashion-mnist": [0.1]}
+    with pytest.raises(ConfigError, match="'on' must be a table of tables"):
+        parse_paper(paper, "p")
+
+
+def test_a_claim_in_a_norm_the_dataset_is_not_attacked_in_has_no_eps(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from rib.data import DATASETS
+
+    linf_only = replace(DATASETS.get("fashion-mnist"), eps={"linf": (0.1,)}, headline={"linf": 0.1})
+    monkeypatch.setitem(DATASETS._entries, "fashion-mnist", linf_only)
+    claim = {c.id: c for c in load_claims()}["ir-large-eps"].on("fashion-mnist")
+    assert (claim.eps, claim.focus) == ((), ())
 
 
 def test_the_cross_dataset_table_says_where_each_claim_holds() -> None:
@@ -219,10 +237,14 @@ def test_the_cross_dataset_table_says_where_each_claim_holds() -> None:
                               row("c", "rib", "does not hold", "y"), row("d", "rib", "no data")],
             "mnist": [row("a", "rib", "holds", "holds at 0.1-0.4"), row("a", "authors", "holds", "z"),
                       row("a", "authors-protocol", "does not hold", "w"), row("b", "rib", "mixed", "m"),
-                      row("c", "rib", "inconclusive", "i"), row("d", "rib", "holds", "h")]}
+                      row("c", "rib", "inconclusive", "i"), row("d", "rib", "holds", "h"),
+                      row("e", "rib", "holds", "h"), row("e", "authors", "does not hold", "n")],
+            }
+    rows["fashion-mnist"].append(row("e", "rib", "does not hold", "n"))
     headers, body = across_datasets(rows)
     assert headers == ["claim", "mnist", "fashion-mnist", "holds on"]
     where = {r[0]: r[-1] for r in body}
-    assert where == {"a": "both", "b": "fashion-mnist only", "c": "neither", "d": "mnist (the only one judged)"}
+    assert where == {"a": "both", "b": "fashion-mnist only", "c": "neither", "d": "mnist (the only one judged)",
+                     "e": "neither"}  # on mnist, rib's re-trainings hold but the authors' networks do not
     a = next(r for r in body if r[0] == "a")
     assert a[1] == "holds: holds at 0.1-0.4; the authors' networks at rib's strength: holds: z"  # no protocol

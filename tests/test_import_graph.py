@@ -68,9 +68,26 @@ def _with_packages(target: str, importer: str, is_package: bool, known: dict[str
     return {n for n in names if n in known and n not in ancestors and n != importer}
 
 
+def lazy_homes(known: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """Package → {name: module} for packages that import names on first use (a ``_HOME`` or ``_LAZY`` dict of
+    strings in their ``__init__``): ``from rib.zoo import find_card`` is an edge to ``rib.zoo.factory``."""
+    out: dict[str, dict[str, str]] = {}
+    for name, path in known.items():
+        if path.name != "__init__.py":
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Dict)
+                    and any(isinstance(t, ast.Name) and t.id in ("_HOME", "_LAZY")
+                            for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))):
+                out[name] = {k.value: v.value for k, v in zip(node.value.keys, node.value.values, strict=True)
+                             if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)}
+    return out
+
+
 def import_graph(root: Path = PACKAGE_ROOT, functions: bool = False) -> dict[str, set[str]]:
     """Module → the package's modules it imports at module level (with ``functions``: in functions too)."""
     known = module_files(root)
+    lazy = lazy_homes(known)
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
         is_package = path.name == "__init__.py"
@@ -86,6 +103,7 @@ def import_graph(root: Path = PACKAGE_ROOT, functions: bool = False) -> dict[str
                     base = ".".join([*anchor, base] if base else anchor)
                 targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
                            for alias in node.names]
+                targets += [lazy[base][alias.name] for alias in node.names if alias.name in lazy.get(base, {})]
             for target in targets:
                 edges |= _with_packages(target, name, is_package, known)
         graph[name] = edges
@@ -202,3 +220,9 @@ def test_import_rib_in_a_fresh_interpreter() -> None:
                           text=True, check=False, cwd=PACKAGE_ROOT.parent)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == rib.__version__
+
+
+def test_lazy_packages_count_as_edges_to_the_names_home_modules() -> None:
+    graph = import_graph()
+    assert "rib.zoo.factory" in lazy_homes(module_files())["rib.zoo"].values()
+    assert {"rib.zoo", "rib.zoo.catalog"} <= graph["rib.report.tables"]  # `from rib.zoo import list_cards`

@@ -12,6 +12,7 @@ import torch
 from rib import verify
 from rib.engine import RunContext, Sampling
 from rib.errors import ConfigError, RibError, UnknownNameError, WeightsError
+from rib.files import sha256_file
 from rib.stats import wilson_interval
 from rib.store import ResultStore
 from rib.verify import (
@@ -33,7 +34,7 @@ from rib.verify import (
 )
 from rib.workflows.submit import SubmitOptions, submit
 from rib.zoo import ModelCard, build_model, read_card, write_card
-from rib.zoo.weights import save_weights, sha256_file
+from rib.zoo.weights import save_weights
 
 from tests.helpers import make_card, trained_tiny_state
 

@@ -132,6 +132,9 @@ def exact_spearman_p(x: Sequence[float], y: Sequence[float]) -> tuple[float, flo
     ordering's rho is one matrix product over the ranks' permutations (8! = 40,320 rows at most)."""
     from scipy.stats import rankdata
 
+    if len(y) > EXACT_UP_TO:
+        raise ValueError(f"exact_spearman_p takes up to {EXACT_UP_TO} values ({len(y)}! orderings); "
+                         "use rank_correlation")
     if len(set(x)) < 2 or len(set(y)) < 2:  # a constant side: no order to correlate
         return math.nan, 1.0
     rx = rankdata(x) - (len(x) + 1) / 2

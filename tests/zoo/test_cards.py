@@ -3,9 +3,10 @@ from pathlib import Path
 import pytest
 import torch
 from rib.errors import ConfigError, UnknownNameError, WeightsError
+from rib.files import sha256_file
 from rib.zoo import ModelCard, create_model, find_card, list_cards, read_card, write_card
 from rib.zoo.cards import card_errors
-from rib.zoo.weights import save_weights, sha256_file
+from rib.zoo.weights import save_weights
 
 from tests.helpers import make_card
 
@@ -153,3 +154,18 @@ def test_a_card_trained_on_mnist_is_refused_on_mnist5k(tmp_path: Path) -> None:
                                           r"whose test images are drawn from that split") as info:
         read_card(path)
     assert "\n" not in str(info.value)
+
+
+def test_a_listing_without_the_registries_still_refuses_an_unknown_dataset(tmp_path: Path) -> None:
+    card = make_card(tmp_path, "m1")
+    path = tmp_path / "mnist" / "m1.toml"
+    write_card(card, path)
+    path.write_text(path.read_text().replace('arch = "tiny"', 'arch = "tinny"').replace(
+        'name = "tiny"', 'name = "tinny"'))
+    listed = {c.id: c for c in list_cards("mnist", tmp_path, check_names=False)}
+    assert listed["m1"].arch == "tinny"  # looked up when the card is used
+    with pytest.raises(UnknownNameError, match="unknown architecture 'tinny'"):
+        read_card(path)
+    path.write_text(path.read_text().replace('dataset = "mnist"', 'dataset = "mnsit"'))
+    with pytest.raises(UnknownNameError, match="unknown dataset 'mnsit'"):
+        list_cards("mnist", tmp_path, check_names=False)

@@ -14,12 +14,12 @@ import torch.nn.functional as F
 from rib import create_model
 from rib.cli import main
 from rib.errors import ConfigError, UnknownNameError, WeightsError
+from rib.files import sha256_file
 from rib.verify import claim_errors, release_claims
 from rib.zoo import ModelCard, build_model, find_card, list_cards, read_card
 from rib.zoo.boopathy_archs import ReleaseCamNet, same_padding
 from rib.zoo.release_pickle import read_release_pickle, scan_globals
 from rib.zoo.releases import get_release, release_card_data, release_files, write_release_cards
-from rib.zoo.weights import sha256_file
 
 from tests.conftest import OFFICIAL_PAPER_MODELS
 

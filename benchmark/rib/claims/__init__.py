@@ -133,7 +133,7 @@ def across_datasets(rows_by_dataset: dict[str, list[dict[str, Any]]]) -> tuple[l
 
     def combined(vs: list[str]) -> str:
         with_data = [v for v in vs if v != "no data"]
-        return "no data" if not with_data else "holds" if set(with_data) == {"holds"} else with_data[0]
+        return "no data" if not with_data else next((v for v in with_data if v != "holds"), "holds")
 
     rows = [[claim, *("; ".join(cells[claim].get(ds, ["-"])) for ds in datasets),
              _where_it_holds({ds: combined(verdicts[claim].get(ds, ["no data"])) for ds in datasets})]

@@ -81,7 +81,9 @@ class ClaimSpec:
         info = DATASETS.get(dataset)
         if self.dataset in (dataset, info.family):
             return self
-        eps = tuple(info.eps.get(self.norm, ())) if len(self.eps) > 1 else (info.headline[self.norm],)
+        if self.norm not in info.eps or self.norm not in info.headline:  # not attacked in this norm there
+            return replace(self, eps=(), focus=())
+        eps = tuple(info.eps[self.norm]) if len(self.eps) > 1 else (info.headline[self.norm],)
         focus = (max(eps),) if self.focus and max(self.focus) == max(self.eps) else ()
         return replace(self, eps=eps, focus=focus)
 
@@ -137,9 +139,25 @@ def parse_paper(data: dict[str, Any], where: str) -> list[ClaimSpec]:
                 duplicates=tuple(tuple(d) for d in c.get("duplicates", ())), paper_table=table,
                 paper_numbers={float(k): (float(v[0]), float(v[1])) for k, v in numbers.items()},
                 authors_protocol=str(authors.get("protocol", "")), authors_sample=str(authors.get("sample", "")),
-                dataset=measured_on,
-                eps_on={ds: (tuple(float(e) for e in on["eps"]), tuple(float(e) for e in on.get("focus", ())))
-                        for ds, on in c.get("on", {}).items()}))
+                dataset=measured_on, eps_on=_eps_on(c.get("on", {}), f"claims/{where}: claim {c['id']!r}")))
         return claims
     except KeyError as exc:
         raise ConfigError(f"claims/{where}: missing or unknown name {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"claims/{where}: malformed value ({exc})") from None
+
+
+def _eps_on(table: Any, where: str) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+    """A claim's ``on`` table: per dataset (its canonical name), the eps and the focus, which lies among them."""
+    from rib.data import DATASETS  # here: see ClaimSpec.on
+
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise ConfigError(f"{where}: 'on' must be a table of tables, e.g. on.fashion-mnist = {{eps = [0.1]}}")
+    out = {}
+    for name, on in table.items():
+        eps = tuple(float(e) for e in on["eps"])
+        focus = tuple(float(e) for e in on.get("focus", ()))
+        if not set(focus) <= set(eps):
+            raise ConfigError(f"{where}: on.{name}: the focus {list(focus)} is not among its eps {list(eps)}")
+        out[DATASETS.canonical(name)] = (eps, focus)
+    return out

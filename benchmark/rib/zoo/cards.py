@@ -61,23 +61,36 @@ def _lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
 OPEN_DEFENSES = ("unknown", "other")  # an outside model's defense that rib has no module for
 
 
-def unknown_name_errors(data: dict[str, Any]) -> list[str]:
-    """Names a card uses that no registry holds (architecture, defense, dataset, each claim's attack and metric),
-    each with a did-you-mean; checked before the schema, since a typo'd name makes every other message misleading.
-    Claims are numbered from 1."""
+def _unknown(registry: Any, value: Any, where: str, allowed: tuple[str, ...] = ()) -> str | None:
+    """The message for a name ``registry`` does not hold (with a did-you-mean), else None."""
+    if not isinstance(value, str) or value in allowed or value in registry:
+        return None
+    known = sorted({*registry.names(), *allowed})
+    close = difflib.get_close_matches(value, sorted({*known, *getattr(registry, "_aliases", {})}), n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"{where}unknown {registry.kind} {value!r}{hint} (known: {', '.join(known)})"
+
+
+def unknown_name_errors(data: dict[str, Any], *, registries: bool = True) -> list[str]:
+    """Names a card uses that rib does not know (dataset, release; with ``registries`` also the architecture,
+    defense, each claim's attack and metric, whose registries import torch), each with a did-you-mean; checked
+    before the schema, since a typo'd name makes every other message misleading. Claims are numbered from 1."""
+    found = [_unknown(DATASETS, data.get("dataset"), ""), _unknown(DATASETS, data.get("trained_on"), "trained_on: ")]
+    release = _lookup(data, "weights.release")[1]
+    if isinstance(release, str) and release not in release_names():
+        close = difflib.get_close_matches(release, release_names(), n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        found.append(f"unknown release {release!r}{hint} (known: {', '.join(release_names())})")
+    if registries:
+        found += _registry_name_errors(data)
+    return [f for f in found if f]
+
+
+def _registry_name_errors(data: dict[str, Any]) -> list[str | None]:
     from rib.attacks import ATTACKS  # here: the zoo is below the attacks and the metrics
     from rib.defenses import DEFENSES
     from rib.explain.metrics import METRICS
     from rib.zoo.all_archs import ARCHS
-
-    def check(registry: Any, value: Any, where: str, allowed: tuple[str, ...] = ()) -> str | None:
-        if not isinstance(value, str) or value in allowed or value in registry:
-            return None
-        known = sorted({*registry.names(), *allowed})
-        close = difflib.get_close_matches(value, sorted({*known, *getattr(registry, "_aliases", {})}), n=3,
-                                          cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        return f"{where}unknown {registry.kind} {value!r}{hint} (known: {', '.join(known)})"
 
     claims: list[Any] = data["claims"] if isinstance(data.get("claims"), list) else []
     outputs = sorted({o for name in METRICS.names() for o in METRICS.get(name).outputs})
@@ -90,22 +103,13 @@ def unknown_name_errors(data: dict[str, Any]) -> list[str]:
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         return f"{where}unknown metric {value!r}{hint} (known: {', '.join(known)})"
 
-    found = [
-        check(ARCHS, _lookup(data, "arch.name")[1], "", (ONNX_ARCH, MODULE_ARCH)),
-        check(DEFENSES, _lookup(data, "defense.name")[1], "", OPEN_DEFENSES),
-        check(DATASETS, data.get("dataset"), ""),
-        check(DATASETS, data.get("trained_on"), "trained_on: "),
-    ]
-    release = _lookup(data, "weights.release")[1]
-    if isinstance(release, str) and release not in release_names():
-        close = difflib.get_close_matches(release, release_names(), n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        found.append(f"unknown release {release!r}{hint} (known: {', '.join(release_names())})")
+    found = [_unknown(ARCHS, _lookup(data, "arch.name")[1], "", (ONNX_ARCH, MODULE_ARCH)),
+             _unknown(DEFENSES, _lookup(data, "defense.name")[1], "", OPEN_DEFENSES)]
     for i, claim in enumerate(claims, start=1):
         if isinstance(claim, dict):
-            found.append(check(ATTACKS, claim.get("attack"), f"claim {i}: ", ("clean", "worst-case")))
+            found.append(_unknown(ATTACKS, claim.get("attack"), f"claim {i}: ", ("clean", "worst-case")))
             found.append(check_metric(claim.get("metric"), f"claim {i}: "))
-    return [f for f in found if f]
+    return found
 
 
 def card_errors(data: dict[str, Any]) -> list[str]:
@@ -278,7 +282,7 @@ class ModelCard:
         ``check_names`` the architecture, defense, attack and metric names are not looked up in their registries
         (which import torch); ``rib ls models`` lists cards that way, and every command that uses a card checks."""
         where = f"{path}: " if path else ""
-        unknown = unknown_name_errors(data) if check_names else []
+        unknown = unknown_name_errors(data, registries=check_names)
         if unknown:
             raise UnknownNameError(f"{where}invalid model card: {'; '.join(unknown)}")
         errors = card_errors(data)
