@@ -12,14 +12,17 @@ from rib.grid import Cell
 from rib.store import ResultStore
 from rib.table import format_table
 
+COST_COLUMNS = ["cell_id", "model", "dataset", "attack", "kind", "metric", "n", "attacked", "duration_s"]
+
 
 def cost_reference(store: ResultStore) -> pd.DataFrame:
-    """One row per stored cell of ``store`` (model, dataset, attack, kind, metrics, n, duration_s): what
-    ``estimate_seconds`` reads to price a planned cell."""
+    """One row per stored cell of ``store`` (model, dataset, attack, kind, metrics, n, the (image, eps) pairs it
+    attacked, duration_s): what ``estimate_seconds`` reads to price a planned cell. A cascade stage attacks only
+    the correctly classified images its earlier stages left robust; any other attack cell, every correct one."""
     try:
         rows = store.scan().to_pandas()
     except RibError:
-        return pd.DataFrame(columns=["cell_id", "model", "dataset", "attack", "kind", "metric", "n", "duration_s"])
+        return pd.DataFrame(columns=COST_COLUMNS)
     if rows.empty:
         return rows
     metrics = rows.groupby("cell_id")["metric"].apply(lambda m: ",".join(sorted(set(m))))
@@ -28,7 +31,11 @@ def cost_reference(store: ResultStore) -> pd.DataFrame:
     cells = cells[cells["duration_s"].astype(float) > 0]
     cells["kind"] = ["attack" if {"clean_accuracy", "robust_accuracy"} & set(m.split(",")) else "metrics"
                      for m in cells["metric"]]
-    return cells.reset_index()[["cell_id", "model", "dataset", "attack", "kind", "metric", "n", "duration_s"]]
+    examples = store.examples().select(["cell_id", "clean_correct", "cascaded"]).to_pandas()
+    reached = examples["clean_correct"].astype(bool) & (examples["cascaded"] != True)  # noqa: E712 (null: attacked)
+    cells["attacked"] = reached.groupby(examples["cell_id"]).sum().reindex(cells.index)
+    cells["attacked"] = cells["attacked"].fillna(cells["n"]).astype(float)
+    return cells.reset_index()[COST_COLUMNS]
 
 
 def price_reference(results: Path | str) -> pd.DataFrame:
@@ -43,8 +50,10 @@ def price_reference(results: Path | str) -> pd.DataFrame:
 def estimate_seconds(cell: Cell, reference: pd.DataFrame) -> float | None:
     """The cell's cost in seconds, from stored cells like it (same dataset and attack, and for a metrics cell the
     same metrics): their seconds per image, the same model's where stored, else the median over models, times the
-    cell's n. None when nothing like it is stored. Cascade stages cost what their survivors cost: the same model's
-    number is the one to trust there."""
+    cell's n. None when nothing like it is stored. A cascade stage costs what the images reaching it cost, which
+    only the same model's stored stage tells; without it the stage is priced per image it attacks (the median over
+    the models' stored stages that attacked any) as if every image reached it: an upper estimate, since the median
+    per image of all its images is the price of a model whose earlier stages left nothing to attack."""
     if reference.empty:
         return None
     like = reference[(reference["dataset"] == cell.dataset) & (reference["attack"] == cell.attack)
@@ -55,7 +64,13 @@ def estimate_seconds(cell: Cell, reference: pd.DataFrame) -> float | None:
         return None
     rate = like["duration_s"].astype(float) / like["n"].astype(float)
     mine = rate[like["model"] == cell.model]
-    return float((mine if len(mine) else rate).median()) * cell.n
+    if len(mine):
+        return float(mine.median()) * cell.n
+    reached = like[like["attacked"].astype(float) > 0]
+    if cell.after and len(reached):
+        per_attacked = reached["duration_s"].astype(float) / reached["attacked"].astype(float)
+        return float(per_attacked.median()) * cell.n * len(cell.eps)
+    return float(rate.median()) * cell.n
 
 
 def plan_table(cells: Sequence[Cell], store: ResultStore, force: bool = False,
@@ -64,18 +79,23 @@ def plan_table(cells: Sequence[Cell], store: ResultStore, force: bool = False,
     ``store`` (with ``force`` every cell is to run) and, for a cell to run, its estimated cost from the stored
     cells of ``reference`` (``cost_reference``; default: ``store``'s own); the last row sums the estimates."""
     reference = cost_reference(store) if reference is None else reference
-    rows, total, unknown = [], 0.0, 0
+    rows, total, unknown, stages = [], 0.0, 0, 0
+    own = set(zip(reference["model"], reference["attack"], strict=True)) if len(reference) else set()
     for c in cells:
         stored = not force and store.has(c.dataset, c.model, c.attack, c.cell_id)
         est = None if stored else estimate_seconds(c, reference)
         if not stored:
             total, unknown = total + (est or 0.0), unknown + (est is None)
+            stages += bool(est is not None and c.after and (c.model, c.attack) not in own)
         rows.append([c.model, c.attack + (" [metrics]" if c.kind == "metrics" else ""),
                      " ".join(f"{e:g}" for e in c.eps), c.n, c.cell_id[:12], "stored" if stored else "to run",
                      "" if stored else "?" if est is None else _duration(est)])
     todo = sum(r[5] == "to run" for r in rows)
     table = format_table(["model", "attack", "eps", "n", "cell", "state", "estimate"], rows)
     note = f" ({unknown} cells with nothing like them stored: not priced)" if unknown else ""
+    if stages:
+        note += (f" ({stages} cascade stages priced as if every image reached them, an upper estimate: how many "
+                 "do is known once the stages before them have run)")
     return f"{table}\nestimated cost of the cells to run: {_duration(total)}{note}", len(rows) - todo, todo
 
 
