@@ -31,6 +31,15 @@ def _progress(args: argparse.Namespace) -> bool:
 # checks it.
 
 
+def _device_kind(name: str) -> str:
+    """The kind of device a run would use (cpu or cuda), without requiring it: a dry run prices a GPU run here."""
+    if name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name.partition(":")[0]
+
+
 def _ls(args: argparse.Namespace) -> int:
     from rib import lists
 
@@ -95,7 +104,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.sample is not None:
         cells = engine.select_sample(cells, args.sample)
     if args.dry_run:
-        table, stored, todo = engine.plan_table(cells, store, args.force, engine.price_reference(args.results))
+        table, stored, todo = engine.plan_table(cells, store, args.force, engine.price_reference(args.results),
+                                                device=_device_kind(args.device))
         print(table)
         print(f"{len(cells)} cells, {stored} stored, {todo} to run")
         return 0

@@ -12,13 +12,14 @@ from rib.grid import Cell
 from rib.store import ResultStore
 from rib.table import format_table
 
-COST_COLUMNS = ["cell_id", "model", "dataset", "attack", "kind", "metric", "n", "attacked", "duration_s"]
+COST_COLUMNS = ["cell_id", "model", "dataset", "attack", "kind", "metric", "n", "attacked", "duration_s", "device"]
 
 
 def cost_reference(store: ResultStore) -> pd.DataFrame:
     """One row per stored cell of ``store`` (model, dataset, attack, kind, metrics, n, the (image, eps) pairs it
-    attacked, duration_s): what ``estimate_seconds`` reads to price a planned cell. A cascade stage attacks only
-    the correctly classified images its earlier stages left robust; any other attack cell, every correct one."""
+    attacked, duration_s, the kind of device it ran on): what ``estimate_seconds`` reads to price a planned cell.
+    A cascade stage attacks only the correct images its earlier stages left robust; any other attack cell, every
+    correct one."""
     try:
         rows = store.scan().to_pandas()
     except RibError:
@@ -35,6 +36,7 @@ def cost_reference(store: ResultStore) -> pd.DataFrame:
     reached = examples["clean_correct"].astype(bool) & (examples["cascaded"] != True)  # noqa: E712 (null: attacked)
     cells["attacked"] = reached.groupby(examples["cell_id"]).sum().reindex(cells.index)
     cells["attacked"] = cells["attacked"].fillna(cells["n"]).astype(float)
+    cells["device"] = cells["device"].astype(str).str.partition(":")[0]  # the kind: cpu, cuda
     return cells.reset_index()[COST_COLUMNS]
 
 
@@ -74,11 +76,20 @@ def estimate_seconds(cell: Cell, reference: pd.DataFrame) -> float | None:
 
 
 def plan_table(cells: Sequence[Cell], store: ResultStore, force: bool = False,
-               reference: pd.DataFrame | None = None) -> tuple[str, int, int]:
+               reference: pd.DataFrame | None = None, device: str | None = None) -> tuple[str, int, int]:
     """(table, stored, to run) of a plan, as ``rib run --dry-run`` prints it: one row per cell with its state in
     ``store`` (with ``force`` every cell is to run) and, for a cell to run, its estimated cost from the stored
-    cells of ``reference`` (``cost_reference``; default: ``store``'s own); the last row sums the estimates."""
+    cells of ``reference`` (``cost_reference``; default: ``store``'s own) that ran on the kind of ``device`` (cpu,
+    cuda) where any did, else from all of them, which the total says; the last row sums the estimates."""
     reference = cost_reference(store) if reference is None else reference
+    timed_on = ""
+    if device and len(reference):
+        same = reference[reference["device"] == device]
+        if len(same):
+            reference = same
+        else:
+            kinds = ", ".join(sorted(set(reference["device"].astype(str))))
+            timed_on = f" (priced from cells timed on {kinds}: none stored ran on {device})"
     rows, total, unknown, stages = [], 0.0, 0, 0
     own = set(zip(reference["model"], reference["attack"], strict=True)) if len(reference) else set()
     for c in cells:
@@ -96,7 +107,8 @@ def plan_table(cells: Sequence[Cell], store: ResultStore, force: bool = False,
     if stages:
         note += (f" ({stages} cascade stages priced as if every image reached them, an upper estimate: how many "
                  "do is known once the stages before them have run)")
-    return f"{table}\nestimated cost of the cells to run: {_duration(total)}{note}", len(rows) - todo, todo
+    total_line = f"estimated cost of the cells to run: {_duration(total)}{timed_on}{note}"
+    return f"{table}\n{total_line}", len(rows) - todo, todo
 
 
 def _duration(seconds: float) -> str:
