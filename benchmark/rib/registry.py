@@ -12,6 +12,13 @@ from rib.errors import UnknownNameError
 T = TypeVar("T")
 
 
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'a' or 'b'?"`` for the (up to three) candidates closest to ``name``, else ``""``: the hint
+    every unknown-name message carries."""
+    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
 class Registry(Generic[T]):
     """Holds named entries of one kind (models, defenses, attacks, ...)."""
 
@@ -49,9 +56,7 @@ class Registry(Generic[T]):
             return name
         if name in self._aliases:
             return self._aliases[name]
-        known = sorted([*self._entries, *self._aliases])
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(name, sorted([*self._entries, *self._aliases]))
         raise UnknownNameError(
             f"unknown {self.kind} {name!r}{hint} (known: {', '.join(sorted(self._entries))})"
         )

@@ -56,6 +56,12 @@ def estimate_seconds(cell: Cell, reference: pd.DataFrame) -> float | None:
     only the same model's stored stage tells; without it the stage is priced per image it attacks (the median over
     the models' stored stages that attacked any) as if every image reached it: an upper estimate, since the median
     per image of all its images is the price of a model whose earlier stages left nothing to attack."""
+    priced = _priced(cell, reference)
+    return None if priced is None else priced[0]
+
+
+def _priced(cell: Cell, reference: pd.DataFrame) -> tuple[float, bool] | None:
+    """``estimate_seconds`` and whether it priced a cascade stage as if every image reached it."""
     if reference.empty:
         return None
     like = reference[(reference["dataset"] == cell.dataset) & (reference["attack"] == cell.attack)
@@ -67,12 +73,12 @@ def estimate_seconds(cell: Cell, reference: pd.DataFrame) -> float | None:
     rate = like["duration_s"].astype(float) / like["n"].astype(float)
     mine = rate[like["model"] == cell.model]
     if len(mine):
-        return float(mine.median()) * cell.n
+        return float(mine.median()) * cell.n, False
     reached = like[like["attacked"].astype(float) > 0]
     if cell.after and len(reached):
         per_attacked = reached["duration_s"].astype(float) / reached["attacked"].astype(float)
-        return float(per_attacked.median()) * cell.n * len(cell.eps)
-    return float(rate.median()) * cell.n
+        return float(per_attacked.median()) * cell.n * len(cell.eps), True
+    return float(rate.median()) * cell.n, False
 
 
 def plan_table(cells: Sequence[Cell], store: ResultStore, force: bool = False,
@@ -91,13 +97,13 @@ def plan_table(cells: Sequence[Cell], store: ResultStore, force: bool = False,
             kinds = ", ".join(sorted(set(reference["device"].astype(str))))
             timed_on = f" (priced from cells timed on {kinds}: none stored ran on {device})"
     rows, total, unknown, stages = [], 0.0, 0, 0
-    own = set(zip(reference["model"], reference["attack"], strict=True)) if len(reference) else set()
     for c in cells:
         stored = not force and store.has(c.dataset, c.model, c.attack, c.cell_id)
-        est = None if stored else estimate_seconds(c, reference)
+        priced = None if stored else _priced(c, reference)
+        est = None if priced is None else priced[0]
         if not stored:
             total, unknown = total + (est or 0.0), unknown + (est is None)
-            stages += bool(est is not None and c.after and (c.model, c.attack) not in own)
+            stages += bool(priced and priced[1])
         rows.append([c.model, c.attack + (" [metrics]" if c.kind == "metrics" else ""),
                      " ".join(f"{e:g}" for e in c.eps), c.n, c.cell_id[:12], "stored" if stored else "to run",
                      "" if stored else "?" if est is None else _duration(est)])

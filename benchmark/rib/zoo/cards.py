@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ import tomllib
 from rib.data import DATASETS
 from rib.errors import ConfigError, UnknownNameError
 from rib.files import atomic_write_text
+from rib.registry import did_you_mean
 from rib.zoo.releases import release_file, release_names
 
 # (section.key, accepted types, required) — the schema every card is checked against, all errors at once.
@@ -66,8 +66,7 @@ def _unknown(registry: Any, value: Any, where: str, allowed: tuple[str, ...] = (
     if not isinstance(value, str) or value in allowed or value in registry:
         return None
     known = sorted({*registry.names(), *allowed})
-    close = difflib.get_close_matches(value, sorted({*known, *getattr(registry, "_aliases", {})}), n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(value, sorted({*known, *getattr(registry, "_aliases", {})}))
     return f"{where}unknown {registry.kind} {value!r}{hint} (known: {', '.join(known)})"
 
 
@@ -78,9 +77,8 @@ def unknown_name_errors(data: dict[str, Any], *, registries: bool = True) -> lis
     found = [_unknown(DATASETS, data.get("dataset"), ""), _unknown(DATASETS, data.get("trained_on"), "trained_on: ")]
     release = _lookup(data, "weights.release")[1]
     if isinstance(release, str) and release not in release_names():
-        close = difflib.get_close_matches(release, release_names(), n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        found.append(f"unknown release {release!r}{hint} (known: {', '.join(release_names())})")
+        names = release_names()
+        found.append(f"unknown release {release!r}{did_you_mean(release, names)} (known: {', '.join(names)})")
     if registries:
         found += _registry_name_errors(data)
     return [f for f in found if f]
@@ -99,9 +97,7 @@ def _registry_name_errors(data: dict[str, Any]) -> list[str | None]:
         if not isinstance(value, str) or value in outputs or value in ("clean_accuracy", "robust_accuracy"):
             return None
         known = ["clean_accuracy", "robust_accuracy", *outputs]
-        close = difflib.get_close_matches(value, known, n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        return f"{where}unknown metric {value!r}{hint} (known: {', '.join(known)})"
+        return f"{where}unknown metric {value!r}{did_you_mean(value, known)} (known: {', '.join(known)})"
 
     found = [_unknown(ARCHS, _lookup(data, "arch.name")[1], "", (ONNX_ARCH, MODULE_ARCH)),
              _unknown(DEFENSES, _lookup(data, "defense.name")[1], "", OPEN_DEFENSES)]
