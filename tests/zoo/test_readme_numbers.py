@@ -29,8 +29,8 @@ def _rows(path: Path, header: str) -> dict[str, list[str]]:
     return out
 
 
-def _headline_text(view: StoreView, model: str, norm: str) -> str:
-    row = headline(best_known(view, "mnist"), model, norm, headline_eps("mnist", norm))
+def _headline_text(view: StoreView, model: str, norm: str, dataset: str = "mnist") -> str:
+    row = headline(best_known(view, dataset), model, norm, headline_eps(dataset, norm))
     if row is None:
         return NOT_MEASURED
     return f"{100 * row['value']:.1f}% [{100 * row['ci_low']:.1f}, {100 * row['ci_high']:.1f}]"
@@ -41,14 +41,25 @@ def view() -> StoreView:
     return StoreView.load(REPO / "results")
 
 
-def test_readme_zoo_table_matches_the_store_and_cards(view: StoreView) -> None:
-    rows = _rows(REPO / "README.md", "| model | clean (10,000 images) | linf 0.3 | l2 2.0 | epochs | training |")
-    assert sorted(rows) == recipes("mnist").names()
-    for model, (clean, linf, l2, epochs, _) in rows.items():
-        card = find_card(model)
+@pytest.mark.parametrize(("dataset", "header"), [
+    ("mnist", "| model | clean (10,000 images) | linf 0.3 | l2 2.0 | epochs | training |"),
+    ("fashion-mnist", "| model | clean (10,000 images) | linf 0.1 | l2 1.0 | epochs | training |")])
+def test_readme_zoo_table_matches_the_store_and_cards(view: StoreView, dataset: str, header: str) -> None:
+    """Each dataset's zoo table lists every committed model of its zoo (MNIST's: every recipe)."""
+    from rib.zoo import list_cards, zoo_dir
+
+    rows = _rows(REPO / "README.md", header)
+    committed = sorted(c.id for c in list_cards(dataset, [zoo_dir()]) if not c.from_release)
+    assert sorted(rows) == committed and set(committed) <= set(recipes(dataset).names())
+    if dataset == "mnist":
+        assert committed == recipes("mnist").names()
+    for model, (clean, linf, l2, epochs, training) in rows.items():
+        card = find_card(model, dataset=dataset)
         assert clean == f"{100 * card.provenance['test_accuracy']:.2f}%", model
         assert int(epochs) == card.provenance["epochs"], model
-        assert (linf, l2) == (_headline_text(view, model, "linf"), _headline_text(view, model, "l2")), model
+        assert training == f"{card.provenance['wall_time_s']:,.0f} s", model
+        assert (linf, l2) == (_headline_text(view, model, "linf", dataset),
+                              _headline_text(view, model, "l2", dataset)), model
 
 
 def test_zoo_page_headline_table_matches_the_store(view: StoreView) -> None:
