@@ -13,7 +13,7 @@ from rib.recipe_files import recipe_file
 from rib.report.tables import StoreView, best_known, headline, protocol_comparison
 from rib.zoo import find_card, list_cards
 
-NOT_MEASURED = "not yet measured"
+NOT_MEASURED = "not measured"
 PROTOCOL_EPS = (0.3, 0.35, 0.4)
 AUTHORS_HEADER = ("| authors' network | clean (10,000 images) | the authors' protocol, linf 0.3 / 0.35 / 0.4 | "
                   "rib's worst case, same images, linf 0.3 / 0.35 / 0.4 | linf 0.3 on rib's sample |")
@@ -31,7 +31,7 @@ def _eps_text(eps: float) -> str:
 
 
 def headline_text(view: StoreView, dataset: str, model: str, norm: str) -> str:
-    """A model's headline at its dataset's headline eps with its 95% interval, or "not yet measured"."""
+    """A model's headline at its dataset's headline eps with its 95% interval, or "not measured"."""
     row = headline(best_known(view, dataset), model, norm, headline_eps(dataset, norm))
     if row is None:
         return NOT_MEASURED
