@@ -102,3 +102,23 @@ def write_cifar_folder(folder: Path, *, per_batch: int, n_test: int,
                  b"labels": labels(n) if labels else [i % 10 for i in range(n)]}
         with (folder / name).open("wb") as fh:
             pickle.dump(batch, fh)
+
+
+def assert_zoo_card_records_its_training(model_id: str, dataset: str) -> ModelCard:
+    """Check that a committed zoo card records how its recipe trained it on all of ``dataset``'s training images and
+    was evaluated on the official test split; returns the card."""
+    from rib.zoo import find_card
+    from rib.zoo.recipes import get_recipe
+
+    card = find_card(model_id, dataset=dataset)
+    recipe = get_recipe(model_id, dataset)
+    prov = card.provenance
+    assert (card.dataset, card.trained_on) == (dataset, dataset)
+    assert (prov["test_split"], prov["n_train"], prov["n_test"]) == (f"{dataset} test", 60000, 10000)
+    for key in ("rib_version", "git_sha", "torch_version", "device", "seed", "epochs", "wall_time_s",
+                "train_accuracy", "test_accuracy"):
+        assert key in prov, key
+    assert prov["epochs"] == card.training["epochs"] == recipe.training["epochs"]
+    assert card.defense == recipe.defense and card.arch == "cam-cnn"
+    assert card.training["deviations"], "every zoo card records its deviations from the paper"
+    return card

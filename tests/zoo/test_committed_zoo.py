@@ -7,7 +7,9 @@ import pytest
 from rib import create_model, load_dataset
 from rib.evaluation import accuracy
 from rib.zoo import find_card, list_cards, zoo_dir
-from rib.zoo.recipes import get_recipe, recipes
+from rib.zoo.recipes import recipes
+
+from tests.helpers import assert_zoo_card_records_its_training
 
 ZOO_IDS = recipes("mnist").names()
 LADDER = ["lipschitz-1e-3", "lipschitz-1e-2", "lipschitz-1e-1", "lipschitz-1"]
@@ -23,16 +25,7 @@ def test_every_recipe_has_a_committed_model() -> None:
 
 @pytest.mark.parametrize("model_id", ZOO_IDS)
 def test_card_records_its_training(model_id: str) -> None:
-    card = find_card(model_id)
-    recipe = get_recipe(model_id, "mnist")
-    prov = card.provenance
-    assert (prov["test_split"], prov["n_train"], prov["n_test"]) == ("mnist test", 60000, 10000)
-    for key in ("rib_version", "git_sha", "torch_version", "device", "seed", "epochs", "wall_time_s",
-                "train_accuracy", "test_accuracy"):
-        assert key in prov, key
-    assert prov["epochs"] == card.training["epochs"] == recipe.training["epochs"]
-    assert card.defense == recipe.defense and card.arch == "cam-cnn"
-    assert card.training["deviations"], "every zoo card records its deviations from the paper"
+    card = assert_zoo_card_records_its_training(model_id, "mnist")
     assert card.claims, "the committed zoo's claims are measured (rib verify --zoo --write-claims)"
     assert {c["metric"] for c in card.claims} == {"clean_accuracy", "robust_accuracy"}
 

@@ -5,8 +5,10 @@ its test accuracy reproducible from the weights and the data."""
 import pytest
 from rib import create_model, load_dataset
 from rib.evaluation import accuracy
-from rib.zoo import find_card, list_cards, zoo_dir
-from rib.zoo.recipes import get_recipe, recipes
+from rib.zoo import list_cards, zoo_dir
+from rib.zoo.recipes import recipes
+
+from tests.helpers import assert_zoo_card_records_its_training
 
 DATASET = "fashion-mnist"
 RECIPES = recipes(DATASET).names()
@@ -22,17 +24,7 @@ def test_the_committed_models_are_recipes_of_the_dataset() -> None:
 
 @pytest.mark.parametrize("model_id", COMMITTED)
 def test_card_records_its_training(model_id: str) -> None:
-    card = find_card(model_id, dataset=DATASET)
-    recipe = get_recipe(model_id, DATASET)
-    prov = card.provenance
-    assert (card.dataset, card.trained_on) == (DATASET, DATASET)
-    assert (prov["test_split"], prov["n_train"], prov["n_test"]) == ("fashion-mnist test", 60000, 10000)
-    for key in ("rib_version", "git_sha", "torch_version", "device", "seed", "epochs", "wall_time_s",
-                "train_accuracy", "test_accuracy"):
-        assert key in prov, key
-    assert prov["epochs"] == card.training["epochs"] == recipe.training["epochs"]
-    assert card.defense == recipe.defense and card.arch == "cam-cnn"
-    assert card.training["deviations"], "every zoo card records its deviations from the paper"
+    card = assert_zoo_card_records_its_training(model_id, DATASET)
     if model_id in THREAT_MODELS:
         assert (card.trained_norm, card.trained_eps) == THREAT_MODELS[model_id]
 
