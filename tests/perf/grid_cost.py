@@ -17,7 +17,7 @@ import argparse
 import fnmatch
 from collections import defaultdict
 
-from rib.attacks import ATTACKS
+from rib.attacks import has_role
 from rib.engine import plan_grid, reused_inputs
 from rib.grid import Cell
 from rib.metric_cells import adversarial_key
@@ -29,8 +29,7 @@ def _image_set(cell: Cell) -> str:
     "SAMPLE protocol"."""
     if not cell.sample:
         return "rib's sample"
-    protocol = cell.attack in ATTACKS and ATTACKS.get(cell.attack).kind == "protocol"
-    return f"{cell.sample} protocol" if protocol else cell.sample
+    return f"{cell.sample} protocol" if has_role(cell.attack, "protocol") else cell.sample
 
 
 def grid_seconds(grid: str, dataset: str, results: str, models: str = "*", by_sample: bool = False

@@ -7,13 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from rib.data import headline_eps
-from rib.report.tables import StoreView, best_known, headline
+from rib.report.readme_tables import NOT_MEASURED, headline_text
+from rib.report.tables import StoreView
 from rib.zoo import find_card
 from rib.zoo.recipes import recipes
 
 REPO = Path(__file__).resolve().parents[2]
-NOT_MEASURED = "not measured"
 
 
 def _rows(path: Path, header: str) -> dict[str, list[str]]:
@@ -27,13 +26,6 @@ def _rows(path: Path, header: str) -> dict[str, list[str]]:
         cells = [c.strip() for c in line.strip("|").split("|")]
         out[cells[0].strip("`")] = cells[1:]
     return out
-
-
-def _headline_text(view: StoreView, model: str, norm: str, dataset: str = "mnist") -> str:
-    row = headline(best_known(view, dataset), model, norm, headline_eps(dataset, norm))
-    if row is None:
-        return NOT_MEASURED
-    return f"{100 * row['value']:.1f}% [{100 * row['ci_low']:.1f}, {100 * row['ci_high']:.1f}]"
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +50,8 @@ def test_readme_zoo_table_matches_the_store_and_cards(view: StoreView, dataset: 
         assert clean == f"{100 * card.provenance['test_accuracy']:.2f}%", model
         assert int(epochs) == card.provenance["epochs"], model
         assert training == f"{card.provenance['wall_time_s']:,.0f} s", model
-        assert (linf, l2) == (_headline_text(view, model, "linf", dataset),
-                              _headline_text(view, model, "l2", dataset)), model
+        assert (linf, l2) == (headline_text(view, dataset, model, "linf"),
+                              headline_text(view, dataset, model, "l2")), model
 
 
 def test_zoo_page_headline_table_matches_the_store(view: StoreView) -> None:
@@ -67,7 +59,7 @@ def test_zoo_page_headline_table_matches_the_store(view: StoreView) -> None:
     assert sorted(rows) == recipes("mnist").names()
     for model, (_, linf, l2, _) in rows.items():
         for cell, norm in ((linf, "linf"), (l2, "l2")):
-            assert re.sub(r" \(clean [^)]*\)", "", cell) == _headline_text(view, model, norm), (model, norm)
+            assert re.sub(r" \(clean [^)]*\)", "", cell) == headline_text(view, "mnist", model, norm), (model, norm)
 
 
 AUTHORS_HEADER = ("| authors' network | clean (10,000 images) | the authors' protocol, linf 0.3 / 0.35 / 0.4 | "
@@ -106,7 +98,7 @@ def test_readme_authors_table_matches_the_cards_and_the_store(view: StoreView) -
         # ≤: a worst case without an ensemble at that eps (an upper bound, a stronger attack could lower it)
         expected = " / ".join(("" if r["ensemble"] else "≤") + _pct(r["rib"]) for r in at) if measured else NOT_MEASURED  # type: ignore[index]
         assert rib == expected, model
-        assert headline_cell == _headline_text(view, model, "linf"), model
+        assert headline_cell == headline_text(view, "mnist", model, "linf"), model
 
 
 def test_one_clean_accuracy_per_model_in_rib_ls_the_board_and_the_readme() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from rib.attacks import ATTACKS, attack_for, attacks_with_role
+from rib.attacks import ATTACKS, attack_for, attacks_with_role, has_role
 from rib.data import DATASETS, headline_eps
 from rib.ensemble import robustness_cells, row_samples, worst_case, worst_case_examples
 from rib.eps import at_eps
@@ -182,15 +182,13 @@ def protocol_comparison(view: StoreView, dataset: str, model: str) -> list[dict[
     images beside rib's worst case on the same images (value, n, 95% interval, at ensemble strength or not), and
     whether rib's number lies below the protocol's by more than both intervals (the protocol overstates
     robustness there). Empty for a model without a protocol cell."""
-    from rib.attacks import ATTACKS
-
     other = view.other_samples
     if other.empty:
         return []
     rows = other[(other["dataset"] == dataset) & (other["model"] == model) & (other["metric"] == "robust_accuracy")]
     if rows.empty:
         return []
-    protocol = rows[rows["attack"].map(lambda a: a in ATTACKS and ATTACKS.get(a).kind == "protocol").astype(bool)]
+    protocol = rows[rows["attack"].map(lambda a: has_role(str(a), "protocol")).astype(bool)]
     out = []
     for attack, cells in protocol.groupby("attack"):
         sample = str(row_samples(cells).iloc[0])
