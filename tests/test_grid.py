@@ -28,6 +28,12 @@ PENDING = ("cells of the default grid on rib's sample that the store does not ho
            "rib run --grid default --model <the sixteen gridded ids> --dry-run prices them")
 
 
+def uncommitted(cells: list) -> list[str]:
+    """The planned cells of ``cells`` with no committed result file, described."""
+    stored = ResultStore(RESULTS).cell_files("mnist")
+    return [c.describe() for c in cells if c.cell_id[:20] not in stored]
+
+
 def test_the_committed_cells_keep_their_ids() -> None:
     cells = plan_grid("default", "mnist", models=RIB_ZOO)
     stored = ResultStore(RESULTS).cell_files("mnist")
@@ -37,14 +43,12 @@ def test_the_committed_cells_keep_their_ids() -> None:
         assert cell_id[:20] in stored, key
     # every standard-eps cell of rib's zoo is committed; only the papers' added eps are pending
     standard = [c for c in cells if not any(e in (0.05, 0.25, 0.35) for e in c.eps)]
-    missing = [c.describe() for c in standard if c.cell_id[:20] not in stored]
+    missing = uncommitted(standard)
     assert not missing, f"planned cells with no committed result file (cell ids changed?): {missing[:5]}"
 
 
 def test_the_default_grid_plans_exactly_the_committed_cells() -> None:
-    cells = plan_grid("default", "mnist", models=RIB_ZOO)
-    stored = ResultStore(RESULTS).cell_files("mnist")
-    missing = [c.describe() for c in cells if c.cell_id[:20] not in stored]
+    missing = uncommitted(plan_grid("default", "mnist", models=RIB_ZOO))
     assert not missing, f"planned cells with no committed result file: {missing[:5]}"
 
 
@@ -78,18 +82,14 @@ def test_the_authors_networks_are_planned_with_their_protocol_and_rib_on_the_sam
 
 def test_the_authors_networks_carry_their_protocol_and_rib_on_the_same_images() -> None:
     """Every authors' network the grid plans carries the authors' protocol and rib's worst case on their images."""
-    cells = plan_grid("default", "mnist")
-    stored = ResultStore(RESULTS).cell_files("mnist")
-    missing = [c.describe() for c in cells if c.sample == "boopathy2020" and c.cell_id[:20] not in stored]
+    missing = uncommitted([c for c in plan_grid("default", "mnist") if c.sample == "boopathy2020"])
     assert not missing, f"authors' protocol or same-image cells not committed: {missing[:5]}"
 
 
 @pytest.mark.xfail(strict=True, reason=PENDING)
 def test_the_authors_networks_carry_the_whole_default_grid() -> None:
-    cells = plan_grid("default", "mnist")
     release = {c.id for c in list_cards("mnist") if c.from_release}
-    stored = ResultStore(RESULTS).cell_files("mnist")
-    missing = [c.describe() for c in cells if c.model in release and c.cell_id[:20] not in stored]
+    missing = uncommitted([c for c in plan_grid("default", "mnist") if c.model in release])
     assert not missing, f"{len(missing)} cells of the grid on the authors' networks not committed: {missing[:5]}"
 
 
