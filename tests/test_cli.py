@@ -269,3 +269,17 @@ def test_claims_stored_for_two_datasets_are_printed_side_by_side(tmp_path: Path)
     across = out.stdout.split("Across datasets")[1].splitlines()
     assert across[1].split() == ["claim", "mnist", "fashion-mnist", "holds", "on"]
     assert any(line.startswith("ir-large-eps") and line.rstrip().endswith("no data") for line in across)
+
+
+def test_run_attacks_the_committed_fashion_mnist_zoo(tmp_path: Path) -> None:
+    """The issue's command on the committed Fashion-MNIST zoo, on a few images: its numbers land in the store under
+    the dataset's own folder, with the dataset's headline eps."""
+    results = tmp_path / "results"
+    out = rib("run", "--dataset", "fashion-mnist", "--model", "adv-linf", "--attack", "pgd-linf", "--eps", "0.1",
+              "--n", "20", "--results", str(results), "--quiet")
+    assert out.returncode == 0, out.stderr
+    rows = load_results(results)
+    robust = rows[(rows["metric"] == "robust_accuracy") & (rows["dataset"] == "fashion-mnist")]
+    assert list(robust["model"]) == ["adv-linf"] and list(robust["eps"]) == [0.1] and list(robust["n"]) == [20]
+    assert 0.0 < float(robust["value"].iloc[0]) < 1.0  # a trained, not a random, network: some survive, some fall
+    assert not (results / "mnist").exists()
