@@ -143,7 +143,7 @@ def test_readme_and_docs_point_only_inside_the_repository() -> None:
             assert not file or (path.parent / file).resolve().is_file(), (path.name, target)
             assert (path.parent / file).resolve().is_relative_to(REPO), (path.name, target)
     readme = texts[REPO / "README.md"]
-    assert len(readme.splitlines()) <= 250
+    assert len(readme.splitlines()) <= 260  # short, though it carries one table row per zoo model (12 + 12 + 16)
     first = re.search(r"^```bash\n(.*?)\n```", readme, re.S | re.M)
     assert first is not None
     lines = first.group(1).splitlines()
