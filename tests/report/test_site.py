@@ -105,7 +105,18 @@ def test_a_model_page_starts_with_its_summary(store: Path, tmp_path: Path) -> No
     for norm in ("linf", "l2"):
         assert f"<strong>{norm}" in summary
     assert "rank " in summary and "flags: " in summary
-    assert "no headline at ensemble strength yet" in summary  # no AutoAttack stored in this store: said so
+    assert "not measured at ensemble strength" in summary  # no AutoAttack stored in this store: said so
+    assert "flags on the authors' images" not in summary  # tiny-a has no cell on an authors' image set
+
+
+def test_a_model_page_says_the_flags_fired_on_an_authors_image_set() -> None:
+    """The committed authors' networks whose AutoAttack raised a flag on the authors' 200 images say so at the
+    top of their page, though the board's flags (rib's own sample) have none."""
+    page = (REPO / "reports" / "models" / "mnist" / "boopathy-smallgap-adv.html").read_text()
+    summary = page[page.index('id="summary"'):]
+    summary = summary[:summary.index("</section>")]
+    assert "flags on the authors' images" in summary and "square_beats_gradient" in summary
+    assert "boopathy2020" in summary
 
 
 def test_empty_store_is_one_clear_error(tmp_path: Path) -> None:

@@ -253,7 +253,7 @@ def _dataset_pages(site: _Site, dataset: str, pages: dict[str, list[Any]]) -> No
     rows = view.attack_rows(dataset)
     for model in ids:
         page = _model_page(site, dataset, model, (rows, best), cards.get(model))
-        page["summary"] = model_summary(built, model, cards.get(model))
+        page["summary"] = model_summary(built, model, cards.get(model), sample_flags(other, dataset, model))
         pages["models"].append(page)
 
 
@@ -265,9 +265,26 @@ def _across_datasets(site: _Site, rows_by_dataset: dict[str, list[dict[str, Any]
     return site.table("claims-across-datasets", "each claim on each dataset", headers, rows)
 
 
-def model_summary(boards: dict[str, list[Board]], model: str, card: Any) -> dict[str, Any]:
+def sample_flags(other_samples: pd.DataFrame, dataset: str, model: str) -> list[str]:
+    """The sanity flags that fired for a model on an authors' image set, in words ("AA: square beats gradient
+    (flag) at linf 0.3 on boopathy2020"): the board's flags are those on rib's own sample."""
+    if other_samples.empty:
+        return []
+    mine = other_samples[(other_samples["dataset"] == dataset) & (other_samples["model"] == model)]
+    cell_eps = mine[mine["metric"] == "robust_accuracy"].groupby("cell_id")["eps"].max()  # a cell-wide flag's eps
+    rows = mine[mine["metric"].str.startswith("flag:") & (mine["value"] > 0)]
+    samples = ensemble.row_samples(rows)
+    fired = {(str(r["metric"])[len("flag:"):], str(r["norm"]), float(r["eps"]) or float(cell_eps.get(r["cell_id"], 0)),
+              str(samples[i])) for i, r in rows.iterrows()}
+    return [f"{glossary.flag_short(f)} ({f}) at {norm}" + (f" {eps:g}" if eps else "") + f" on {sample}"
+            for f, norm, eps, sample in sorted(fired)]
+
+
+def model_summary(boards: dict[str, list[Board]], model: str, card: Any,
+                  other_flags: list[str] | None = None) -> dict[str, Any]:
     """What a model page says first: its clean accuracy on the whole test split, and per norm its rank (or why it
-    is not ranked), its headline with interval and n, its reliability and flags in words, and its verification."""
+    is not ranked), its headline with interval and n, its reliability and flags in words, its verification, and
+    the flags that fired on an authors' image set (``sample_flags``)."""
     per_norm, status = [], ""
     for norm, norm_boards in boards.items():
         row = next((r for b in norm_boards if (r := b.row_of(model)) is not None), None)
@@ -280,14 +297,14 @@ def model_summary(boards: dict[str, list[Board]], model: str, card: Any) -> dict
             "norm": norm, "eps": head.partition("@")[2].strip(),
             "rank": row["rank"] if ranked else "not ranked: " + row.get("not ranked because", ""),
             "headline": f"{row[head]}% {row.get('95% CI', '')} (n = {row.get('n', '')})" if row.get(head) else
-                        "no headline at ensemble strength yet",
+                        f"not measured at ensemble strength (rib run --grid default --model {model} measures it)",
             "flags": "; ".join(f"{glossary.flag_short(f)} ({f})" for f in flags) or "none fired",
         })
         status = row.get("verification", status)
     clean = card.test_accuracy if card is not None else None
     return {"clean": f"{100 * clean[0]:.2f}% " + (f"on all {clean[1]:,} test images" if clean[1] else
                                                    "on the whole test split") if clean else "",
-            "norms": per_norm, "verification": status}
+            "norms": per_norm, "verification": status, "other_flags": "; ".join(other_flags or [])}
 
 
 def _verdict_panels(site: _Site, dataset: str, best: Any) -> list[dict[str, Any]]:
