@@ -37,6 +37,11 @@ def test_wildcards_and_comma_lists(reg: Registry[int]) -> None:
         reg.resolve("cw-*")
 
 
+def test_registration_order_is_kept_apart_from_the_sorted_names(reg: Registry[int]) -> None:
+    assert reg.in_registration_order() == ["pgd-linf", "pgd-l2", "fgsm-linf"]
+    assert reg.names() == ["fgsm-linf", "pgd-l2", "pgd-linf"]
+
+
 def test_names_cannot_be_taken_twice(reg: Registry[int]) -> None:
     with pytest.raises(ValueError):
         reg.register("pgd", 9)

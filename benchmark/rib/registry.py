@@ -72,6 +72,10 @@ class Registry(Generic[T]):
             return names
         return [n for n in names if fnmatch.fnmatchcase(n, pattern)]
 
+    def in_registration_order(self) -> list[str]:
+        """Registered names in the order they were registered (a data file's or a module's own order)."""
+        return list(self._entries)
+
     def resolve(self, spec: str) -> list[str]:
         """Expand a comma-separated list of names, aliases and wildcards, in order, without repeats."""
         out: list[str] = []

@@ -79,7 +79,10 @@ class StoreView:
         return cls(summary, examples, verification, other, values)
 
     def datasets(self) -> list[str]:
-        return sorted(self.summary["dataset"].unique())
+        """The stored datasets, registered ones in registration order (MNIST first), then the rest by name."""
+        stored = set(self.summary["dataset"].unique())
+        known = [d for d in DATASETS.in_registration_order() if d in stored]
+        return known + sorted(stored - set(known))
 
     def _split(self, dataset: str) -> None:
         """Split a dataset's rows into attack rows and metric rows once (the pages ask many times)."""
