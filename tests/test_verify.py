@@ -398,6 +398,25 @@ def test_zoo_claims_come_from_the_stored_worst_case_of_the_current_weights(tmp_p
             verify.claims_from_results(card, tmp_path / folder)
 
 
+def test_writing_zoo_claims_on_a_dry_run_touches_no_card(tmp_path: Path) -> None:
+    card = make_card(tmp_path / "models", "tiny-z", dataset="mnist-5k")
+    store = ResultStore(tmp_path / "results")
+    for cell_id, attack, eps, n in (("a" * 64, "pgd-linf", 0.3, 1000), ("b" * 64, "pgd-l2", 2.0, 1000),
+                                    ("d" * 64, "autoattack-linf", 0.3, 100)):
+        _store_cell(store, cell_id, attack, card.weights_sha256, eps, [True] * n)
+    assert card.path is not None
+    before = card.path.read_bytes()
+    planned = verify.write_zoo_claims("mnist-5k", tmp_path / "results", models_dir=tmp_path / "models", write=False)
+    assert [len(c.claims) for c in planned] == [4] and card.path.read_bytes() == before
+    out = rib("verify", "--zoo", "--write-claims", "--dry-run", "--dataset", "mnist-5k", "--results",
+              str(tmp_path / "results"), "--models-dir", str(tmp_path / "models"))
+    assert out.returncode == 0, out.stderr
+    assert "would write 4 claims" in out.stderr and "tiny-z: 4 claims" in out.stdout
+    assert card.path.read_bytes() == before
+    verify.write_zoo_claims("mnist-5k", tmp_path / "results", models_dir=tmp_path / "models")
+    assert read_card(card.path).claims == planned[0].claims
+
+
 def test_a_robust_claim_5_points_above_the_truth_at_n_500_fails(tmp_path: Path) -> None:
     card = make_card(tmp_path, "tiny-5", dataset="mnist-5k", state=trained_tiny_state())
     card.claims = [{"attack": "pgd-linf", "metric": "robust_accuracy", "eps": 0.1, "value": 0.5, "n": 500}]

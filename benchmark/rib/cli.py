@@ -163,12 +163,16 @@ def _verify(args: argparse.Namespace) -> int:
         raise ConfigError("--tolerance must be ≥ 0 and --n ≥ 1")
     if args.write_claims and not args.zoo:
         raise ConfigError("--write-claims goes with --zoo")
+    rewritten = []
     if args.write_claims:  # first, so that --dry-run prints what verifying the new claims would run
-        for card in verify.write_zoo_claims(args.dataset, args.results, models_dir=args.models_dir):
-            print(f"wrote {len(card.claims)} claims into {card.path}", file=sys.stderr)
-    if args.dry_run:
-        cards = verify.zoo_submissions(args.dataset, args.models_dir) if args.zoo else \
-            [verify.load_submission(args.submission)]
+        rewritten = verify.write_zoo_claims(args.dataset, args.results, models_dir=args.models_dir,
+                                            write=not args.dry_run)
+        for card in rewritten:
+            print(f"{'would write' if args.dry_run else 'wrote'} {len(card.claims)} claims into {card.path}",
+                  file=sys.stderr)
+    if args.dry_run:  # writes nothing, not even the claims --write-claims would write
+        cards = rewritten or (verify.zoo_submissions(args.dataset, args.models_dir) if args.zoo else
+                              [verify.load_submission(args.submission)])
         print("\n\n".join(verify.verification_dry_run(c, args.results, n=args.n, models_dir=args.models_dir)
                            for c in cards))
         return 0
@@ -347,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("submission", nargs="?", help="a submission folder (card + weights) or its card")
     ve.add_argument("--zoo", action="store_true", help="verify every zoo model of --dataset against its card")
     ve.add_argument("--dry-run", action="store_true", help="print the cells verification would run, with an "
-                    "estimate of their cost; run nothing")
+                    "estimate of their cost; run and write nothing (with --write-claims: for the claims it would "
+                    "write)")
     ve.add_argument("--write-claims", action="store_true", help="with --zoo: first write each card's claims from "
                     "the stored results (clean, PGD and worst-case headline robust accuracy)")
     ve.add_argument("--n", type=int, default=None, help="measure every claim at this n (default: the headline's n, "

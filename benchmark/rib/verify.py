@@ -565,15 +565,17 @@ def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, 
 
 
 def write_zoo_claims(dataset: str = DEFAULT_DATASET, results: Path | str = "results", *,
-                     models_dir: ModelDirs = None) -> list[ModelCard]:
+                     models_dir: ModelDirs = None, write: bool = True) -> list[ModelCard]:
     """Rewrite the claims of every zoo card of ``dataset`` from the stored results (``claims_from_results``), all
-    computed before any card is written; returns the rewritten cards."""
+    computed before any card is written; returns the rewritten cards. With ``write=False`` the cards on disk stay
+    as they are (``--dry-run``) and only the returned cards hold the new claims."""
     cards = [(c, c.path) for c in list_cards(dataset, models_dir) if c.path is not None]
     claims = [release_claims(card, results) if card.from_release else claims_from_results(card, results)
               for card, _ in cards]
     for (card, path), new in zip(cards, claims, strict=True):
         card.claims = new
-        write_card(card, path)
+        if write:
+            write_card(card, path)
     return [card for card, _ in cards]
 
 

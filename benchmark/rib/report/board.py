@@ -24,7 +24,7 @@ from rib.eps import at_eps, same_eps
 from rib.grid import ADMISSION_ATTACK
 from rib.report import glossary
 from rib.report.facts import MISSING, ModelFacts, format_count, model_facts, paper_short
-from rib.report.gating import gated_status, unranked_reasons
+from rib.report.gating import fired_flags, gated_status, unranked_reasons
 from rib.report.metric_view import KeyMetric, arrow, key_metric, metric_direction
 from rib.report.tables import (
     KEY_METRICS,
@@ -139,7 +139,7 @@ def _worst_at(per_eps: pd.DataFrame, eps: float) -> BoardCell:
 def raised_flags(rows: pd.DataFrame) -> dict[str, set[str]]:
     """Flag name → the attacks (with eps, for cross-cell checks) that raised it, from ``flag:*`` rows > 0."""
     raised: dict[str, set[str]] = {}
-    for r in rows[rows["metric"].str.startswith("flag:") & (rows["value"] > 0)].itertuples():
+    for r in fired_flags(rows).itertuples():
         where = str(r.attack) if float(r.eps) == 0.0 else f"{r.attack} @ {float(r.eps):g}"
         raised.setdefault(str(r.metric)[5:], set()).add(where)
     return raised

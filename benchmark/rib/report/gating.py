@@ -25,12 +25,17 @@ UNRESOLVED_FLAGS = (
 )
 
 
+def fired_flags(rows: pd.DataFrame) -> pd.DataFrame:
+    """The ``flag:*`` rows of ``rows`` that fired (value > 0): the one filter behind badges, reasons and summaries."""
+    return rows[rows["metric"].str.startswith("flag:") & (rows["value"] > 0)]
+
+
 def unranked_reasons(rows: pd.DataFrame, norm: str) -> list[str]:
     """Why a model (``rows``: its stored rows of one dataset, current weights) is not ranked under ``norm``: every
     failed admission check (``admission: <check>: <what was found>``), then every unresolved masking flag that
     fired under ``norm`` (``flag <name> (<attack>)``); empty when it is ranked."""
     reasons = [f"admission: {r}" for r in failure_reasons(rows[rows["attack"] == ADMISSION_ATTACK])]
-    fired = rows[(rows["norm"] == norm) & rows["metric"].str.startswith("flag:") & (rows["value"] > 0)]
+    fired = fired_flags(rows[rows["norm"] == norm])
     for flag in UNRESOLVED_FLAGS:
         attacks = sorted(set(fired[fired["metric"] == f"flag:{flag}"]["attack"].astype(str)))
         if attacks:

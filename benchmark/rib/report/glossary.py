@@ -74,6 +74,11 @@ def flag_short(flag: str) -> str:
     return FLAG_SHORT.get(flag, flag)
 
 
+def flag_words(flag: str) -> str:
+    """A flag as prose names it: its badge text, then its stored name ("AA: square beats gradient (autoattack_...)")."""
+    return f"{flag_short(flag)} ({flag})"
+
+
 def flag_description(flag: str) -> str:
     """What a flag means, from the module that raises it (a flag rib does not know says so)."""
     if flag.startswith(AA_PREFIX):

@@ -31,6 +31,7 @@ from rib.files import atomic_write_bytes, atomic_write_text
 from rib.report import docs, glossary, methodology, plots, verdict
 from rib.report.board import Board, build_board, build_unranked_board
 from rib.report.facts import format_count, model_facts
+from rib.report.gating import fired_flags
 from rib.report.metric_view import SCATTER_METRICS, arrow, by_cam_kind, metric_baselines, metric_direction
 from rib.report.tables import (
     StoreView,
@@ -272,11 +273,11 @@ def sample_flags(other_samples: pd.DataFrame, dataset: str, model: str) -> list[
         return []
     mine = other_samples[(other_samples["dataset"] == dataset) & (other_samples["model"] == model)]
     cell_eps = mine[mine["metric"] == "robust_accuracy"].groupby("cell_id")["eps"].max()  # a cell-wide flag's eps
-    rows = mine[mine["metric"].str.startswith("flag:") & (mine["value"] > 0)]
+    rows = fired_flags(mine)
     samples = ensemble.row_samples(rows)
     fired = {(str(r["metric"])[len("flag:"):], str(r["norm"]), float(r["eps"]) or float(cell_eps.get(r["cell_id"], 0)),
               str(samples[i])) for i, r in rows.iterrows()}
-    return [f"{glossary.flag_short(f)} ({f}) at {norm}" + (f" {eps:g}" if eps else "") + f" on {sample}"
+    return [f"{glossary.flag_words(f)} at {norm}" + (f" {eps:g}" if eps else "") + f" on {sample}"
             for f, norm, eps, sample in sorted(fired)]
 
 
@@ -298,7 +299,7 @@ def model_summary(boards: dict[str, list[Board]], model: str, card: Any,
             "rank": row["rank"] if ranked else "not ranked: " + row.get("not ranked because", ""),
             "headline": f"{row[head]}% {row.get('95% CI', '')} (n = {row.get('n', '')})" if row.get(head) else
                         f"not measured at ensemble strength (rib run --grid default --model {model} measures it)",
-            "flags": "; ".join(f"{glossary.flag_short(f)} ({f})" for f in flags) or "none fired",
+            "flags": "; ".join(glossary.flag_words(f) for f in flags) or "none fired",
         })
         status = row.get("verification", status)
     clean = card.test_accuracy if card is not None else None
