@@ -32,11 +32,11 @@ def test_black_box_beating_white_box_is_flagged(tmp_path: Path) -> None:
     assert [(r["metric"], r["value"]) for r in rows] == [("flag:black_box_beats_white_box", 1.0)]
     assert "flag:black_box_beats_white_box" in set(store.scan().column("metric").to_pylist())
     stored = sorted(tmp_path.joinpath("mnist-5k", "m").glob("sanity-checks-*"))
-    before = [p.read_bytes() for p in stored]
+    before = [(p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_ino) for p in stored]
     again = store_checks(store, "mnist-5k", "m", CARD)  # the same checks again: the stored files stay untouched
     assert stored and [(r["cell_id"], r["value"]) for r in again] == [(r["cell_id"], r["value"]) for r in rows]
     assert sorted(tmp_path.joinpath("mnist-5k", "m").glob("sanity-checks-*")) == stored
-    assert [p.read_bytes() for p in stored] == before
+    assert [(p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_ino) for p in stored] == before
     _cell(store, "e" * 64, "square-linf", [True] * 4 + [False] * 6)  # a new gap: a new check cell replaces the old
     store_checks(store, "mnist-5k", "m", CARD)
     assert not any(p.exists() for p in stored) and any(tmp_path.joinpath("mnist-5k", "m").glob("sanity-checks-*"))
