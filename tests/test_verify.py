@@ -406,7 +406,7 @@ def test_writing_zoo_claims_on_a_dry_run_touches_no_card(tmp_path: Path) -> None
         _store_cell(store, cell_id, attack, card.weights_sha256, eps, [True] * n)
     assert card.path is not None
     before = card.path.read_bytes()
-    planned = verify.write_zoo_claims("mnist-5k", tmp_path / "results", models_dir=tmp_path / "models", write=False)
+    planned = verify.zoo_cards_with_new_claims("mnist-5k", tmp_path / "results", models_dir=tmp_path / "models")
     assert [len(c.claims) for c in planned] == [4] and card.path.read_bytes() == before
     out = rib("verify", "--zoo", "--write-claims", "--dry-run", "--dataset", "mnist-5k", "--results",
               str(tmp_path / "results"), "--models-dir", str(tmp_path / "models"))

@@ -165,8 +165,8 @@ def _verify(args: argparse.Namespace) -> int:
         raise ConfigError("--write-claims goes with --zoo")
     rewritten = []
     if args.write_claims:  # first, so that --dry-run prints what verifying the new claims would run
-        rewritten = verify.write_zoo_claims(args.dataset, args.results, models_dir=args.models_dir,
-                                            write=not args.dry_run)
+        rewrite = verify.zoo_cards_with_new_claims if args.dry_run else verify.write_zoo_claims
+        rewritten = rewrite(args.dataset, args.results, models_dir=args.models_dir)
         for card in rewritten:
             print(f"{'would write' if args.dry_run else 'wrote'} {len(card.claims)} claims into {card.path}",
                   file=sys.stderr)

@@ -564,19 +564,27 @@ def claims_from_results(card: ModelCard, results: Path | str) -> list[dict[str, 
     return claims
 
 
-def write_zoo_claims(dataset: str = DEFAULT_DATASET, results: Path | str = "results", *,
-                     models_dir: ModelDirs = None, write: bool = True) -> list[ModelCard]:
-    """Rewrite the claims of every zoo card of ``dataset`` from the stored results (``claims_from_results``), all
-    computed before any card is written; returns the rewritten cards. With ``write=False`` the cards on disk stay
-    as they are (``--dry-run``) and only the returned cards hold the new claims."""
-    cards = [(c, c.path) for c in list_cards(dataset, models_dir) if c.path is not None]
+def zoo_cards_with_new_claims(dataset: str = DEFAULT_DATASET, results: Path | str = "results", *,
+                              models_dir: ModelDirs = None) -> list[ModelCard]:
+    """Every zoo card of ``dataset`` with its claims rewritten from the stored results (``claims_from_results``),
+    in memory only: what ``--dry-run`` plans for, and what ``write_zoo_claims`` writes."""
+    cards = [c for c in list_cards(dataset, models_dir) if c.path is not None]
     claims = [release_claims(card, results) if card.from_release else claims_from_results(card, results)
-              for card, _ in cards]
-    for (card, path), new in zip(cards, claims, strict=True):
+              for card in cards]  # all computed before any card changes
+    for card, new in zip(cards, claims, strict=True):
         card.claims = new
-        if write:
-            write_card(card, path)
-    return [card for card, _ in cards]
+    return cards
+
+
+def write_zoo_claims(dataset: str = DEFAULT_DATASET, results: Path | str = "results", *,
+                     models_dir: ModelDirs = None) -> list[ModelCard]:
+    """Rewrite the claims of every zoo card of ``dataset`` from the stored results, all computed before any card is
+    written; returns the rewritten cards."""
+    cards = zoo_cards_with_new_claims(dataset, results, models_dir=models_dir)
+    for card in cards:
+        assert card.path is not None  # zoo_cards_with_new_claims keeps only cards read from a file
+        write_card(card, card.path)
+    return cards
 
 
 def zoo_submissions(dataset: str = DEFAULT_DATASET, models_dir: ModelDirs = None) -> list[ModelCard]:
